@@ -1,0 +1,558 @@
+//! Flags and environment into a typed [`Config`], once, at the edge; and the `--help` text.
+//!
+//! Hand-written over lexopt rather than clap: clap alone would cost more than this binary's whole
+//! 500 KB budget. It keeps podkit's conventions anyway: every flag has a `PODKIT_*` variable
+//! (`--help` lists them), a flag beats its variable, and tini's and dumb-init's variables are
+//! honoured so podkit-init drops into images written for them.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::time::Duration;
+
+use podkit::cli::{env_name, switch_value};
+use podkit::duration;
+use podkit::log::{Format, Level};
+use podkit::signal::Signal;
+
+/// Everything podkit-init needs to know, already checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The main child's argv; empty in pause mode.
+    pub command: Vec<OsString>,
+    pub pause: bool,
+    /// Forward signals to the child's whole process group rather than the child alone.
+    pub group: bool,
+    /// Insist on becoming a child subreaper (it is tried anyway when not PID 1).
+    pub subreaper: bool,
+    /// From the stop signal until SIGKILL for whatever is left of the tree.
+    pub grace: Duration,
+    /// Wait this long after the stop signal before running pre-stop and forwarding it.
+    pub stop_delay: Duration,
+    pub pre_stop: Option<Vec<OsString>>,
+    pub post_start: Option<Vec<OsString>>,
+    pub post_start_required: bool,
+    pub rewrites: Vec<Rewrite>,
+    pub remaps: Vec<Remap>,
+    pub pdeathsig: Option<Signal>,
+    pub log_level: Level,
+    pub log_format: Format,
+}
+
+/// `--rewrite FROM:TO`: forward `to` when `from` arrives; `to == None` drops the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewrite {
+    pub from: Signal,
+    pub to: Option<Signal>,
+}
+
+/// `--remap-exit FROM:TO`: exit with `to` when the main child's status maps to `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remap {
+    pub from: u8,
+    pub to: u8,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Run(Config),
+    Help,
+    Version,
+}
+
+/// A usage error: one line naming the flag or variable and what was wrong with it.
+#[derive(Debug, PartialEq)]
+pub struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<lexopt::Error> for UsageError {
+    fn from(error: lexopt::Error) -> UsageError {
+        UsageError(error.to_string())
+    }
+}
+
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+/// Reads the command line, falling back to the environment (looked up through `env`, so tests
+/// need not touch the process's own) for every flag the command line does not give.
+pub fn parse(
+    args: impl IntoIterator<Item = OsString>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Action, UsageError> {
+    let mut flags = Flags::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        use lexopt::Arg::{Long, Short, Value};
+        match arg {
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            Short('g') | Long("group") => flags.group = Some(true),
+            Short('s') | Long("subreaper") => flags.subreaper = Some(true),
+            Short('P') | Long("pause") => flags.pause = Some(true),
+            Long("post-start-required") => flags.post_start_required = Some(true),
+            Short('v') | Long("verbose") => flags.verbosity += 1,
+            Long("grace") => flags.grace = Some(text(parser.value()?, "--grace")?),
+            Long("stop-delay") => flags.stop_delay = Some(text(parser.value()?, "--stop-delay")?),
+            Long("pre-stop") => flags.pre_stop = Some(text(parser.value()?, "--pre-stop")?),
+            Long("post-start") => flags.post_start = Some(text(parser.value()?, "--post-start")?),
+            Short('r') | Long("rewrite") => flags.rewrite.push(text(parser.value()?, "--rewrite")?),
+            Long("remap-exit") => flags
+                .remap_exit
+                .push(text(parser.value()?, "--remap-exit")?),
+            Short('e') => flags
+                .remap_exit
+                .push(format!("{}:0", text(parser.value()?, "-e")?)),
+            Short('p') | Long("pdeathsig") => {
+                flags.pdeathsig = Some(text(parser.value()?, "--pdeathsig")?)
+            }
+            Long("log-level") => flags.log_level = Some(text(parser.value()?, "--log-level")?),
+            Long("log-format") => flags.log_format = Some(text(parser.value()?, "--log-format")?),
+            Value(program) => {
+                flags.command.push(program);
+                flags.command.extend(parser.raw_args()?);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    flags.into_config(&env).map(Action::Run)
+}
+
+/// The command line as given, still text; [`Flags::into_config`] types it with the environment.
+#[derive(Default)]
+struct Flags {
+    command: Vec<OsString>,
+    pause: Option<bool>,
+    group: Option<bool>,
+    subreaper: Option<bool>,
+    post_start_required: Option<bool>,
+    verbosity: u8,
+    grace: Option<String>,
+    stop_delay: Option<String>,
+    pre_stop: Option<String>,
+    post_start: Option<String>,
+    rewrite: Vec<String>,
+    remap_exit: Vec<String>,
+    pdeathsig: Option<String>,
+    log_level: Option<String>,
+    log_format: Option<String>,
+}
+
+impl Flags {
+    fn into_config(self, env: &impl Fn(&str) -> Option<OsString>) -> Result<Config, UsageError> {
+        let sources = Sources { env };
+        let pause = self
+            .pause
+            .or(sources.switch("pause", &[])?)
+            .unwrap_or(false);
+        if pause && !self.command.is_empty() {
+            return Err(UsageError("--pause takes no command".into()));
+        }
+        if !pause && self.command.is_empty() {
+            return Err(UsageError(
+                "missing command: usage is podkit-init [OPTIONS] -- CMD [ARGS...]".into(),
+            ));
+        }
+        let grace = sources
+            .duration("grace", self.grace)?
+            .unwrap_or(DEFAULT_GRACE);
+        let stop_delay = sources
+            .duration("stop-delay", self.stop_delay)?
+            .unwrap_or(Duration::ZERO);
+        if !stop_delay.is_zero() && stop_delay >= grace {
+            return Err(UsageError(format!(
+                "--stop-delay {} must be shorter than --grace {}: the grace bounds the whole stop",
+                duration::format(stop_delay),
+                duration::format(grace)
+            )));
+        }
+        let mut level: Level = sources
+            .parsed("log-level", self.log_level)?
+            .unwrap_or(Level::Warn);
+        for _ in 0..self.verbosity {
+            level = level.louder();
+        }
+        Ok(Config {
+            command: self.command,
+            pause,
+            group: self
+                .group
+                .or(sources.switch("group", &["TINI_KILL_PROCESS_GROUP", "DUMB_INIT_SETSID"])?)
+                .unwrap_or(false),
+            subreaper: self
+                .subreaper
+                .or(sources.switch("subreaper", &["TINI_SUBREAPER"])?)
+                .unwrap_or(false),
+            grace,
+            stop_delay,
+            pre_stop: sources.command("pre-stop", self.pre_stop)?,
+            post_start: sources.command("post-start", self.post_start)?,
+            post_start_required: self
+                .post_start_required
+                .or(sources.switch("post-start-required", &[])?)
+                .unwrap_or(false),
+            rewrites: sources.list("rewrite", self.rewrite, parse_rewrite)?,
+            remaps: sources.list("remap-exit", self.remap_exit, parse_remap)?,
+            pdeathsig: sources.parsed("pdeathsig", self.pdeathsig)?,
+            log_level: level,
+            log_format: sources
+                .parsed("log-format", self.log_format)?
+                .unwrap_or(Format::Text),
+        })
+    }
+}
+
+/// Where a flag's value came from, so an error can name it: `--grace` or `PODKIT_GRACE`.
+struct Sources<'a, E> {
+    env: &'a E,
+}
+
+impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
+    /// The flag's text if given, else its `PODKIT_*` variable's, with the name to blame.
+    fn text(
+        &self,
+        flag: &str,
+        given: Option<String>,
+    ) -> Result<Option<(String, String)>, UsageError> {
+        if let Some(value) = given {
+            return Ok(Some((value, format!("--{flag}"))));
+        }
+        let name = env_name(flag);
+        match (self.env)(&name) {
+            None => Ok(None),
+            Some(value) => Ok(Some((text(value, &name)?, name))),
+        }
+    }
+
+    fn parsed<T>(&self, flag: &str, given: Option<String>) -> Result<Option<T>, UsageError>
+    where
+        T: std::str::FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.text(flag, given)? {
+            None => Ok(None),
+            Some((value, source)) => value
+                .parse()
+                .map(Some)
+                .map_err(|e| UsageError(format!("{source}: {e}"))),
+        }
+    }
+
+    fn duration(&self, flag: &str, given: Option<String>) -> Result<Option<Duration>, UsageError> {
+        match self.text(flag, given)? {
+            None => Ok(None),
+            Some((value, source)) => duration::parse(&value)
+                .map(Some)
+                .map_err(|e| UsageError(format!("{source}: {e}"))),
+        }
+    }
+
+    /// A hook command, split like a shell would split it, without running a shell.
+    fn command(
+        &self,
+        flag: &str,
+        given: Option<String>,
+    ) -> Result<Option<Vec<OsString>>, UsageError> {
+        let Some((value, source)) = self.text(flag, given)? else {
+            return Ok(None);
+        };
+        match shlex::split(&value) {
+            Some(words) if !words.is_empty() => {
+                Ok(Some(words.into_iter().map(OsString::from).collect()))
+            }
+            Some(_) => Err(UsageError(format!("{source}: empty command"))),
+            None => Err(UsageError(format!(
+                "{source}: unbalanced quotes or trailing backslash in {value:?}"
+            ))),
+        }
+    }
+
+    /// A switch: the flag, else its `PODKIT_*` variable, else the first compatibility alias set.
+    fn switch(&self, flag: &str, aliases: &[&str]) -> Result<Option<bool>, UsageError> {
+        let names = std::iter::once(env_name(flag)).chain(aliases.iter().map(|a| a.to_string()));
+        for name in names {
+            if let Some(value) = (self.env)(&name) {
+                return Ok(Some(switch_value(&text(value, &name)?)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A repeatable flag: the command line's occurrences, else the variable's comma-separated list.
+    fn list<T>(
+        &self,
+        flag: &str,
+        given: Vec<String>,
+        parse_one: fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, UsageError> {
+        let (items, source): (Vec<String>, String) = if !given.is_empty() {
+            (given, format!("--{flag}"))
+        } else {
+            let name = env_name(flag);
+            match (self.env)(&name) {
+                None => return Ok(Vec::new()),
+                Some(value) => {
+                    let value = text(value, &name)?;
+                    (
+                        value
+                            .split([',', ' '])
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        name,
+                    )
+                }
+            }
+        };
+        items
+            .iter()
+            .map(|item| parse_one(item).map_err(|e| UsageError(format!("{source}: {e}"))))
+            .collect()
+    }
+}
+
+fn text(value: OsString, source: &str) -> Result<String, UsageError> {
+    value
+        .into_string()
+        .map_err(|v| UsageError(format!("{source}: not valid UTF-8: {v:?}")))
+}
+
+fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
+    let (from, to) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected FROM:TO, got {text:?}"))?;
+    let from: Signal = from.parse().map_err(|e| format!("{e}"))?;
+    let to = match to.trim() {
+        "0" => None,
+        to => Some(to.parse::<Signal>().map_err(|e| format!("{e}"))?),
+    };
+    Ok(Rewrite { from, to })
+}
+
+fn parse_remap(text: &str) -> Result<Remap, String> {
+    let code = |part: &str| {
+        part.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("exit code {part:?} in {text:?} is not a number from 0 to 255"))
+    };
+    let (from, to) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected FROM:TO, got {text:?}"))?;
+    Ok(Remap {
+        from: code(from)?,
+        to: code(to)?,
+    })
+}
+
+pub const HELP: &str = "\
+podkit-init: PID 1 for containers. Runs CMD, forwards signals to it, reaps zombies, stops the
+whole process tree gracefully, and runs lifecycle hooks without a shell.
+
+Usage: podkit-init [OPTIONS] [--] CMD [ARGS...]
+       podkit-init --pause
+
+Options (each also read from the environment variable shown):
+  -g, --group                  Forward signals to CMD's whole process group, not CMD alone
+                               [env: PODKIT_GROUP, TINI_KILL_PROCESS_GROUP, DUMB_INIT_SETSID]
+  -s, --subreaper              Fail unless podkit-init can be a child subreaper (it tries anyway
+                               whenever it is not PID 1)   [env: PODKIT_SUBREAPER, TINI_SUBREAPER]
+      --grace DURATION         Time from a stop signal (or CMD's exit) until SIGKILL for every
+                               remaining descendant [default: 10s]       [env: PODKIT_GRACE]
+      --stop-delay DURATION    On a stop signal, wait this long before pre-stop and forwarding,
+                               so endpoints stop sending traffic first    [env: PODKIT_STOP_DELAY]
+      --pre-stop CMD           Run before the stop signal is forwarded, bounded by the grace
+                                                                          [env: PODKIT_PRE_STOP]
+      --post-start CMD         Run once CMD has started; a failure is logged [env: PODKIT_POST_START]
+      --post-start-required    A failed post-start hook stops the container and podkit-init exits
+                               with the hook's code                [env: PODKIT_POST_START_REQUIRED]
+  -r, --rewrite FROM:TO        Forward signal TO when FROM arrives; TO=0 drops FROM. Repeatable
+                               (TERM:QUIT for nginx)       [env: PODKIT_REWRITE, comma-separated]
+      --remap-exit FROM:TO     Exit with TO when CMD's status is FROM. Repeatable (143:0 for the
+                               JVM); -e CODE is tini's CODE:0  [env: PODKIT_REMAP_EXIT, comma-sep.]
+  -p, --pdeathsig SIG          Have SIG sent to podkit-init when its parent dies [env: PODKIT_PDEATHSIG]
+  -P, --pause                  No command: reap orphans, exit 0 on SIGTERM or SIGINT
+                               (the Kubernetes pause container)            [env: PODKIT_PAUSE]
+  -v, --verbose                More logs: -v says why podkit-init exited, -vv every signal
+      --log-level LEVEL        error, warn, info or debug [default: warn] [env: PODKIT_LOG_LEVEL]
+      --log-format FORMAT      text or json [default: text]              [env: PODKIT_LOG_FORMAT]
+  -h, --help                   Print this help
+  -V, --version                Print the version
+
+Stop signals are SIGTERM, SIGINT and SIGQUIT: the grace starts when one arrives, then come the
+stop delay, the pre-stop hook, and the (rewritten) signal to CMD; whatever is left of the tree when
+the grace ends gets SIGKILL, and podkit-init exits as soon as the tree is empty.
+Signals are given by name or number: TERM, SIGTERM, 15. Durations: 500ms, 30s, 5m.
+
+Exit status:
+  CMD's exit code, or 128+N when signal N killed it (then --remap-exit applies)
+  the post-start hook's code when --post-start-required and the hook failed
+  0    --pause stopped by SIGTERM or SIGINT
+  1    podkit-init itself failed (could not fork, set up signals, or become a subreaper with -s)
+  2    usage error: a bad flag, environment variable, signal, duration or hook command
+  126  CMD could not be executed
+  127  CMD was not found
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Action, UsageError> {
+        let env: HashMap<String, OsString> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        let argv = std::iter::once("podkit-init")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        parse(argv.skip(1), |name| env.get(name).cloned())
+    }
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
+        match parse_with(args, env) {
+            Ok(Action::Run(config)) => config,
+            other => panic!("expected a config, got {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str], env: &[(&str, &str)]) -> String {
+        match parse_with(args, env) {
+            Err(UsageError(message)) => message,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn everything_after_the_first_word_belongs_to_the_command() {
+        let c = config(&["-g", "--grace", "3s", "--", "app", "--grace", "-v"], &[]);
+        assert_eq!(c.command, ["app", "--grace", "-v"]);
+        assert!(c.group);
+        assert_eq!(c.grace, Duration::from_secs(3));
+        assert_eq!(config(&["app", "-x"], &[]).command, ["app", "-x"]);
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = config(&["app"], &[]);
+        assert_eq!(c.grace, Duration::from_secs(10));
+        assert_eq!(c.stop_delay, Duration::ZERO);
+        assert_eq!((c.group, c.subreaper, c.pause), (false, false, false));
+        assert_eq!(c.log_level, Level::Warn);
+    }
+
+    #[test]
+    fn environment_fills_in_flags_and_the_command_line_wins() {
+        let env = [
+            ("PODKIT_GRACE", "20s"),
+            ("PODKIT_REWRITE", "TERM:QUIT,USR1:0"),
+            ("PODKIT_GROUP", "1"),
+        ];
+        let c = config(&["app"], &env);
+        assert_eq!(c.grace, Duration::from_secs(20));
+        assert!(c.group);
+        assert_eq!(
+            c.rewrites,
+            [
+                Rewrite {
+                    from: Signal::TERM,
+                    to: Some(Signal::QUIT)
+                },
+                Rewrite {
+                    from: "USR1".parse().unwrap(),
+                    to: None
+                }
+            ]
+        );
+        assert_eq!(
+            config(&["--grace", "1s", "app"], &env).grace,
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn tini_and_dumb_init_variables_are_honoured() {
+        assert!(config(&["app"], &[("TINI_SUBREAPER", "")]).subreaper);
+        assert!(config(&["app"], &[("TINI_KILL_PROCESS_GROUP", "1")]).group);
+        assert!(config(&["app"], &[("DUMB_INIT_SETSID", "1")]).group);
+        assert!(!config(&["app"], &[("DUMB_INIT_SETSID", "0")]).group);
+        assert!(
+            !config(
+                &["app"],
+                &[("PODKIT_GROUP", "0"), ("TINI_KILL_PROCESS_GROUP", "1")]
+            )
+            .group
+        );
+    }
+
+    #[test]
+    fn hooks_are_split_like_a_shell_without_one() {
+        let c = config(&["--pre-stop", "sleep 'a b' \"c d\" e\\ f", "app"], &[]);
+        assert_eq!(c.pre_stop.unwrap(), ["sleep", "a b", "c d", "e f"]);
+        assert!(
+            error(&["--pre-stop", "echo 'x", "app"], &[]).contains("--pre-stop: unbalanced quotes")
+        );
+    }
+
+    #[test]
+    fn remap_rewrite_and_tini_e() {
+        let c = config(
+            &["--remap-exit", "143:0", "-e", "2", "-r", "15:3", "app"],
+            &[],
+        );
+        assert_eq!(
+            c.remaps,
+            [Remap { from: 143, to: 0 }, Remap { from: 2, to: 0 }]
+        );
+        assert_eq!(
+            c.rewrites,
+            [Rewrite {
+                from: Signal::TERM,
+                to: Some(Signal::QUIT)
+            }]
+        );
+    }
+
+    #[test]
+    fn bad_input_names_the_flag_or_variable() {
+        assert!(
+            error(&["--grace", "10", "app"], &[]).starts_with("--grace: invalid duration \"10\"")
+        );
+        assert!(error(&["app"], &[("PODKIT_GRACE", "soon")])
+            .starts_with("PODKIT_GRACE: invalid duration"));
+        assert!(error(&["-r", "TERM:BOGUS", "app"], &[]).contains("unknown signal \"BOGUS\""));
+        assert!(error(&["--remap-exit", "143:999", "app"], &[]).contains("\"999\""));
+        assert!(
+            error(&["--pdeathsig", "NOPE", "app"], &[]).starts_with("--pdeathsig: unknown signal")
+        );
+        assert!(error(&["--bogus", "app"], &[]).contains("--bogus"));
+        assert!(error(&[], &[]).starts_with("missing command"));
+        assert!(error(&["--pause", "app"], &[]).contains("--pause takes no command"));
+        assert!(error(&["--grace", "1s", "--stop-delay", "2s", "app"], &[])
+            .contains("shorter than --grace"));
+    }
+
+    #[test]
+    fn verbosity_raises_the_level() {
+        assert_eq!(config(&["-v", "app"], &[]).log_level, Level::Info);
+        assert_eq!(config(&["-vv", "app"], &[]).log_level, Level::Debug);
+        assert_eq!(
+            config(&["--log-level", "error", "app"], &[]).log_level,
+            Level::Error
+        );
+    }
+
+    #[test]
+    fn help_and_version_win_over_missing_command() {
+        assert_eq!(parse_with(&["--help"], &[]), Ok(Action::Help));
+        assert_eq!(parse_with(&["-V"], &[]), Ok(Action::Version));
+        assert!(matches!(
+            parse_with(&["--pause"], &[]),
+            Ok(Action::Run(Config { pause: true, .. }))
+        ));
+    }
+}

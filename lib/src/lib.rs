@@ -1,0 +1,13 @@
+//! `podkit`: what two or more podkit tools share, and nothing tool-specific.
+//!
+//! Every podkit binary parses its flags into typed values at the edge, once, with the helpers here:
+//! durations that read like `500ms` or `5m` ([`duration`]), signals by name or number ([`signal`]),
+//! the `PODKIT_*` environment convention ([`cli`]) and one-line-per-event logging to stderr
+//! ([`log`]). This crate links no async runtime: `podkit-init` depends on it and must stay tiny, so
+//! the network tools' shared parts (TLS, the metrics endpoint, the volume watcher) will arrive behind
+//! cargo features when their issues need them.
+
+pub mod cli;
+pub mod duration;
+pub mod log;
+pub mod signal;
