@@ -37,65 +37,80 @@ pub struct Received {
     pub self_inflicted: bool,
 }
 
+/// The kernel's own signal set for signals 1 to 64 (bit N-1 is signal N), used with the raw
+/// system calls. The C library's sigset_t would not do: musl's `sigfillset` leaves out 32 to 34,
+/// which it keeps for threads and setuid, but a glibc program in the container may use 34 as its
+/// SIGRTMIN. podkit-init is single-threaded and never needs what musl keeps them for, so it takes
+/// and forwards them like any other signal.
+const KERNEL_SET_BYTES: usize = 8;
+
 /// The blocked set; while it lives, signals in it queue until [`SignalSet::wait`] collects them.
 pub struct SignalSet {
-    set: libc::sigset_t,
+    taken: u64,
 }
 
 impl SignalSet {
     /// Blocks every signal podkit-init takes and ignores SIGTTIN and SIGTTOU. Call before spawning
     /// anything, so that not even the first SIGCHLD can be missed.
     pub fn block() -> io::Result<SignalSet> {
-        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigfillset initialises the set it is given; the pointer is valid for writes.
-        let mut set = unsafe {
-            libc::sigfillset(set.as_mut_ptr());
-            set.assume_init()
+        let taken = Signal::all()
+            .filter(|signal| *signal == Signal::CHLD || is_forwardable(*signal))
+            .fold(0u64, |set, signal| set | 1 << (signal.number() - 1));
+        // SAFETY: rt_sigprocmask reads KERNEL_SET_BYTES from a valid u64; the old set may be null.
+        let blocked = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &taken,
+                std::ptr::null_mut::<u64>(),
+                KERNEL_SET_BYTES,
+            )
         };
-        for signal in UNTAKEN.into_iter().chain(TERMINAL_STOPS) {
-            // SAFETY: `set` is an initialised sigset_t; sigdelset only fails for invalid numbers.
-            unsafe { libc::sigdelset(&mut set, signal) };
-        }
-        // SAFETY: `set` is initialised; a null old-set pointer is allowed.
-        if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) } != 0 {
+        if blocked != 0 {
             return Err(io::Error::last_os_error());
         }
         for signal in TERMINAL_STOPS {
             // SAFETY: setting a standard disposition (SIG_IGN) for a valid, catchable signal.
             unsafe { libc::signal(signal, libc::SIG_IGN) };
         }
-        Ok(SignalSet { set })
+        Ok(SignalSet { taken })
     }
 
     /// Waits for the next signal, or until `deadline`; `None` means the deadline passed.
     pub fn wait(&self, deadline: Option<Instant>) -> Option<Received> {
-        let mut info = MaybeUninit::<libc::siginfo_t>::uninit();
+        let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
         loop {
-            let number = match deadline {
-                None => {
-                    // SAFETY: `self.set` is initialised and `info` is valid for writes.
-                    unsafe { libc::sigwaitinfo(&self.set, info.as_mut_ptr()) }
+            let timeout = deadline.map(|deadline| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                libc::timespec {
+                    tv_sec: left.as_secs() as _,
+                    tv_nsec: left.subsec_nanos() as _,
                 }
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return None;
-                    }
-                    let timeout = libc::timespec {
-                        tv_sec: left.as_secs() as _,
-                        tv_nsec: left.subsec_nanos() as libc::c_long,
-                    };
-                    // SAFETY: as above, and `timeout` lives across the call.
-                    unsafe { libc::sigtimedwait(&self.set, info.as_mut_ptr(), &timeout) }
-                }
+            });
+            if timeout.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0) {
+                return None;
+            }
+            let timeout_ptr = timeout
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: the set and timeout (or null, to wait forever) are valid for reads and
+            // `info` for writes, for the duration of the call.
+            let number = unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigtimedwait,
+                    &self.taken,
+                    info.as_mut_ptr(),
+                    timeout_ptr,
+                    KERNEL_SET_BYTES,
+                )
             };
             if number > 0 {
-                // SAFETY: a successful sigwaitinfo/sigtimedwait filled `info`.
-                let info = unsafe { info.assume_init() };
-                let signal = Signal::from_number(number)?;
+                // SAFETY: a successful rt_sigtimedwait filled `info`.
+                let info = unsafe { info.assume_init_ref() };
+                let signal = Signal::from_number(number as i32)?;
                 return Some(Received {
                     signal,
-                    self_inflicted: sent_by_self(&info),
+                    self_inflicted: sent_by_self(info),
                 });
             }
             // EAGAIN is the deadline passing; EINTR (a stop/continue) just means wait again.
@@ -109,10 +124,7 @@ impl SignalSet {
 /// Whether `signal` is one podkit-init forwards to its child: everything it takes but SIGCHLD.
 pub fn is_forwardable(signal: Signal) -> bool {
     let number = signal.number();
-    number != libc::SIGCHLD
-        && !UNTAKEN.contains(&number)
-        && !TERMINAL_STOPS.contains(&number)
-        && !signal.is_reserved()
+    number != libc::SIGCHLD && !UNTAKEN.contains(&number) && !TERMINAL_STOPS.contains(&number)
 }
 
 /// The stop signals: they start the graceful stop rather than being merely forwarded.

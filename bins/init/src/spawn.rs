@@ -36,16 +36,25 @@ impl SpawnError {
             _ => 126,
         }
     }
-}
 
-impl fmt::Display for SpawnError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.exit_code() {
+    /// What went wrong, in the words a shell would use.
+    pub fn summary(&self) -> &'static str {
+        match self.exit_code() {
             127 => "command not found",
             126 => "command cannot be executed",
             _ => "cannot start command",
-        };
-        write!(f, "{what}: {:?}: {}", self.program, self.error)
+        }
+    }
+
+    /// The program as given, for the log line.
+    pub fn program(&self) -> impl fmt::Display + '_ {
+        self.program.to_string_lossy()
+    }
+
+    /// The system's reason ("Permission denied"), without std's "(os error 13)" suffix.
+    pub fn reason(&self) -> String {
+        let text = self.error.to_string();
+        text.split(" (os error").next().unwrap_or(&text).to_owned()
     }
 }
 
@@ -109,7 +118,7 @@ unsafe fn become_command(
     role: Role,
     exec_error_fd: libc::c_int,
 ) -> ! {
-    // SAFETY (whole body): async-signal-safe calls on valid arguments, in the child only.
+    // SAFETY: async-signal-safe calls only, on arguments prepared before the fork, in the child.
     unsafe {
         libc::setpgid(0, 0);
         if role

@@ -39,7 +39,7 @@ pub fn run(config: &Config) -> i32 {
         match spawn(&config.command, Role::Main { take_terminal }) {
             Ok(pid) => init.main = Some(pid),
             Err(e) => {
-                error!("cannot start the command", error = e);
+                error!(e.summary(), command = e.program(), reason = e.reason());
                 return e.exit_code();
             }
         }
@@ -316,7 +316,12 @@ impl<'a> Init<'a> {
                 Some(pid)
             }
             Err(e) => {
-                error!("hook cannot start", hook = name, error = e);
+                error!(
+                    "hook cannot start",
+                    hook = name,
+                    command = e.program(),
+                    reason = e.reason()
+                );
                 None
             }
         }

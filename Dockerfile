@@ -1,0 +1,9 @@
+# One FROM scratch stage per tool: the image holds the static binary and nothing else.
+# The binaries are built on the host first (`make build`; `make images` does both):
+#   docker build --target init -t podkit/init .
+
+FROM scratch AS init
+COPY target/x86_64-unknown-linux-musl/release/podkit-init /podkit-init
+# Unprivileged by default (distroless's "nonroot"); run as root only if the workload needs it.
+USER 65532:65532
+ENTRYPOINT ["/podkit-init"]

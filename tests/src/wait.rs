@@ -1,0 +1,19 @@
+//! Waiting for something that must eventually happen, with a bound that only guards against a
+//! hang: the bound is never what a test asserts, and it is far above any expected duration.
+
+use std::time::{Duration, Instant};
+
+/// How long any single wait may take before the test is declared hung.
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it returns `Some`, or panics with `what` after [`HANG_GUARD`].
+pub fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(start.elapsed() < HANG_GUARD, "hung waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,449 @@
+//! podkit-init as PID 1 of a new PID namespace: forwarding, exit codes, reaping, graceful stop,
+//! hooks, rewrite, remap and pause mode, observed as a user would observe them.
+
+use podkit_tests::bins::{helper, init};
+use podkit_tests::pidns::{self, Namespace};
+use podkit_tests::{procs, wait};
+
+/// `podkit-init [INIT_ARGS] -- podkit-testhelper HELPER_ARGS` as PID 1.
+fn start(init_args: &[&str], helper_args: &[&str]) -> Namespace {
+    let (init, helper) = (init(), helper());
+    let mut argv: Vec<&str> = vec![&init];
+    argv.extend_from_slice(init_args);
+    argv.push("--");
+    argv.push(&helper);
+    argv.extend_from_slice(helper_args);
+    Namespace::start(&argv)
+}
+
+fn log_path(test: &str) -> String {
+    let path = std::env::temp_dir().join(format!("podkit-{test}-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path.display().to_string()
+}
+
+#[test]
+fn every_forwardable_signal_reaches_the_child() {
+    if !pidns::available("every_forwardable_signal_reaches_the_child") {
+        return;
+    }
+    let mut ns = start(&[], &["signals", "--exit-on", "QUIT"]);
+    ns.expect("ready");
+    let plain = [
+        "HUP", "USR1", "USR2", "ALRM", "PIPE", "CONT", "URG", "WINCH", "TSTP", "PWR", "XCPU",
+        "XFSZ", "VTALRM", "PROF", "IO", "STKFLT", "ABRT",
+    ];
+    for name in plain {
+        ns.signal(signal_number(name));
+        ns.expect(&format!("signal SIG{name}"));
+    }
+    // The helper is a musl program, whose SIGRTMIN is 35 (glibc's, in this test process, is 34).
+    for (realtime, shown) in [(35, "SIGRTMIN"), (38, "SIGRTMIN+3"), (64, "SIGRTMAX")] {
+        ns.signal(realtime);
+        ns.expect(&format!("signal {shown}"));
+    }
+    // The stop signals are forwarded too (they also start the grace): INT, a repeated TERM, QUIT.
+    for name in ["INT", "TERM", "QUIT"] {
+        ns.signal(signal_number(name));
+        ns.expect(&format!("signal SIG{name}"));
+    }
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 128 + libc::SIGQUIT, "{finished:?}");
+}
+
+#[test]
+fn sigterm_reaches_child_and_exits_143_usr1_138_usr2_140() {
+    if !pidns::available("sigterm_reaches_child_and_exits_143_usr1_138_usr2_140") {
+        return;
+    }
+    for (signal, code) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGUSR1, 138),
+        (libc::SIGUSR2, 140),
+    ] {
+        let mut ns = start(&[], &["pid", "then", "sleep", "forever"]);
+        ns.expect_line("pid", |l| l.starts_with("pid "));
+        ns.signal(signal);
+        let finished = ns.finish();
+        assert_eq!(finished.code(), code, "signal {signal}: {finished:?}");
+    }
+}
+
+#[test]
+fn a_thousand_orphans_are_reaped_with_no_zombie_left() {
+    if !pidns::available("a_thousand_orphans_are_reaped_with_no_zombie_left") {
+        return;
+    }
+    let mut ns = start(&[], &["orphans", "1000", "then", "sleep", "forever"]);
+    ns.expect("orphans 1000");
+    // The orphans exit at once; once reaped nothing but the main child remains in the tree.
+    let pid1 = ns.pid1();
+    wait::until("the orphans to be reaped", || {
+        let tree = procs::descendants(pid1);
+        (tree.len() == 1).then_some(())
+    });
+    let tree = procs::descendants(pid1);
+    assert!(
+        tree.iter().all(|p| !p.is_zombie()),
+        "zombies left: {tree:?}"
+    );
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.finish().code(), 143);
+}
+
+#[test]
+fn merged_sigchld_never_hides_the_main_childs_exit() {
+    if !pidns::available("merged_sigchld_never_hides_the_main_childs_exit") {
+        return;
+    }
+    // 200 children and the main child exit at the same instant, so their SIGCHLDs merge: an init
+    // that reaps one child per SIGCHLD misses the main child's exit and hangs (catatonit #4, #5).
+    for round in 0..10 {
+        let finished = start(&[], &["burst", "200", "7"]).finish();
+        assert_eq!(finished.code(), 7, "round {round}: {finished:?}");
+    }
+}
+
+#[test]
+fn grace_escalates_to_sigkill_for_a_child_ignoring_sigterm() {
+    if !pidns::available("grace_escalates_to_sigkill_for_a_child_ignoring_sigterm") {
+        return;
+    }
+    let mut ns = start(
+        &["-v", "--grace", "500ms"],
+        &["signals", "--ignore", "TERM"],
+    );
+    ns.expect("ready");
+    ns.signal(libc::SIGTERM);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 137, "{finished:?}");
+    assert!(
+        finished.stderr.contains("grace period over"),
+        "{}",
+        finished.stderr
+    );
+    assert!(finished.stderr.contains("killed=1"), "{}", finished.stderr);
+}
+
+#[test]
+fn a_setsid_grandchild_ignoring_sigterm_is_killed_after_the_grace() {
+    if !pidns::available("a_setsid_grandchild_ignoring_sigterm_is_killed_after_the_grace") {
+        return;
+    }
+    // The grandchild left the process group with setsid, so even `--group` forwarding misses it
+    // (dumb-init #191); only a walk of the tree finds it.
+    let mut ns = start(
+        &["-v", "--group", "--grace", "500ms"],
+        &[
+            "setsid-child",
+            "--ignore",
+            "TERM",
+            "--grandchild",
+            "then",
+            "sleep",
+            "forever",
+        ],
+    );
+    ns.expect_line("setsid-child", |l| l.starts_with("setsid-child "));
+    ns.signal(libc::SIGTERM);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 143, "{finished:?}");
+    // Main child and intermediate went with SIGTERM; the grandchild only with the SIGKILL.
+    assert!(
+        finished
+            .stderr
+            .contains("grace period over: killed the remaining processes count=1"),
+        "{}",
+        finished.stderr
+    );
+}
+
+#[test]
+fn the_stop_ends_as_soon_as_the_tree_is_empty_not_at_the_end_of_the_grace() {
+    if !pidns::available("the_stop_ends_as_soon_as_the_tree_is_empty_not_at_the_end_of_the_grace") {
+        return;
+    }
+    // A grace of an hour: if podkit-init waited for it, the hang guard would fail the test.
+    let mut ns = start(
+        &["-v", "--grace", "1h"],
+        &["child", "then", "setsid-child", "then", "sleep", "forever"],
+    );
+    ns.expect_line("setsid-child", |l| l.starts_with("setsid-child "));
+    ns.signal(libc::SIGTERM);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 143, "{finished:?}");
+    // The children left behind by the main child got SIGTERM and went; nothing needed SIGKILL.
+    assert!(
+        finished
+            .stderr
+            .contains("terminating the rest of its tree count=2"),
+        "{}",
+        finished.stderr
+    );
+    assert!(finished.stderr.contains("killed=0"), "{}", finished.stderr);
+}
+
+#[test]
+fn when_the_child_exits_on_its_own_the_rest_of_the_tree_is_stopped_and_its_code_kept() {
+    if !pidns::available(
+        "when_the_child_exits_on_its_own_the_rest_of_the_tree_is_stopped_and_its_code_kept",
+    ) {
+        return;
+    }
+    let mut ns = start(
+        &["-v", "--grace", "500ms"],
+        &[
+            "child", "then", "child", "--ignore", "TERM", "then", "sleep", "0.2", "then", "exit",
+            "5",
+        ],
+    );
+    ns.expect_line("the first child", |l| l.starts_with("child "));
+    ns.expect_line("the second child", |l| l.starts_with("child "));
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 5, "{finished:?}");
+    assert!(
+        finished
+            .stderr
+            .contains("terminating the rest of its tree count=2"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        finished
+            .stderr
+            .contains("killed the remaining processes count=1"),
+        "{}",
+        finished.stderr
+    );
+}
+
+#[test]
+fn remap_turns_the_jvms_143_into_0_and_tinis_e_works() {
+    if !pidns::available("remap_turns_the_jvms_143_into_0_and_tinis_e_works") {
+        return;
+    }
+    let mut ns = start(
+        &["--remap-exit", "143:0"],
+        &["pid", "then", "sleep", "forever"],
+    );
+    ns.expect_line("pid", |l| l.starts_with("pid "));
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.finish().code(), 0);
+    assert_eq!(start(&["-e", "3"], &["exit", "3"]).finish().code(), 0);
+    assert_eq!(start(&["-e", "3"], &["exit", "4"]).finish().code(), 4);
+}
+
+#[test]
+fn rewrite_sends_sigquit_for_sigterm_and_drops_what_maps_to_0() {
+    if !pidns::available("rewrite_sends_sigquit_for_sigterm_and_drops_what_maps_to_0") {
+        return;
+    }
+    let mut ns = start(
+        &["--rewrite", "TERM:QUIT", "-r", "USR1:0"],
+        &["signals", "--exit-on", "QUIT"],
+    );
+    ns.expect("ready");
+    ns.signal(libc::SIGUSR1);
+    ns.signal(libc::SIGUSR2);
+    ns.expect("signal SIGUSR2");
+    ns.signal(libc::SIGTERM);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 128 + libc::SIGQUIT, "{finished:?}");
+    assert_eq!(
+        finished.stdout,
+        ["ready", "signal SIGUSR2", "signal SIGQUIT"]
+    );
+}
+
+#[test]
+fn hooks_run_in_order_stop_delay_then_pre_stop_then_the_signal() {
+    if !pidns::available("hooks_run_in_order_stop_delay_then_pre_stop_then_the_signal") {
+        return;
+    }
+    let log = log_path("hooks");
+    let helper = helper();
+    let post_start = format!("{helper} append {log} post-start");
+    let pre_stop = format!("{helper} append {log} pre-stop");
+    let mut ns = start(
+        &[
+            "--grace",
+            "30s",
+            "--stop-delay",
+            "2s",
+            "--post-start",
+            &post_start,
+            "--pre-stop",
+            &pre_stop,
+        ],
+        &["signals", "--exit-on", "TERM", "--log", &log],
+    );
+    ns.expect("ready");
+    wait::until("the post-start hook", || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|t| t.contains("post-start"))
+    });
+    ns.signal(libc::SIGTERM);
+    // During the stop delay the child still gets other signals, and not yet the stop signal.
+    ns.signal(libc::SIGUSR1);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 143, "{finished:?}");
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let order: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| *l != "ready")
+        .collect();
+    assert_eq!(
+        order,
+        ["post-start", "signal SIGUSR1", "pre-stop", "signal SIGTERM"]
+    );
+    let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn a_failing_required_post_start_hook_stops_the_container_with_its_code() {
+    if !pidns::available("a_failing_required_post_start_hook_stops_the_container_with_its_code") {
+        return;
+    }
+    let hook = format!("{} exit 9", helper());
+    let finished = start(
+        &["--post-start", &hook, "--post-start-required"],
+        &["sleep", "forever"],
+    )
+    .finish();
+    assert_eq!(finished.code(), 9, "{finished:?}");
+    assert!(
+        finished.stderr.contains("required post-start hook failed"),
+        "{}",
+        finished.stderr
+    );
+    // Not required: the failure is logged and the child keeps running until stopped.
+    let mut ns = start(&["--post-start", &hook], &["signals", "--exit-on", "TERM"]);
+    ns.expect("ready");
+    ns.signal(libc::SIGUSR1);
+    ns.expect("signal SIGUSR1");
+    ns.signal(libc::SIGTERM);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 143, "{finished:?}");
+    assert!(
+        finished.stderr.contains("hook failed hook=post-start"),
+        "{}",
+        finished.stderr
+    );
+}
+
+#[test]
+fn pause_mode_reaps_orphans_entering_the_namespace_and_exits_0_on_sigterm() {
+    if !pidns::available("pause_mode_reaps_orphans_entering_the_namespace_and_exits_0_on_sigterm") {
+        return;
+    }
+    let init = init();
+    let ns = Namespace::start(&[init.as_str(), "--pause"]);
+    // A process entering the namespace (as `kubectl exec` or a sidecar would) leaves orphans,
+    // which the kernel hands to PID 1.
+    let pid1 = ns.pid1().to_string();
+    let entered = std::process::Command::new("nsenter")
+        .args([
+            "--target",
+            &pid1,
+            "--pid",
+            "--mount",
+            "--",
+            &helper(),
+            "orphans",
+            "20",
+        ])
+        .output()
+        .expect("nsenter runs");
+    assert!(entered.status.success(), "{entered:?}");
+    wait::until("the orphans to be reaped", || {
+        procs::descendants(ns.pid1()).is_empty().then_some(())
+    });
+    ns.signal(libc::SIGUSR1); // not a stop signal: ignored
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.finish().code(), 0);
+}
+
+#[test]
+fn command_not_found_is_127_and_not_executable_is_126_with_one_line_naming_it() {
+    if !pidns::available(
+        "command_not_found_is_127_and_not_executable_is_126_with_one_line_naming_it",
+    ) {
+        return;
+    }
+    let finished = Namespace::start(&[init().as_str(), "--", "/no/such/program"]).finish();
+    assert_eq!(finished.code(), 127);
+    assert_eq!(finished.stderr.lines().count(), 1, "{}", finished.stderr);
+    assert!(
+        finished
+            .stderr
+            .contains("command not found command=/no/such/program"),
+        "{}",
+        finished.stderr
+    );
+
+    let not_executable = std::env::temp_dir().join(format!("podkit-noexec-{}", std::process::id()));
+    std::fs::write(&not_executable, "data").unwrap();
+    let path = not_executable.display().to_string();
+    let finished = Namespace::start(&[init().as_str(), "--", path.as_str()]).finish();
+    assert_eq!(finished.code(), 126);
+    assert_eq!(finished.stderr.lines().count(), 1, "{}", finished.stderr);
+    let expected =
+        format!("command cannot be executed command={path} reason=\"Permission denied\"");
+    assert!(finished.stderr.contains(&expected), "{}", finished.stderr);
+    let _ = std::fs::remove_file(not_executable);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    if !pidns::available("json_logs_are_one_object_per_line") {
+        return;
+    }
+    let finished = start(&["-v", "--log-format", "json"], &["exit", "0"]).finish();
+    assert_eq!(finished.code(), 0);
+    let lines: Vec<&str> = finished.stderr.lines().collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(value["tool"], "podkit-init");
+        assert!(
+            value["msg"].is_string() && value["time"].is_string() && value["level"] == "info",
+            "{line}"
+        );
+    }
+}
+
+fn signal_number(name: &str) -> i32 {
+    let all = [
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ABRT", libc::SIGABRT),
+        ("USR1", libc::SIGUSR1),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("STKFLT", libc::SIGSTKFLT),
+        ("CONT", libc::SIGCONT),
+        ("TSTP", libc::SIGTSTP),
+        ("URG", libc::SIGURG),
+        ("XCPU", libc::SIGXCPU),
+        ("XFSZ", libc::SIGXFSZ),
+        ("VTALRM", libc::SIGVTALRM),
+        ("PROF", libc::SIGPROF),
+        ("WINCH", libc::SIGWINCH),
+        ("IO", libc::SIGIO),
+        ("PWR", libc::SIGPWR),
+    ];
+    all.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, number)| *number)
+        .expect("a known signal")
+}
