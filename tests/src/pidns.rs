@@ -119,6 +119,15 @@ impl Namespace {
         }
     }
 
+    /// Like [`Namespace::expect_line`], but also accepts a line seen earlier: for output of
+    /// concurrent processes, whose order is not defined.
+    pub fn expect_seen(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        match self.seen.iter().find(|line| wanted(line)) {
+            Some(line) => line.clone(),
+            None => self.expect_line(what, wanted),
+        }
+    }
+
     /// Waits for exactly this stdout line.
     pub fn expect(&mut self, line: &str) -> String {
         self.expect_line(&format!("{line:?}"), |l| l == line)

@@ -1,0 +1,78 @@
+//! podkit-init as the entrypoint of its real image, driven by the Docker engine the way
+//! Kubernetes' container runtime drives it.
+
+use podkit_tests::bins::{self, helper};
+use podkit_tests::docker::{self, docker_ok, Container};
+use podkit_tests::{procs, wait};
+
+const IMAGE: &str = "podkit/init:latest";
+
+/// A container of the image running the test helper (bind-mounted) under podkit-init.
+fn run_helper(label: &str, init_args: &[&str], helper_args: &[&str]) -> Container {
+    let mount = format!("{}:/helper:ro", helper());
+    let mut args = vec!["-v", &mount, IMAGE];
+    args.extend_from_slice(init_args);
+    args.extend_from_slice(&["--", "/helper", "pid", "then"]);
+    args.extend_from_slice(helper_args);
+    let container = Container::run(label, &args);
+    wait::until("the helper to start", || {
+        container.logs().contains("pid ").then_some(())
+    });
+    container
+}
+
+#[test]
+fn docker_stop_ends_the_helper_with_sigterm_and_exit_143() {
+    if !docker::available(
+        "docker_stop_ends_the_helper_with_sigterm_and_exit_143",
+        IMAGE,
+    ) {
+        return;
+    }
+    let container = run_helper("stop", &[], &["sleep", "forever"]);
+    // With 60 s before Docker's own SIGKILL, a 137 would mean the SIGTERM never reached the app.
+    docker_ok(&["stop", "--time", "60", &container.name]);
+    assert_eq!(container.wait(), 143, "{}", container.logs());
+}
+
+#[test]
+fn docker_kill_usr1_gives_138() {
+    if !docker::available("docker_kill_usr1_gives_138", IMAGE) {
+        return;
+    }
+    let container = run_helper("usr1", &[], &["sleep", "forever"]);
+    docker_ok(&["kill", "--signal", "USR1", &container.name]);
+    assert_eq!(container.wait(), 138, "{}", container.logs());
+}
+
+#[test]
+fn zombies_left_by_docker_exec_are_reaped() {
+    if !docker::available("zombies_left_by_docker_exec_are_reaped", IMAGE) {
+        return;
+    }
+    let container = run_helper("exec", &[], &["sleep", "forever"]);
+    // The exec'd process's orphans are handed to the container's PID 1 by the kernel.
+    docker_ok(&["exec", &container.name, "/helper", "orphans", "25"]);
+    let pid1 = container.pid1();
+    wait::until("the orphans to be reaped", || {
+        (procs::descendants(pid1).len() == 1).then_some(())
+    });
+    let tree = procs::descendants(pid1);
+    assert!(tree.iter().all(|p| !p.is_zombie()), "{tree:?}");
+    docker_ok(&["stop", &container.name]);
+    assert_eq!(container.wait(), 143);
+}
+
+#[test]
+fn the_image_holds_nothing_but_the_static_binary() {
+    if !docker::available("the_image_holds_nothing_but_the_static_binary", IMAGE) {
+        return;
+    }
+    let image_size: u64 = docker_ok(&["image", "inspect", "-f", "{{.Size}}", IMAGE])
+        .parse()
+        .unwrap();
+    let binary_size = std::fs::metadata(bins::path("init")).unwrap().len();
+    assert_eq!(image_size, binary_size);
+    let user = docker_ok(&["image", "inspect", "-f", "{{.Config.User}}", IMAGE]);
+    assert_eq!(user, "65532:65532");
+}
