@@ -18,9 +18,12 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     )
 }
 
+/// Arguments, environment, and what the error must name.
+type BadInput<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    let cases: &[BadInput] = &[
         (&["--frobnicate", "--", "true"], &[], "--frobnicate"),
         (
             &["--rewrite", "TERM:NOPE", "--", "true"],
