@@ -122,7 +122,8 @@ fn grace_escalates_to_sigkill_for_a_child_ignoring_sigterm() {
         "{}",
         finished.stderr
     );
-    assert!(finished.stderr.contains("killed=1"), "{}", finished.stderr);
+    let exit_line = r#"exiting cause="stopped by SIGTERM" child="killed by SIGKILL" code=137 reaped=0 killed=1"#;
+    assert!(finished.stderr.contains(exit_line), "{}", finished.stderr);
 }
 
 #[test]

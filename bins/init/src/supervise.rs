@@ -110,6 +110,8 @@ struct Init<'a> {
     /// The exit code of a failed `--post-start-required` hook, which becomes podkit-init's own.
     hook_failure: Option<i32>,
     stop: Option<Stop>,
+    /// The signal that started the stop, for the exit line.
+    stopped_by: Option<Signal>,
     /// When whatever is left of the tree gets SIGKILL: the end of the grace.
     kill_at: Option<Instant>,
     rekill_at: Option<Instant>,
@@ -131,6 +133,7 @@ impl<'a> Init<'a> {
             pre_stop: None,
             hook_failure: None,
             stop: None,
+            stopped_by: None,
             kill_at: None,
             rekill_at: None,
             leftovers_terminated: false,
@@ -202,6 +205,7 @@ impl<'a> Init<'a> {
             return;
         }
         let now = Instant::now();
+        self.stopped_by = Some(received);
         info!(
             "stopping",
             signal = received,
@@ -365,8 +369,14 @@ impl<'a> Init<'a> {
         let code = self
             .hook_failure
             .unwrap_or_else(|| self.remap(status.code()));
+        let cause = match (self.hook_failure, self.stopped_by) {
+            (Some(_), _) => "post-start hook failed".to_owned(),
+            (None, Some(signal)) => format!("stopped by {signal}"),
+            (None, None) => "child exited on its own".to_owned(),
+        };
         info!(
             "exiting",
+            cause = cause,
             child = status,
             code = code,
             reaped = self.reaped,
