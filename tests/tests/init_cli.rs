@@ -4,6 +4,7 @@ use std::process::Command;
 
 use podkit_tests::bins::{helper, init};
 use podkit_tests::pty::Terminal;
+use podkit_tests::{pidns, procs, wait};
 
 /// Runs podkit-init with `args` (and extra environment) and returns (exit code, stderr).
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
@@ -105,20 +106,48 @@ fn help_lists_every_flag_with_its_environment_variable_and_version_prints() {
 }
 
 #[test]
-fn on_a_terminal_the_child_is_the_foreground_and_ctrl_c_reaches_it() {
+fn on_a_terminal_the_child_is_the_foreground_and_ctrl_z_and_ctrl_c_reach_it() {
+    if !pidns::available("on_a_terminal_the_child_is_the_foreground_and_ctrl_z_and_ctrl_c_reach_it")
+    {
+        return;
+    }
     // podkit-init puts its child in a process group of its own; on a terminal it must then hand
-    // that group the foreground, or the child could not read the terminal and ^C would miss it.
-    let mut command = Command::new(init());
-    command.args(["--", &helper(), "tty", "then", "sleep", "forever"]);
+    // that group the foreground, or the child could not read the terminal and ^Z, ^C would miss it.
+    // It runs as PID 1 of a new PID namespace because the test signals it.
+    let mut command = Command::new("unshare");
+    command.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        &init(),
+        "--",
+    ]);
+    command.args([&helper(), "tty", "then", "tty", "then", "sleep", "forever"]);
     let mut terminal = Terminal::spawn(command);
     assert_eq!(terminal.read_line(), "foreground");
+
+    // ^Z stops the child, the terminal's foreground, and not podkit-init.
+    let unshare = terminal.child.id() as i32;
+    let pid1 = wait::until("PID 1", || procs::children(unshare).first().map(|p| p.pid));
+    let child = wait::until("the child", || procs::children(pid1).first().map(|p| p.pid));
+    terminal.type_text("\x1a");
+    wait::until("the child to stop", || {
+        (procs::get(child)?.state == 'T').then_some(())
+    });
+    assert_ne!(
+        procs::get(pid1).unwrap().state,
+        'T',
+        "podkit-init itself must not stop"
+    );
+
+    // SIGCONT to podkit-init is forwarded; the child, still in the foreground, reads on.
+    // SAFETY: kill with the host pid of the namespace's PID 1, which this test started.
+    unsafe { libc::kill(pid1, libc::SIGCONT) };
     terminal.type_text("hello\n");
-    // The terminal echoes what is typed before the child's answer.
-    let mut line = terminal.read_line();
-    while line == "hello" {
-        line = terminal.read_line();
-    }
-    assert_eq!(line, "read: hello");
+    assert_eq!(read_past_echo(&mut terminal, "hello"), "read: hello");
+    assert_eq!(read_past_echo(&mut terminal, "hello"), "foreground");
+
     terminal.type_text("\x03");
     let status = terminal.child.wait().unwrap();
     assert_eq!(
@@ -126,4 +155,15 @@ fn on_a_terminal_the_child_is_the_foreground_and_ctrl_c_reaches_it() {
         Some(128 + libc::SIGINT),
         "the child died of ^C's SIGINT"
     );
+}
+
+/// The next line the program wrote, skipping the terminal's echo of `typed` and of control keys.
+fn read_past_echo(terminal: &mut Terminal, typed: &str) -> String {
+    loop {
+        let line = terminal.read_line();
+        let echo = line == typed || line.starts_with('^') || line.is_empty();
+        if !echo {
+            return line;
+        }
+    }
 }

@@ -28,7 +28,7 @@
 //! - `SECS`: seconds, fractions allowed (`2`, `0.2`).
 //! - `N`: a whole number. `CODE`: an exit code, 0..255. `IP:PORT`: `0.0.0.0:8080`, `[::]:8080`;
 //!   port 0 picks a free port.
-//! - `TEXT` and `PATH` are single words, and no argument can be the word `then`.
+//! - `TEXT` and `PATH` are one argument each (quote spaces); no argument can be the word `then`.
 //!
 //! # Steps
 //!
@@ -111,6 +111,7 @@ fn main() {
         Err(arg) => fail(2, &format!("argument {arg:?} is not UTF-8")),
     };
     let steps = cli::parse(&args).unwrap_or_else(|err| fail(2, &err));
+    // Undo the Rust runtime's SIGPIPE ignore before any step runs or forks (see the manual).
     if let Err(err) = Signal::PIPE.reset() {
         fail(1, &format!("restoring SIGPIPE: {err}"));
     }
@@ -156,6 +157,7 @@ fn endless(result: io::Result<Infallible>) -> io::Result<()> {
     result.map(|never| match never {})
 }
 
+/// Ends the helper with one line on stderr: exit 2 for a bad command line, 1 for a failed step.
 fn fail(code: i32, message: &str) -> ! {
     out::warn(message);
     std::process::exit(code)

@@ -27,9 +27,14 @@ pub fn orphans(count: usize, linger: Duration) -> io::Result<()> {
         Fork::Parent(pid) => pid,
     };
     let status = process::wait_for(intermediate)?;
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        let how = if libc::WIFSIGNALED(status) {
+            format!("was killed by signal {}", libc::WTERMSIG(status))
+        } else {
+            format!("exited {}", libc::WEXITSTATUS(status))
+        };
         return Err(io::Error::other(format!(
-            "the forking process failed (wait status {status:#x})"
+            "the process forking the orphans {how}"
         )));
     }
     out::say(&format!("orphans {count}"));
