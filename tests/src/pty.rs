@@ -80,3 +80,12 @@ impl Terminal {
             .expect("write to the pty");
     }
 }
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // A failed test must not leave its program running on the terminal; under `unshare
+        // --kill-child` this takes the whole PID namespace down. Only this test's child is killed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
