@@ -69,6 +69,7 @@ impl Signal {
     pub const INT: Signal = Signal(libc::SIGINT);
     pub const QUIT: Signal = Signal(libc::SIGQUIT);
     pub const KILL: Signal = Signal(libc::SIGKILL);
+    pub const PIPE: Signal = Signal(libc::SIGPIPE);
     pub const TERM: Signal = Signal(libc::SIGTERM);
     pub const CHLD: Signal = Signal(libc::SIGCHLD);
 

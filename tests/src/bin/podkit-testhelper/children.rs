@@ -6,7 +6,7 @@ use std::io;
 use crate::out;
 use crate::process::{self, Fork};
 use crate::ready::Ready;
-use crate::signal::Signal;
+use crate::signal::{Disposition, Signal};
 
 /// `child`: a child in the helper's process group that ignores `ignore` and sleeps forever.
 pub fn child(ignore: &[Signal]) -> io::Result<()> {

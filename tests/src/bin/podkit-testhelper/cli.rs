@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::signal::Signal;
+use crate::signal::{Disposition, Signal};
 
 /// One step of the command line; main.rs's manual describes each.
 pub enum Step {
@@ -342,7 +342,7 @@ fn socket_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// A signal a process can ignore or wait for: anything but KILL and STOP.
 fn catchable(text: &str) -> Result<Signal, String> {
-    let signal = Signal::parse(text).ok_or_else(|| {
+    let signal = text.parse::<Signal>().ok().ok_or_else(|| {
         format!("unknown signal `{text}` (use a name like TERM or SIGUSR1, or a number)")
     })?;
     if !signal.can_be_caught() {

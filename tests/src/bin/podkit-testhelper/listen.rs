@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::out;
-use crate::signal::Signal;
+use crate::signal::{Disposition, Signal};
 
 /// How long to back off after a failed accept (out of descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);

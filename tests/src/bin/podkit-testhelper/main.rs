@@ -99,7 +99,7 @@ use std::io;
 use std::thread;
 
 use cli::{Nap, Step};
-use signal::Signal;
+use signal::{Disposition, Signal};
 
 fn main() {
     let args: Vec<String> = match std::env::args_os()

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::out::{self, AppendFile};
 use crate::process;
-use crate::signal::Signal;
+use crate::signal::{Disposition, Signal};
 
 /// `signals`: reports every catchable signal until killed; see the manual in main.rs.
 pub fn signals(
