@@ -181,6 +181,16 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// Asserts that PID 1's stderr (podkit-init's log) contains `text`, showing the log if not.
+    #[track_caller]
+    pub fn assert_logged(&self, text: &str) {
+        assert!(
+            self.stderr.contains(text),
+            "expected {text:?} in the log:\n{}",
+            self.stderr
+        );
+    }
+
     /// PID 1's exit code (unshare passes it on).
     pub fn code(&self) -> i32 {
         self.status

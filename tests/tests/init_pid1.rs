@@ -130,13 +130,9 @@ fn grace_escalates_to_sigkill_for_a_child_ignoring_sigterm() {
     ns.signal(libc::SIGTERM);
     let finished = ns.finish();
     assert_eq!(finished.code(), 137, "{finished:?}");
-    assert!(
-        finished.stderr.contains("grace period over"),
-        "{}",
-        finished.stderr
-    );
+    finished.assert_logged("grace period over");
     let exit_line = r#"exiting cause="stopped by SIGTERM" child="killed by SIGKILL" code=137 reaped=0 killed=1"#;
-    assert!(finished.stderr.contains(exit_line), "{}", finished.stderr);
+    finished.assert_logged(exit_line);
 }
 
 #[test]
@@ -163,13 +159,7 @@ fn a_setsid_grandchild_ignoring_sigterm_is_killed_after_the_grace() {
     let finished = ns.finish();
     assert_eq!(finished.code(), 143, "{finished:?}");
     // Main child and intermediate went with SIGTERM; the grandchild only with the SIGKILL.
-    assert!(
-        finished
-            .stderr
-            .contains("grace period over: killed the remaining processes count=1"),
-        "{}",
-        finished.stderr
-    );
+    finished.assert_logged("grace period over: killed the remaining processes count=1");
 }
 
 #[test]
@@ -187,14 +177,8 @@ fn the_stop_ends_as_soon_as_the_tree_is_empty_not_at_the_end_of_the_grace() {
     let finished = ns.finish();
     assert_eq!(finished.code(), 143, "{finished:?}");
     // The children left behind by the main child got SIGTERM and went; nothing needed SIGKILL.
-    assert!(
-        finished
-            .stderr
-            .contains("terminating the rest of its tree count=2"),
-        "{}",
-        finished.stderr
-    );
-    assert!(finished.stderr.contains("killed=0"), "{}", finished.stderr);
+    finished.assert_logged("terminating the rest of its tree count=2");
+    finished.assert_logged("killed=0");
 }
 
 #[test]
@@ -215,20 +199,8 @@ fn when_the_child_exits_on_its_own_the_rest_of_the_tree_is_stopped_and_its_code_
     ns.expect_line("the second child", |l| l.starts_with("child "));
     let finished = ns.finish();
     assert_eq!(finished.code(), 5, "{finished:?}");
-    assert!(
-        finished
-            .stderr
-            .contains("terminating the rest of its tree count=2"),
-        "{}",
-        finished.stderr
-    );
-    assert!(
-        finished
-            .stderr
-            .contains("killed the remaining processes count=1"),
-        "{}",
-        finished.stderr
-    );
+    finished.assert_logged("terminating the rest of its tree count=2");
+    finished.assert_logged("killed the remaining processes count=1");
 }
 
 #[test]
@@ -331,11 +303,7 @@ fn a_failing_required_post_start_hook_stops_the_container_with_its_code() {
     )
     .finish();
     assert_eq!(finished.code(), 9, "{finished:?}");
-    assert!(
-        finished.stderr.contains("required post-start hook failed"),
-        "{}",
-        finished.stderr
-    );
+    finished.assert_logged("required post-start hook failed");
     // Not required: the failure is logged and the child keeps running until stopped.
     let mut ns = start(&["--post-start", &hook], &["signals", "--exit-on", "TERM"]);
     ns.expect("ready");
@@ -344,11 +312,7 @@ fn a_failing_required_post_start_hook_stops_the_container_with_its_code() {
     ns.signal(libc::SIGTERM);
     let finished = ns.finish();
     assert_eq!(finished.code(), 143, "{finished:?}");
-    assert!(
-        finished.stderr.contains("hook failed hook=post-start"),
-        "{}",
-        finished.stderr
-    );
+    finished.assert_logged("hook failed hook=post-start");
 }
 
 #[test]
@@ -393,13 +357,7 @@ fn command_not_found_is_127_and_not_executable_is_126_with_one_line_naming_it() 
     let finished = Namespace::start(&[init().as_str(), "--", "/no/such/program"]).finish();
     assert_eq!(finished.code(), 127);
     assert_eq!(finished.stderr.lines().count(), 1, "{}", finished.stderr);
-    assert!(
-        finished
-            .stderr
-            .contains("command not found command=/no/such/program"),
-        "{}",
-        finished.stderr
-    );
+    finished.assert_logged("command not found command=/no/such/program");
 
     let not_executable = std::env::temp_dir().join(format!("podkit-noexec-{}", std::process::id()));
     std::fs::write(&not_executable, "data").unwrap();
@@ -409,7 +367,7 @@ fn command_not_found_is_127_and_not_executable_is_126_with_one_line_naming_it() 
     assert_eq!(finished.stderr.lines().count(), 1, "{}", finished.stderr);
     let expected =
         format!("command cannot be executed command={path} reason=\"Permission denied\"");
-    assert!(finished.stderr.contains(&expected), "{}", finished.stderr);
+    finished.assert_logged(&expected);
     let _ = std::fs::remove_file(not_executable);
 }
 
