@@ -90,6 +90,7 @@ fn help_lists_every_flag_with_its_environment_variable_and_version_prints() {
         "PODKIT_REMAP_EXIT",
         "PODKIT_PDEATHSIG",
         "PODKIT_PAUSE",
+        "PODKIT_VERBOSE",
         "PODKIT_LOG_LEVEL",
         "PODKIT_LOG_FORMAT",
         "TINI_SUBREAPER",

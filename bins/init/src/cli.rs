@@ -173,7 +173,11 @@ impl Flags {
         let mut level: Level = sources
             .parsed("log-level", self.log_level)?
             .unwrap_or(Level::Warn);
-        for _ in 0..self.verbosity {
+        let verbosity = match self.verbosity {
+            0 => sources.verbosity()?,
+            given => given,
+        };
+        for _ in 0..verbosity {
             level = level.louder();
         }
         Ok(Config {
@@ -282,6 +286,21 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         Ok(None)
     }
 
+    /// How many `-v`: `PODKIT_VERBOSE` holds the count, or a switch value that stands for one.
+    fn verbosity(&self) -> Result<u8, UsageError> {
+        let name = env_name("verbose");
+        match (self.env)(&name) {
+            None => Ok(0),
+            Some(value) => {
+                let value = text(value, &name)?;
+                Ok(value
+                    .trim()
+                    .parse()
+                    .unwrap_or(u8::from(switch_value(&value))))
+            }
+        }
+    }
+
     /// A repeatable flag: the command line's occurrences, else the variable's comma-separated list.
     fn list<T>(
         &self,
@@ -377,6 +396,7 @@ Options (each also read from the environment variable shown):
   -P, --pause                  No command: reap orphans, exit 0 on SIGTERM or SIGINT
                                (the Kubernetes pause container)            [env: PODKIT_PAUSE]
   -v, --verbose                More logs: -v says why podkit-init exited, -vv every signal
+                               [env: PODKIT_VERBOSE, the count]
       --log-level LEVEL        error, warn, info or debug [default: warn] [env: PODKIT_LOG_LEVEL]
       --log-format FORMAT      text or json [default: text]              [env: PODKIT_LOG_FORMAT]
   -h, --help                   Print this help
@@ -540,6 +560,18 @@ mod tests {
     fn verbosity_raises_the_level() {
         assert_eq!(config(&["-v", "app"], &[]).log_level, Level::Info);
         assert_eq!(config(&["-vv", "app"], &[]).log_level, Level::Debug);
+        assert_eq!(
+            config(&["app"], &[("PODKIT_VERBOSE", "2")]).log_level,
+            Level::Debug
+        );
+        assert_eq!(
+            config(&["app"], &[("PODKIT_VERBOSE", "true")]).log_level,
+            Level::Info
+        );
+        assert_eq!(
+            config(&["-v", "app"], &[("PODKIT_VERBOSE", "2")]).log_level,
+            Level::Info
+        );
         assert_eq!(
             config(&["--log-level", "error", "app"], &[]).log_level,
             Level::Error
