@@ -56,3 +56,32 @@ exec sleep 1000"#;
     assert_eq!(left[0].pid, sibling);
     assert!(!left[0].is_zombie(), "{left:?}");
 }
+
+#[test]
+fn pdeathsig_turns_the_death_of_podkit_inits_parent_into_a_signal_for_the_child() {
+    if !pidns::available(
+        "pdeathsig_turns_the_death_of_podkit_inits_parent_into_a_signal_for_the_child",
+    ) {
+        return;
+    }
+    // An intermediate shell starts podkit-init, waits until the app is ready (so podkit-init has
+    // long set its parent-death signal), and exits: the kernel then sends podkit-init SIGUSR1,
+    // which it forwards.
+    let log = std::env::temp_dir().join(format!("podkit-pdeathsig-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let parent = r#""$INIT" -p USR1 -- "$HELPER" signals --exit-on USR1 --log "$LOG" &
+until grep -q ready "$LOG" 2>/dev/null; do sleep 0.01; done"#;
+    let mut ns = Namespace::start_with(
+        &["sh", "-c", &format!("sh -c '{parent}'; exec sleep 1000")],
+        |command| {
+            command
+                .env("HELPER", helper())
+                .env("INIT", init())
+                .env("LOG", &log);
+        },
+    );
+    ns.expect_seen("the forwarded parent-death signal", |l| {
+        l == "signal SIGUSR1"
+    });
+    let _ = std::fs::remove_file(&log);
+}

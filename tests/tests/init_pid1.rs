@@ -390,3 +390,36 @@ fn json_logs_are_one_object_per_line() {
         );
     }
 }
+
+#[test]
+fn tini_kill_process_group_forwards_to_the_childs_whole_group() {
+    if !pidns::available("tini_kill_process_group_forwards_to_the_childs_whole_group") {
+        return;
+    }
+    // The main child catches signals; its own child, in the same process group, dies of SIGUSR1
+    // only if the signal goes to the group rather than to the main child alone.
+    let (init, helper) = (init(), helper());
+    let argv = [
+        init.as_str(),
+        "--",
+        &helper,
+        "child",
+        "then",
+        "signals",
+        "--exit-on",
+        "TERM",
+    ];
+    let mut ns = Namespace::start_with(&argv, |command| {
+        command.env("TINI_KILL_PROCESS_GROUP", "1");
+    });
+    ns.expect("ready");
+    let main_child = procs::children(ns.pid1())[0].pid;
+    let grandchild = procs::children(main_child)[0].pid;
+    ns.signal(libc::SIGUSR1);
+    ns.expect("signal SIGUSR1");
+    wait::until("the group member to die of SIGUSR1", || {
+        procs::get(grandchild).is_none().then_some(())
+    });
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.finish().code(), 143);
+}
