@@ -2,8 +2,7 @@
 //!
 //! Dependency-free on purpose: `podkit-init` logs through it and its whole binary must stay under
 //! 500 KB. An event is a fixed message plus `key=value` fields; values go through `Display`, so a
-//! secret is logged only if a caller formats it, and [`Redacted`] is there for when the shape of a
-//! value is useful but its content is not.
+//! secret reaches the log only if a caller passes it as a field.
 //!
 //! ```
 //! use podkit::log::{self, Format, Level};
@@ -164,15 +163,6 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             _ => Err(format!("invalid log format {text:?} (use text or json)")),
         }
-    }
-}
-
-/// Shows that a value exists without showing it: `token=[redacted]`.
-pub struct Redacted;
-
-impl Display for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 
