@@ -423,3 +423,50 @@ fn tini_kill_process_group_forwards_to_the_childs_whole_group() {
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.finish().code(), 143);
 }
+
+#[test]
+fn a_child_that_exits_during_the_stop_delay_gets_no_pre_stop_hook() {
+    if !pidns::available("a_child_that_exits_during_the_stop_delay_gets_no_pre_stop_hook") {
+        return;
+    }
+    let log = log_path("stop-delay-exit");
+    let pre_stop = format!("{} append {log} pre-stop", helper());
+    // The stop delay holds SIGTERM back; the child ends on SIGUSR1 meanwhile, leaving behind a
+    // process that ignores SIGTERM and keeps podkit-init busy until the grace ends, well past the
+    // end of the delay, when a pre-stop hook would have run.
+    let mut ns = start(
+        &[
+            "-v",
+            "--grace",
+            "4s",
+            "--stop-delay",
+            "2s",
+            "--pre-stop",
+            &pre_stop,
+        ],
+        &[
+            "child",
+            "--ignore",
+            "TERM",
+            "then",
+            "signals",
+            "--exit-on",
+            "USR1",
+        ],
+    );
+    ns.expect("ready");
+    ns.signal(libc::SIGTERM);
+    ns.signal(libc::SIGUSR1);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 128 + libc::SIGUSR1, "{finished:?}");
+    finished.assert_logged("grace period over: killed the remaining processes count=1");
+    assert!(
+        !finished.stderr.contains("hook=pre-stop"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        !std::path::Path::new(&log).exists(),
+        "the pre-stop hook ran"
+    );
+}

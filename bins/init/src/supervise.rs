@@ -261,8 +261,15 @@ impl<'a> Init<'a> {
     fn reap(&mut self) {
         let main_was_alive = self.main.is_some();
         self.children_remain = reap_exited(|pid, status| self.on_exit(pid, status));
-        if main_was_alive && self.main.is_none() && self.children_remain {
-            self.terminate_leftovers();
+        if main_was_alive && self.main.is_none() {
+            // Nothing is left to stop gracefully: what remains of the stop delay and the
+            // pre-stop hook was for the main child.
+            if let Some(stop) = &mut self.stop {
+                stop.step = StopStep::Forwarded;
+            }
+            if self.children_remain {
+                self.terminate_leftovers();
+            }
         }
         if !self.children_remain {
             self.rekill_at = None;
