@@ -168,3 +168,20 @@ fn read_past_echo(terminal: &mut Terminal, typed: &str) -> String {
         }
     }
 }
+
+#[test]
+fn podkit_inits_own_failure_to_start_a_command_is_exit_1_not_126() {
+    // Three descriptors allowed: stdin, stdout and stderr are open, so the pipe that reports exec
+    // errors cannot be made. That is podkit-init's failure, not the command's.
+    let output = Command::new("prlimit")
+        .args(["--nofile=3:3", &init(), "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot start command command=true"),
+        "{stderr}"
+    );
+}

@@ -470,3 +470,81 @@ fn a_child_that_exits_during_the_stop_delay_gets_no_pre_stop_hook() {
         "the pre-stop hook ran"
     );
 }
+
+#[test]
+fn a_required_post_start_hook_stopped_by_podkit_init_is_no_failure() {
+    if !pidns::available("a_required_post_start_hook_stopped_by_podkit_init_is_no_failure") {
+        return;
+    }
+    // The child exits 0 while the hook still runs; podkit-init's SIGTERM for the leftovers ends
+    // the hook, which must not turn the child's 0 into the hook's 143.
+    let hook = format!("{} sleep forever", helper());
+    let args = ["-v", "--post-start", &hook, "--post-start-required"];
+    let finished = start(&args, &["sleep", "0.5", "then", "exit", "0"]).finish();
+    assert_eq!(finished.code(), 0, "{finished:?}");
+    finished.assert_logged("cause=\"child exited on its own\"");
+}
+
+#[test]
+fn a_required_post_start_hook_that_cannot_start_stops_the_container_with_127() {
+    if !pidns::available(
+        "a_required_post_start_hook_that_cannot_start_stops_the_container_with_127",
+    ) {
+        return;
+    }
+    let args = ["--post-start", "/no/such/hook", "--post-start-required"];
+    let finished = start(&args, &["sleep", "forever"]).finish();
+    assert_eq!(finished.code(), 127, "{finished:?}");
+    finished.assert_logged("hook cannot start hook=post-start command=/no/such/hook");
+}
+
+#[test]
+fn a_failed_required_hook_stops_the_child_even_when_sigterm_is_rewritten_to_0() {
+    if !pidns::available(
+        "a_failed_required_hook_stops_the_child_even_when_sigterm_is_rewritten_to_0",
+    ) {
+        return;
+    }
+    let hook = format!("{} exit 9", helper());
+    let args = [
+        "-r",
+        "TERM:0",
+        "--post-start",
+        &hook,
+        "--post-start-required",
+    ];
+    let finished = start(&args, &["sleep", "forever"]).finish();
+    assert_eq!(finished.code(), 9, "{finished:?}");
+}
+
+#[test]
+fn the_grace_holds_for_podkit_inits_own_children_when_proc_is_unusable() {
+    if !pidns::available("the_grace_holds_for_podkit_inits_own_children_when_proc_is_unusable") {
+        return;
+    }
+    // A tmpfs over /proc (in the namespace's own mount namespace): the walk of the tree finds
+    // nothing, yet the child that ignores SIGTERM still gets its SIGKILL when the grace ends.
+    let script = r#"mount -t tmpfs none /proc && exec "$INIT" -v --grace 300ms -- "$HELPER" signals --ignore TERM"#;
+    let mut ns = Namespace::start_with(&["sh", "-c", script], |command| {
+        command.env("HELPER", helper()).env("INIT", init());
+    });
+    ns.expect("ready");
+    ns.signal(libc::SIGTERM);
+    let finished = ns.finish();
+    assert_eq!(finished.code(), 137, "{finished:?}");
+    finished.assert_logged("grace period over: killed the remaining processes count=0");
+}
+
+#[test]
+fn a_grace_too_long_for_the_clock_means_never_and_does_not_crash() {
+    if !pidns::available("a_grace_too_long_for_the_clock_means_never_and_does_not_crash") {
+        return;
+    }
+    let mut ns = start(
+        &["--grace", "3000000000000000h"],
+        &["pid", "then", "sleep", "forever"],
+    );
+    ns.expect_line("pid", |l| l.starts_with("pid "));
+    ns.signal(libc::SIGTERM);
+    assert_eq!(ns.finish().code(), 143);
+}

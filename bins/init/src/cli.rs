@@ -145,10 +145,7 @@ struct Flags {
 impl Flags {
     fn into_config(self, env: &impl Fn(&str) -> Option<OsString>) -> Result<Config, UsageError> {
         let sources = Sources { env };
-        let pause = self
-            .pause
-            .or(sources.switch("pause", &[])?)
-            .unwrap_or(false);
+        let pause = sources.switch(self.pause, "pause", &[])?;
         if pause && !self.command.is_empty() {
             return Err(UsageError("--pause takes no command".into()));
         }
@@ -158,10 +155,10 @@ impl Flags {
             ));
         }
         let grace = sources
-            .duration("grace", self.grace)?
+            .value("grace", self.grace, duration::parse)?
             .unwrap_or(DEFAULT_GRACE);
         let stop_delay = sources
-            .duration("stop-delay", self.stop_delay)?
+            .value("stop-delay", self.stop_delay, duration::parse)?
             .unwrap_or(Duration::ZERO);
         if !stop_delay.is_zero() && stop_delay >= grace {
             return Err(UsageError(format!(
@@ -170,41 +167,36 @@ impl Flags {
                 duration::format(grace)
             )));
         }
-        let mut level: Level = sources
-            .parsed("log-level", self.log_level)?
+        let mut level = sources
+            .value("log-level", self.log_level, str::parse)?
             .unwrap_or(Level::Warn);
-        let verbosity = match self.verbosity {
-            0 => sources.verbosity()?,
-            given => given,
-        };
-        for _ in 0..verbosity {
+        for _ in 0..sources.verbosity(self.verbosity)? {
             level = level.louder();
         }
         Ok(Config {
             command: self.command,
             pause,
-            group: self
-                .group
-                .or(sources.switch("group", &["TINI_KILL_PROCESS_GROUP", "DUMB_INIT_SETSID"])?)
-                .unwrap_or(false),
-            subreaper: self
-                .subreaper
-                .or(sources.switch("subreaper", &["TINI_SUBREAPER"])?)
-                .unwrap_or(false),
+            group: sources.switch(
+                self.group,
+                "group",
+                &["TINI_KILL_PROCESS_GROUP", "DUMB_INIT_SETSID"],
+            )?,
+            subreaper: sources.switch(self.subreaper, "subreaper", &["TINI_SUBREAPER"])?,
             grace,
             stop_delay,
             pre_stop: sources.command("pre-stop", self.pre_stop)?,
             post_start: sources.command("post-start", self.post_start)?,
-            post_start_required: self
-                .post_start_required
-                .or(sources.switch("post-start-required", &[])?)
-                .unwrap_or(false),
+            post_start_required: sources.switch(
+                self.post_start_required,
+                "post-start-required",
+                &[],
+            )?,
             rewrites: sources.list("rewrite", self.rewrite, parse_rewrite)?,
             remaps: sources.list("remap-exit", self.remap_exit, parse_remap)?,
-            pdeathsig: sources.parsed("pdeathsig", self.pdeathsig)?,
+            pdeathsig: sources.value("pdeathsig", self.pdeathsig, str::parse)?,
             log_level: level,
             log_format: sources
-                .parsed("log-format", self.log_format)?
+                .value("log-format", self.log_format, str::parse)?
                 .unwrap_or(Format::Text),
         })
     }
@@ -232,24 +224,16 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         }
     }
 
-    fn parsed<T>(&self, flag: &str, given: Option<String>) -> Result<Option<T>, UsageError>
-    where
-        T: std::str::FromStr,
-        T::Err: fmt::Display,
-    {
+    /// The flag's (or variable's) value through `parse`, errors naming where it came from.
+    fn value<T, Error: fmt::Display>(
+        &self,
+        flag: &str,
+        given: Option<String>,
+        parse: impl Fn(&str) -> Result<T, Error>,
+    ) -> Result<Option<T>, UsageError> {
         match self.text(flag, given)? {
             None => Ok(None),
-            Some((value, source)) => value
-                .parse()
-                .map(Some)
-                .map_err(|e| UsageError(format!("{source}: {e}"))),
-        }
-    }
-
-    fn duration(&self, flag: &str, given: Option<String>) -> Result<Option<Duration>, UsageError> {
-        match self.text(flag, given)? {
-            None => Ok(None),
-            Some((value, source)) => duration::parse(&value)
+            Some((value, source)) => parse(&value)
                 .map(Some)
                 .map_err(|e| UsageError(format!("{source}: {e}"))),
         }
@@ -261,44 +245,50 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         flag: &str,
         given: Option<String>,
     ) -> Result<Option<Vec<OsString>>, UsageError> {
-        let Some((value, source)) = self.text(flag, given)? else {
-            return Ok(None);
-        };
-        match shlex::split(&value) {
-            Some(words) if !words.is_empty() => {
-                Ok(Some(words.into_iter().map(OsString::from).collect()))
-            }
-            Some(_) => Err(UsageError(format!("{source}: empty command"))),
-            None => Err(UsageError(format!(
-                "{source}: unbalanced quotes or trailing backslash in {value:?}"
-            ))),
-        }
+        self.value(flag, given, |value| match shlex::split(value) {
+            Some(words) if !words.is_empty() => Ok(words.into_iter().map(OsString::from).collect()),
+            Some(_) => Err("empty command".to_owned()),
+            None => Err(format!(
+                "unbalanced quotes or trailing backslash in {value:?}"
+            )),
+        })
     }
 
-    /// A switch: the flag, else its `PODKIT_*` variable, else the first compatibility alias set.
-    fn switch(&self, flag: &str, aliases: &[&str]) -> Result<Option<bool>, UsageError> {
+    /// A switch: the flag if given, else its `PODKIT_*` variable, else the first compatibility
+    /// alias set. The environment is not read at all when the flag is given.
+    fn switch(
+        &self,
+        given: Option<bool>,
+        flag: &str,
+        aliases: &[&str],
+    ) -> Result<bool, UsageError> {
+        if let Some(given) = given {
+            return Ok(given);
+        }
         let names = std::iter::once(env_name(flag)).chain(aliases.iter().map(|a| a.to_string()));
         for name in names {
             if let Some(value) = (self.env)(&name) {
-                return Ok(Some(switch_value(&text(value, &name)?)));
+                return Ok(switch_value(&text(value, &name)?));
             }
         }
-        Ok(None)
+        Ok(false)
     }
 
-    /// How many `-v`: `PODKIT_VERBOSE` holds the count, or a switch value that stands for one.
-    fn verbosity(&self) -> Result<u8, UsageError> {
-        let name = env_name("verbose");
-        match (self.env)(&name) {
-            None => Ok(0),
-            Some(value) => {
-                let value = text(value, &name)?;
-                Ok(value
+    /// How many `-v`: the flags' count, else `PODKIT_VERBOSE`, which holds a count or a switch
+    /// value standing for one.
+    fn verbosity(&self, given: u8) -> Result<u8, UsageError> {
+        if given > 0 {
+            return Ok(given);
+        }
+        let parse = |value: &str| {
+            Ok::<u8, String>(
+                value
                     .trim()
                     .parse()
-                    .unwrap_or(u8::from(switch_value(&value))))
-            }
-        }
+                    .unwrap_or(u8::from(switch_value(value))),
+            )
+        };
+        Ok(self.value("verbose", None, parse)?.unwrap_or(0))
     }
 
     /// A repeatable flag: the command line's occurrences, else the variable's comma-separated list.
@@ -308,24 +298,18 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         given: Vec<String>,
         parse_one: fn(&str) -> Result<T, String>,
     ) -> Result<Vec<T>, UsageError> {
-        let (items, source): (Vec<String>, String) = if !given.is_empty() {
+        let (items, source) = if !given.is_empty() {
             (given, format!("--{flag}"))
         } else {
-            let name = env_name(flag);
-            match (self.env)(&name) {
-                None => return Ok(Vec::new()),
-                Some(value) => {
-                    let value = text(value, &name)?;
-                    (
-                        value
-                            .split([',', ' '])
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                        name,
-                    )
-                }
-            }
+            let Some((value, source)) = self.text(flag, None)? else {
+                return Ok(Vec::new());
+            };
+            let items = value
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (items, source)
         };
         items
             .iter()
@@ -491,6 +475,29 @@ mod tests {
         assert_eq!(
             config(&["--grace", "1s", "app"], &env).grace,
             Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn a_flag_given_leaves_its_variable_unread() {
+        use std::os::unix::ffi::OsStringExt;
+        // Not UTF-8, so reading it would be an error.
+        let given = ["PODKIT_GROUP", "PODKIT_SUBREAPER", "PODKIT_GRACE"];
+        let env = |name: &str| {
+            given
+                .contains(&name)
+                .then(|| OsString::from_vec(vec![0xff]))
+        };
+        let argv = ["--group", "--subreaper", "--grace", "1s", "app"].map(OsString::from);
+        let Ok(Action::Run(config)) = parse(argv, env) else {
+            panic!("the variables were read")
+        };
+        assert!(config.group && config.subreaper);
+        let argv = ["app"].map(OsString::from);
+        let error = parse(argv, env).unwrap_err().to_string();
+        assert!(
+            error.starts_with("PODKIT_GRACE: not valid UTF-8"),
+            "{error}"
         );
     }
 

@@ -24,16 +24,18 @@ pub enum Role {
 pub struct SpawnError {
     program: OsString,
     error: io::Error,
+    /// Whether exec itself failed (the command's fault) rather than podkit-init's preparation.
+    at_exec: bool,
 }
 
 impl SpawnError {
     /// 127 when the program does not exist, 126 when it exists but cannot be executed, and 1 when
-    /// podkit-init itself could not fork.
+    /// podkit-init itself could not prepare it (no pipe, no fork).
     pub fn exit_code(&self) -> i32 {
-        match self.error.raw_os_error() {
-            Some(libc::ENOENT | libc::ENOTDIR) => 127,
-            Some(libc::EAGAIN | libc::ENOMEM) => 1,
-            _ => 126,
+        match (self.at_exec, self.error.raw_os_error()) {
+            (false, _) => 1,
+            (true, Some(libc::ENOENT | libc::ENOTDIR)) => 127,
+            (true, _) => 126,
         }
     }
 
@@ -65,6 +67,7 @@ pub fn spawn(argv: &[OsString], role: Role) -> Result<libc::pid_t, SpawnError> {
     let fail = |error| SpawnError {
         program: program.clone(),
         error,
+        at_exec: false,
     };
     // Everything the child needs is built before fork: after it, only async-signal-safe calls.
     let args = argv
@@ -104,7 +107,12 @@ pub fn spawn(argv: &[OsString], role: Role) -> Result<libc::pid_t, SpawnError> {
             // The child has exited right after reporting; collect it here, where it is known.
             // SAFETY: waitpid on our own child with a null status pointer.
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-            Err(fail(io::Error::from_raw_os_error(errno)))
+            let error = io::Error::from_raw_os_error(errno);
+            Err(SpawnError {
+                program,
+                error,
+                at_exec: true,
+            })
         }
     }
 }

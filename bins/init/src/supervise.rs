@@ -43,9 +43,7 @@ pub fn run(config: &Config) -> i32 {
                 return e.exit_code();
             }
         }
-        if let Some(hook) = &config.post_start {
-            init.post_start = init.start_hook("post-start", hook);
-        }
+        init.start_post_start();
     }
     loop {
         match signals.wait(init.next_deadline()) {
@@ -90,12 +88,14 @@ enum StopStep {
     Delaying { until: Instant },
     /// `--pre-stop` is running.
     PreStop,
-    /// The stop signal went to the child; waiting for the tree to empty.
+    /// The stop signal went to the child (or the child is gone); waiting for the tree to empty.
     Forwarded,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Stop {
+    /// The signal that started the stop, for the exit line.
+    by: Signal,
     /// What to forward (the stop signal after `--rewrite`).
     forward: Signal,
     step: StopStep,
@@ -110,13 +110,9 @@ struct Init<'a> {
     /// The exit code of a failed `--post-start-required` hook, which becomes podkit-init's own.
     hook_failure: Option<i32>,
     stop: Option<Stop>,
-    /// The signal that started the stop, for the exit line.
-    stopped_by: Option<Signal>,
     /// When whatever is left of the tree gets SIGKILL: the end of the grace.
     kill_at: Option<Instant>,
     rekill_at: Option<Instant>,
-    /// Whether the leftovers of a main child that exited have had their SIGTERM.
-    leftovers_terminated: bool,
     children_remain: bool,
     pause_ended: bool,
     reaped: u64,
@@ -133,14 +129,23 @@ impl<'a> Init<'a> {
             pre_stop: None,
             hook_failure: None,
             stop: None,
-            stopped_by: None,
             kill_at: None,
             rekill_at: None,
-            leftovers_terminated: false,
             children_remain: true,
             pause_ended: false,
             reaped: 0,
             killed: 0,
+        }
+    }
+
+    fn start_post_start(&mut self) {
+        let Some(hook) = &self.config.post_start else {
+            return;
+        };
+        match self.start_hook("post-start", hook) {
+            Ok(pid) => self.post_start = Some(pid),
+            Err(code) if self.config.post_start_required => self.fail_required_hook(code),
+            Err(_) => {}
         }
     }
 
@@ -184,39 +189,35 @@ impl<'a> Init<'a> {
 
     /// The graceful stop: the grace starts now and bounds everything after it; stop delay, then
     /// pre-stop hook, then the signal to the child, then SIGKILL for whatever outlives the grace.
-    fn begin_stop(&mut self, received: Signal, forward: Signal) {
+    fn begin_stop(&mut self, by: Signal, forward: Signal) {
         if self.main.is_none() {
-            debug!("stop signal while the tree drains", signal = received);
+            debug!("stop signal while the tree drains", signal = by);
             return;
         }
         if let Some(stop) = self.stop {
             // Asked again: skip what is left of the delay and the hook, and forward now.
             if stop.step != StopStep::Forwarded {
-                info!(
-                    "stop signal repeated: forwarding at once",
-                    signal = received
-                );
+                info!("stop signal repeated: forwarding at once", signal = by);
             }
             self.forward(forward);
             self.stop = Some(Stop {
-                forward,
                 step: StopStep::Forwarded,
+                ..stop
             });
             return;
         }
         let now = Instant::now();
-        self.stopped_by = Some(received);
         info!(
             "stopping",
-            signal = received,
+            signal = by,
             grace = podkit::duration::format(self.config.grace)
         );
-        self.kill_at = Some(now + self.config.grace);
+        self.kill_at = Some(deadline(now, self.config.grace));
+        let until = deadline(now, self.config.stop_delay);
         self.stop = Some(Stop {
+            by,
             forward,
-            step: StopStep::Delaying {
-                until: now + self.config.stop_delay,
-            },
+            step: StopStep::Delaying { until },
         });
         self.advance_stop();
     }
@@ -224,13 +225,17 @@ impl<'a> Init<'a> {
     /// Moves the stop on as far as it can go now.
     fn advance_stop(&mut self) {
         let Some(mut stop) = self.stop else { return };
+        if self.main.is_none() {
+            // The stop delay and the pre-stop hook were for the main child, which is gone.
+            stop.step = StopStep::Forwarded;
+        }
         if let StopStep::Delaying { until } = stop.step {
             if Instant::now() < until {
                 return;
             }
             stop.step = StopStep::PreStop;
             if let Some(hook) = &self.config.pre_stop {
-                self.pre_stop = self.start_hook("pre-stop", hook);
+                self.pre_stop = self.start_hook("pre-stop", hook).ok();
             }
         }
         if stop.step == StopStep::PreStop && self.pre_stop.is_none() {
@@ -243,36 +248,46 @@ impl<'a> Init<'a> {
     fn on_deadline(&mut self) {
         let now = Instant::now();
         self.advance_stop();
-        if self.kill_at.is_some_and(|at| now >= at) {
+        let grace_over = self.kill_at.is_some_and(|at| now >= at);
+        let rekill_due = self.rekill_at.is_some_and(|at| now >= at);
+        if !grace_over && !rekill_due {
+            return;
+        }
+        let count = self.kill_remaining();
+        if grace_over {
+            // Counted once: a re-kill mostly reaches processes already dying of the first one.
             self.kill_at = None;
-            let count = signal_descendants(Signal::KILL);
+            self.killed = count;
             info!(
                 "grace period over: killed the remaining processes",
                 count = count
             );
-            self.killed += count;
-            self.rekill_at = Some(now + REKILL_INTERVAL);
-        } else if self.rekill_at.is_some_and(|at| now >= at) {
-            self.killed += signal_descendants(Signal::KILL);
-            self.rekill_at = Some(now + REKILL_INTERVAL);
         }
+        self.rekill_at = Some(deadline(now, REKILL_INTERVAL));
+    }
+
+    /// SIGKILL for the whole tree; returns how many processes the walk of the tree reached.
+    fn kill_remaining(&self) -> usize {
+        let count = signal_descendants(Signal::KILL);
+        // The walk needs /proc and pidfd_send_signal. The children podkit-init started itself
+        // need neither: their pids cannot be reused before podkit-init reaps them. So the grace
+        // holds for them even where the walk fails (no /proc, a seccomp profile).
+        let own = [self.main, self.pre_stop, self.post_start];
+        for pid in own.into_iter().flatten() {
+            // SAFETY: kill with the pid of an unreaped child of podkit-init.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        count
     }
 
     fn reap(&mut self) {
         let main_was_alive = self.main.is_some();
         self.children_remain = reap_exited(|pid, status| self.on_exit(pid, status));
         if main_was_alive && self.main.is_none() {
-            // Nothing is left to stop gracefully: what remains of the stop delay and the
-            // pre-stop hook was for the main child.
-            if let Some(stop) = &mut self.stop {
-                stop.step = StopStep::Forwarded;
-            }
+            self.advance_stop();
             if self.children_remain {
                 self.terminate_leftovers();
             }
-        }
-        if !self.children_remain {
-            self.rekill_at = None;
         }
     }
 
@@ -288,7 +303,10 @@ impl<'a> Init<'a> {
         } else if Some(pid) == self.post_start {
             self.post_start = None;
             log_hook_exit("post-start", status);
-            if !status.succeeded() && self.config.post_start_required {
+            // Once a stop is under way or the child is gone, podkit-init itself may have
+            // signalled the hook: that is no failure of the hook's.
+            let signalled_by_us = self.stop.is_some() || self.main.is_none();
+            if !status.succeeded() && self.config.post_start_required && !signalled_by_us {
                 self.fail_required_hook(status.code());
             }
         } else {
@@ -300,31 +318,31 @@ impl<'a> Init<'a> {
     /// The main child exited while other processes of its tree live on: they get SIGTERM now and
     /// SIGKILL at the end of the grace (the grace already running if a stop began earlier).
     fn terminate_leftovers(&mut self) {
-        if self.leftovers_terminated {
-            return;
-        }
-        self.leftovers_terminated = true;
         let count = signal_descendants(Signal::TERM);
         info!(
             "child gone: terminating the rest of its tree",
             count = count
         );
-        self.kill_at = self.kill_at.or(Some(Instant::now() + self.config.grace));
+        self.kill_at = self
+            .kill_at
+            .or_else(|| Some(deadline(Instant::now(), self.config.grace)));
     }
 
     fn fail_required_hook(&mut self, code: i32) {
         error!("required post-start hook failed: stopping", code = code);
         self.hook_failure = Some(code);
-        if let Some(forward) = self.rewrite(Signal::TERM) {
-            self.begin_stop(Signal::TERM, forward);
-        }
+        // This stop is podkit-init's own: a --rewrite that drops incoming SIGTERMs does not
+        // cancel it, while one that turns SIGTERM into another signal still applies.
+        let forward = self.rewrite(Signal::TERM).unwrap_or(Signal::TERM);
+        self.begin_stop(Signal::TERM, forward);
     }
 
-    fn start_hook(&self, name: &str, argv: &[std::ffi::OsString]) -> Option<libc::pid_t> {
+    /// Starts a hook; on failure logs why and returns the exit code the failure stands for.
+    fn start_hook(&self, name: &str, argv: &[std::ffi::OsString]) -> Result<libc::pid_t, i32> {
         match spawn(argv, Role::Hook) {
             Ok(pid) => {
                 info!("hook started", hook = name, pid = pid);
-                Some(pid)
+                Ok(pid)
             }
             Err(e) => {
                 error!(
@@ -333,7 +351,7 @@ impl<'a> Init<'a> {
                     command = e.program(),
                     reason = e.reason()
                 );
-                None
+                Err(e.exit_code())
             }
         }
     }
@@ -376,9 +394,9 @@ impl<'a> Init<'a> {
         let code = self
             .hook_failure
             .unwrap_or_else(|| self.remap(status.code()));
-        let cause = match (self.hook_failure, self.stopped_by) {
+        let cause = match (self.hook_failure, self.stop) {
             (Some(_), _) => "post-start hook failed".to_owned(),
-            (None, Some(signal)) => format!("stopped by {signal}"),
+            (None, Some(stop)) => format!("stopped by {}", stop.by),
             (None, None) => "child exited on its own".to_owned(),
         };
         info!(
@@ -400,6 +418,13 @@ impl<'a> Init<'a> {
             .find(|remap| i32::from(remap.from) == code);
         remap.map_or(code, |remap| i32::from(remap.to))
     }
+}
+
+/// `after` from `from`, or a deadline past any container's life when the sum would overflow (a
+/// `--grace 3000000000h` is accepted and means "never").
+fn deadline(from: Instant, after: Duration) -> Instant {
+    const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(after).unwrap_or(from + FOREVER)
 }
 
 fn log_hook_exit(hook: &str, status: Status) {

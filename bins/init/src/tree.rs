@@ -28,11 +28,13 @@ pub fn signal_descendants(signal: Signal) -> usize {
     let Some(root) = own_pid_in_proc() else {
         return 0;
     };
+    // Only a /proc that numbers pids as podkit-init does lets a pid from it go to kill(2).
+    let proc_is_ours = root == std::process::id() as libc::pid_t;
     let mut table = read_table();
     table.sort_unstable_by_key(|entry| entry.parent);
     descendants(root, &table)
         .filter(|entry| !entry.zombie)
-        .filter(|entry| send_exact(entry, signal))
+        .filter(|entry| send_exact(entry, signal, proc_is_ours))
         .count()
 }
 
@@ -86,8 +88,10 @@ fn parse_stat(pid: libc::pid_t, stat: &str) -> Option<Entry> {
     })
 }
 
-/// Signals `entry` only if the process behind its pid is still the one the walk saw.
-fn send_exact(entry: &Entry, signal: Signal) -> bool {
+/// Signals `entry` only if the process behind its pid is still the one the walk saw. Falls back
+/// to kill(2) on kernels without pidfd_send_signal, but only if `kill_may_fall_back`: the pids
+/// are podkit-init's own numbering.
+fn send_exact(entry: &Entry, signal: Signal, kill_may_fall_back: bool) -> bool {
     let Ok(handle) = File::open(format!("/proc/{}", entry.pid)) else {
         return false;
     };
@@ -124,8 +128,9 @@ fn send_exact(entry: &Entry, signal: Signal) -> bool {
     }
     // Kernels before 5.1 lack pidfd_send_signal; the start-time check just above narrows the
     // window to microseconds, which is the best they allow.
-    if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
-        // SAFETY: kill with a positive pid of a process verified a moment ago.
+    let unsupported = std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS);
+    if unsupported && kill_may_fall_back {
+        // SAFETY: kill with a pid of podkit-init's own namespace, verified a moment ago.
         return unsafe { libc::kill(entry.pid, signal.number()) } == 0;
     }
     false
