@@ -9,6 +9,8 @@ TARGET  := x86_64-unknown-linux-musl
 BIN_DIR := $(CURDIR)/target/$(TARGET)/release
 # Every shipped tool: one bins/<tool> crate, one Dockerfile stage, one podkit/<tool> image.
 TOOLS   := init
+# podkit-init's size budget (issue 2): tini-static is 708 KB, catatonit 699 KB.
+INIT_MAX_BYTES := 500000
 
 export PODKIT_BIN_DIR := $(BIN_DIR)
 
@@ -21,6 +23,8 @@ build:
 	  file -L $(BIN_DIR)/podkit-$$tool | grep -q 'statically linked' \
 	    || { echo "podkit-$$tool is not statically linked"; exit 1; }; \
 	done
+	@size=$$(stat -c %s $(BIN_DIR)/podkit-init); [ $$size -le $(INIT_MAX_BYTES) ] \
+	  || { echo "podkit-init is $$size bytes, over its budget of $(INIT_MAX_BYTES)"; exit 1; }
 
 images: build
 	@if docker info >/dev/null 2>&1; then \

@@ -2,14 +2,15 @@
 
 use std::process::{Command, Output};
 
-/// Whether a Docker engine answers and `image` exists; tests that need one say why they skip.
+/// Whether a Docker engine answers and `image` exists; tests that need one say why they skip
+/// (and fail under `PODKIT_REQUIRE_ALL=1`).
 pub fn available(test: &str, image: &str) -> bool {
     let engine = Command::new("docker")
         .arg("info")
         .output()
         .is_ok_and(|o| o.status.success());
     if !engine {
-        eprintln!("skipped {test}: no Docker engine answers (docker info failed)");
+        crate::skip(test, "no Docker engine answers (docker info failed)");
         return false;
     }
     let built = docker(&["image", "inspect", image]).status.success();

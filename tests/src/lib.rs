@@ -8,7 +8,16 @@
 
 pub mod bins;
 pub mod docker;
+pub mod lines;
 pub mod pidns;
 pub mod procs;
 pub mod pty;
 pub mod wait;
+
+/// Reports why a test cannot run here. Under `PODKIT_REQUIRE_ALL=1`, which CI sets because its
+/// machine has root and Docker, a skip is a failure: it would otherwise pass silently.
+pub fn skip(test: &str, why: &str) {
+    let required = std::env::var_os("PODKIT_REQUIRE_ALL").is_some_and(|v| v == "1");
+    assert!(!required, "{test} cannot run: {why} (PODKIT_REQUIRE_ALL=1)");
+    eprintln!("skipped {test}: {why}");
+}

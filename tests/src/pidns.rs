@@ -4,86 +4,75 @@
 //! PID 1 and waits for it; `--kill-child` and [`Drop`] make sure the namespace dies with the test.
 //! Signals go to the namespace's PID 1 by its host pid, and only to it.
 
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::OsStr;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
 
-use crate::procs;
-use crate::wait::{self, HANG_GUARD};
+use crate::lines::Lines;
+use crate::{procs, wait};
 
-/// Whether this process may create PID namespaces; tests that need one say why they skip.
+/// Whether this process may create PID namespaces; tests that need one say why they skip, and
+/// fail instead under `PODKIT_REQUIRE_ALL=1` (CI), where a skip would hide a missing test.
 pub fn available(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("skipped {test}: creating a PID namespace with unshare needs root");
+        crate::skip(test, "creating a PID namespace with unshare needs root");
     }
     root
 }
 
+/// `unshare` set up to run `argv` as PID 1 of a new PID namespace with its own /proc.
+pub fn command<S: AsRef<OsStr>>(argv: &[S]) -> Command {
+    let mut command = Command::new("unshare");
+    command
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .args(argv);
+    command
+}
+
+/// The host pid of the PID 1 that the `unshare` with host pid `unshare` started.
+pub fn pid1_of(unshare: i32) -> i32 {
+    wait::until("the namespace's PID 1 to start", || {
+        procs::children(unshare).first().map(|p| p.pid)
+    })
+}
+
 pub struct Namespace {
     unshare: Child,
-    stdout: Receiver<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
-    /// Every stdout line seen so far, for assertions and failure messages.
-    pub seen: Vec<String>,
+    pub stdout: Lines,
+    pub stderr: Lines,
     pid1: std::cell::OnceCell<i32>,
 }
 
 impl Namespace {
     /// Starts `argv` as PID 1 of a new PID namespace with its own /proc.
-    pub fn start<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> Namespace {
+    pub fn start<S: AsRef<OsStr>>(argv: &[S]) -> Namespace {
         Namespace::start_with(argv, |_| {})
     }
 
     /// As [`Namespace::start`], letting the test adjust the command (environment, stdin).
-    pub fn start_with<S: AsRef<std::ffi::OsStr>>(
-        argv: &[S],
-        adjust: impl FnOnce(&mut Command),
-    ) -> Namespace {
-        let mut command = Command::new("unshare");
+    pub fn start_with<S: AsRef<OsStr>>(argv: &[S], adjust: impl FnOnce(&mut Command)) -> Namespace {
+        let mut command = command(argv);
         command
-            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .args(argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         adjust(&mut command);
         let mut unshare = command.spawn().expect("unshare starts (util-linux)");
-        let stdout = unshare.stdout.take().expect("piped stdout");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stderr = unshare.stderr.take().expect("piped stderr");
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
+        let stdout = Lines::read_from(unshare.stdout.take().expect("piped stdout"));
+        let stderr = Lines::read_from(unshare.stderr.take().expect("piped stderr"));
         Namespace {
             unshare,
-            stdout: lines,
-            stderr: Some(stderr),
-            seen: Vec::new(),
+            stdout,
+            stderr,
             pid1: Default::default(),
         }
     }
 
-    /// The host pid of the namespace's PID 1 (unshare's child), looked up on first use: a PID 1
-    /// that exits at once may be gone before anyone asks.
+    /// The host pid of the namespace's PID 1, looked up on first use: a PID 1 that exits at once
+    /// may be gone before anyone asks.
     pub fn pid1(&self) -> i32 {
-        let unshare = self.unshare.id() as i32;
-        *self.pid1.get_or_init(|| {
-            wait::until("the namespace's PID 1 to start", || {
-                procs::children(unshare).first().map(|p| p.pid)
-            })
-        })
+        *self.pid1.get_or_init(|| pid1_of(self.unshare.id() as i32))
     }
 
     /// Sends `signal` to the namespace's PID 1.
@@ -104,28 +93,13 @@ impl Namespace {
 
     /// Waits for a stdout line satisfying `wanted` and returns it.
     pub fn expect_line(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let left = HANG_GUARD.saturating_sub(start.elapsed());
-            match self.stdout.recv_timeout(left.max(Duration::from_millis(1))) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if wanted(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no stdout line {what}; seen so far: {:?}", self.seen),
-            }
-        }
+        self.stdout.next_satisfying(what, wanted)
     }
 
-    /// Like [`Namespace::expect_line`], but also accepts a line seen earlier: for output of
+    /// Like [`Namespace::expect_line`], but also accepts a line seen earlier: for the output of
     /// concurrent processes, whose order is not defined.
     pub fn expect_seen(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        match self.seen.iter().find(|line| wanted(line)) {
-            Some(line) => line.clone(),
-            None => self.expect_line(what, wanted),
-        }
+        self.stdout.seen_or_next(what, wanted)
     }
 
     /// Waits for exactly this stdout line.
@@ -133,32 +107,25 @@ impl Namespace {
         self.expect_line(&format!("{line:?}"), |l| l == line)
     }
 
-    /// Waits for the namespace to end; returns PID 1's exit status, the rest of its stdout and its
-    /// stderr.
+    /// Waits for a stderr (log) line containing `text`.
+    pub fn expect_logged(&mut self, text: &str) -> String {
+        self.stderr
+            .next_satisfying(&format!("containing {text:?} in the log"), |l| {
+                l.contains(text)
+            })
+    }
+
+    /// Waits for the namespace to end; returns PID 1's exit status and all its output.
     pub fn finish(mut self) -> Finished {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.unshare.try_wait().expect("wait for unshare") {
-                break status;
-            }
-            assert!(
-                start.elapsed() < HANG_GUARD,
-                "PID 1 hung; stdout so far: {:?}",
-                self.seen
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let stderr = self
-            .stderr
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default();
-        let mut stdout = std::mem::take(&mut self.seen);
-        stdout.extend(self.stdout.try_iter());
+        let status = wait::until("PID 1 to exit", || {
+            self.unshare.try_wait().expect("wait for unshare")
+        });
+        let stdout = std::mem::replace(&mut self.stdout, Lines::read_from(std::io::empty())).all();
+        let stderr = std::mem::replace(&mut self.stderr, Lines::read_from(std::io::empty())).all();
         Finished {
             status,
             stdout,
-            stderr,
+            stderr: stderr.join("\n"),
         }
     }
 }

@@ -1,18 +1,17 @@
 //! A pseudo-terminal that becomes a process's controlling terminal, for job-control tests.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 
-use crate::wait::HANG_GUARD;
+use crate::lines::Lines;
 
 /// The master side of a terminal whose slave is the controlling terminal of `child`.
 pub struct Terminal {
     pub child: Child,
-    lines: Receiver<String>,
+    pub lines: Lines,
     writer: File,
 }
 
@@ -50,27 +49,16 @@ impl Terminal {
         }
         let child = command.spawn().expect("spawn under a pty");
         let writer = File::from(master.try_clone().unwrap());
-        let (sender, lines) = mpsc::channel();
-        let reader = BufReader::new(File::from(master));
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                if sender.send(line.trim_end_matches('\r').to_owned()).is_err() {
-                    break;
-                }
-            }
-        });
         Terminal {
             child,
-            lines,
+            lines: Lines::read_from(File::from(master)),
             writer,
         }
     }
 
     /// The next line the terminal shows, without its line ending.
     pub fn read_line(&mut self) -> String {
-        self.lines
-            .recv_timeout(HANG_GUARD)
-            .expect("a line on the terminal")
+        self.lines.next_line()
     }
 
     /// Types `text` at the terminal.

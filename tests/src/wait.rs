@@ -6,14 +6,18 @@ use std::time::{Duration, Instant};
 /// How long any single wait may take before the test is declared hung.
 pub const HANG_GUARD: Duration = Duration::from_secs(30);
 
-/// Polls `check` until it returns `Some`, or panics with `what` after [`HANG_GUARD`].
+/// Polls `check` until it returns `Some`, or panics with `what` after [`HANG_GUARD`]. Polls
+/// quickly at first, then backs off to 100 ms, so a slow condition (a container starting) does
+/// not cost a process per poll every few milliseconds.
 pub fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
+    let mut pause = Duration::from_millis(2);
     loop {
         if let Some(value) = check() {
             return value;
         }
         assert!(start.elapsed() < HANG_GUARD, "hung waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }

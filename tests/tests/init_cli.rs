@@ -115,22 +115,15 @@ fn on_a_terminal_the_child_is_the_foreground_and_ctrl_z_and_ctrl_c_reach_it() {
     // podkit-init puts its child in a process group of its own; on a terminal it must then hand
     // that group the foreground, or the child could not read the terminal and ^Z, ^C would miss it.
     // It runs as PID 1 of a new PID namespace because the test signals it.
-    let mut command = Command::new("unshare");
-    command.args([
-        "--pid",
-        "--fork",
-        "--mount-proc",
-        "--kill-child",
-        &init(),
-        "--",
+    let (init, helper) = (init(), helper());
+    let command = pidns::command(&[
+        &init, "--", &helper, "tty", "then", "tty", "then", "sleep", "forever",
     ]);
-    command.args([&helper(), "tty", "then", "tty", "then", "sleep", "forever"]);
     let mut terminal = Terminal::spawn(command);
     assert_eq!(terminal.read_line(), "foreground");
 
     // ^Z stops the child, the terminal's foreground, and not podkit-init.
-    let unshare = terminal.child.id() as i32;
-    let pid1 = wait::until("PID 1", || procs::children(unshare).first().map(|p| p.pid));
+    let pid1 = pidns::pid1_of(terminal.child.id() as i32);
     let child = wait::until("the child", || procs::children(pid1).first().map(|p| p.pid));
     terminal.type_text("\x1a");
     wait::until("the child to stop", || {

@@ -54,11 +54,11 @@ fn zombies_left_by_docker_exec_are_reaped() {
     // The exec'd process's orphans are handed to the container's PID 1 by the kernel.
     docker_ok(&["exec", &container.name, "/helper", "orphans", "25"]);
     let pid1 = container.pid1();
-    wait::until("the orphans to be reaped", || {
-        (procs::descendants(pid1).len() == 1).then_some(())
+    let tree = wait::until("the orphans to be reaped", || {
+        let tree = procs::descendants(pid1);
+        (tree.len() == 1).then_some(tree)
     });
-    let tree = procs::descendants(pid1);
-    assert!(tree.iter().all(|p| !p.is_zombie()), "{tree:?}");
+    assert!(!tree[0].is_zombie(), "{tree:?}");
     docker_ok(&["stop", &container.name]);
     assert_eq!(container.wait(), 143);
 }
@@ -68,11 +68,53 @@ fn the_image_holds_nothing_but_the_static_binary() {
     if !docker::available("the_image_holds_nothing_but_the_static_binary", IMAGE) {
         return;
     }
-    let image_size: u64 = docker_ok(&["image", "inspect", "-f", "{{.Size}}", IMAGE])
-        .parse()
-        .unwrap();
-    let binary_size = std::fs::metadata(bins::path("init")).unwrap().len();
-    assert_eq!(image_size, binary_size);
+    // `docker save` gives the image's layers as tar files: one layer, one file, the binary
+    // byte for byte.
+    let saved = std::env::temp_dir().join(format!("podkit-image-{}", std::process::id()));
+    std::fs::create_dir_all(&saved).unwrap();
+    let tarball = saved.join("image.tar");
+    docker_ok(&["save", "--output", tarball.to_str().unwrap(), IMAGE]);
+    run_ok(
+        "tar",
+        &[
+            "-xf",
+            tarball.to_str().unwrap(),
+            "-C",
+            saved.to_str().unwrap(),
+        ],
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(saved.join("manifest.json")).unwrap()).unwrap();
+    let layers = manifest[0]["Layers"].as_array().expect("a list of layers");
+    assert_eq!(layers.len(), 1, "{manifest}");
+    let layer = saved.join(layers[0].as_str().unwrap());
+    let files = run_ok("tar", &["-tf", layer.to_str().unwrap()]);
+    assert_eq!(files.trim(), "podkit-init");
+    run_ok(
+        "tar",
+        &[
+            "-xf",
+            layer.to_str().unwrap(),
+            "-C",
+            saved.to_str().unwrap(),
+        ],
+    );
+    let shipped = std::fs::read(saved.join("podkit-init")).unwrap();
+    assert!(
+        shipped == std::fs::read(bins::path("init")).unwrap(),
+        "the image holds another build"
+    );
+    let _ = std::fs::remove_dir_all(&saved);
     let user = docker_ok(&["image", "inspect", "-f", "{{.Config.User}}", IMAGE]);
     assert_eq!(user, "65532:65532");
+}
+
+/// Runs a command, insists on success, returns its stdout.
+fn run_ok(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{program} {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -89,17 +89,13 @@ fn a_thousand_orphans_are_reaped_with_no_zombie_left() {
     }
     let mut ns = start(&[], &["orphans", "1000", "then", "sleep", "forever"]);
     ns.expect("orphans 1000");
-    // The orphans exit at once; once reaped nothing but the main child remains in the tree.
+    // The orphans exit at once; once reaped, the tree holds the main child alone, alive.
     let pid1 = ns.pid1();
-    wait::until("the orphans to be reaped", || {
+    let tree = wait::until("the orphans to be reaped", || {
         let tree = procs::descendants(pid1);
-        (tree.len() == 1).then_some(())
+        (tree.len() == 1).then_some(tree)
     });
-    let tree = procs::descendants(pid1);
-    assert!(
-        tree.iter().all(|p| !p.is_zombie()),
-        "zombies left: {tree:?}"
-    );
+    assert!(!tree[0].is_zombie(), "{tree:?}");
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.finish().code(), 143);
 }
@@ -250,28 +246,25 @@ fn hooks_run_in_order_stop_delay_then_pre_stop_then_the_signal() {
     let helper = helper();
     let post_start = format!("{helper} append {log} post-start");
     let pre_stop = format!("{helper} append {log} pre-stop");
-    let mut ns = start(
-        &[
-            "--grace",
-            "30s",
-            "--stop-delay",
-            "2s",
-            "--post-start",
-            &post_start,
-            "--pre-stop",
-            &pre_stop,
-        ],
-        &["signals", "--exit-on", "TERM", "--log", &log],
-    );
+    let init_args = [
+        "-v",
+        "--grace",
+        "30s",
+        "--stop-delay",
+        "2s",
+        "--post-start",
+        &post_start,
+        "--pre-stop",
+        &pre_stop,
+    ];
+    let mut ns = start(&init_args, &["signals", "--exit-on", "TERM", "--log", &log]);
     ns.expect("ready");
-    wait::until("the post-start hook", || {
-        std::fs::read_to_string(&log)
-            .ok()
-            .filter(|t| t.contains("post-start"))
-    });
+    ns.expect_logged("hook finished hook=post-start");
     ns.signal(libc::SIGTERM);
     // During the stop delay the child still gets other signals, and not yet the stop signal.
     ns.signal(libc::SIGUSR1);
+    let stopping = ns.expect_logged("stopping signal=SIGTERM");
+    let pre_stop_started = ns.expect_logged("hook started hook=pre-stop");
     let finished = ns.finish();
     assert_eq!(finished.code(), 143, "{finished:?}");
     let lines: Vec<String> = std::fs::read_to_string(&log)
@@ -288,7 +281,20 @@ fn hooks_run_in_order_stop_delay_then_pre_stop_then_the_signal() {
         order,
         ["post-start", "signal SIGUSR1", "pre-stop", "signal SIGTERM"]
     );
+    // The delay, by podkit-init's own clock: a lower bound, which no load can make fail.
+    let held = log_millis(&pre_stop_started) - log_millis(&stopping);
+    assert!(
+        held >= 2000,
+        "the pre-stop hook came {held} ms after the stop signal, not 2 s"
+    );
     let _ = std::fs::remove_file(&log);
+}
+
+/// Milliseconds since midnight (UTC) of a text log line's timestamp, `2026-11-22T23:00:05.606Z`.
+fn log_millis(line: &str) -> i64 {
+    let time = &line[11..23];
+    let field = |range: std::ops::Range<usize>| time[range].parse::<i64>().unwrap();
+    ((field(0..2) * 60 + field(3..5)) * 60 + field(6..8)) * 1000 + field(9..12)
 }
 
 #[test]
@@ -307,12 +313,12 @@ fn a_failing_required_post_start_hook_stops_the_container_with_its_code() {
     // Not required: the failure is logged and the child keeps running until stopped.
     let mut ns = start(&["--post-start", &hook], &["signals", "--exit-on", "TERM"]);
     ns.expect("ready");
+    ns.expect_logged("hook failed hook=post-start");
     ns.signal(libc::SIGUSR1);
     ns.expect("signal SIGUSR1");
     ns.signal(libc::SIGTERM);
     let finished = ns.finish();
     assert_eq!(finished.code(), 143, "{finished:?}");
-    finished.assert_logged("hook failed hook=post-start");
 }
 
 #[test]
@@ -324,25 +330,30 @@ fn pause_mode_reaps_orphans_entering_the_namespace_and_exits_0_on_sigterm() {
     let ns = Namespace::start(&[init.as_str(), "--pause"]);
     // A process entering the namespace (as `kubectl exec` or a sidecar would) leaves orphans,
     // which the kernel hands to PID 1.
-    let pid1 = ns.pid1().to_string();
-    let entered = std::process::Command::new("nsenter")
-        .args([
-            "--target",
-            &pid1,
-            "--pid",
-            "--mount",
-            "--",
-            &helper(),
-            "orphans",
-            "20",
-        ])
-        .output()
-        .expect("nsenter runs");
-    assert!(entered.status.success(), "{entered:?}");
-    wait::until("the orphans to be reaped", || {
-        procs::descendants(ns.pid1()).is_empty().then_some(())
-    });
-    ns.signal(libc::SIGUSR1); // not a stop signal: ignored
+    let leave_orphans_and_see_them_reaped = || {
+        let pid1 = ns.pid1().to_string();
+        let entered = std::process::Command::new("nsenter")
+            .args([
+                "--target",
+                &pid1,
+                "--pid",
+                "--mount",
+                "--",
+                &helper(),
+                "orphans",
+                "20",
+            ])
+            .output()
+            .expect("nsenter runs");
+        assert!(entered.status.success(), "{entered:?}");
+        wait::until("the orphans to be reaped", || {
+            procs::descendants(ns.pid1()).is_empty().then_some(())
+        });
+    };
+    leave_orphans_and_see_them_reaped();
+    // Not a stop signal: the pause goes on, and still reaps.
+    ns.signal(libc::SIGUSR1);
+    leave_orphans_and_see_them_reaped();
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.finish().code(), 0);
 }

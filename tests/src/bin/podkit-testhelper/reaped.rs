@@ -54,14 +54,10 @@ fn ancestry() -> io::Result<HashSet<u32>> {
 
 /// The parent PID from /proc/PID/stat; 0 when the parent is outside the namespace.
 fn parent_of(pid: u32) -> io::Result<u32> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = fs::read_to_string(&path)
-        .map_err(|err| io::Error::new(err.kind(), format!("{path}: {err}")))?;
-    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so parse after the last ')'.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-        .and_then(|ppid| ppid.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("{path}: no parent PID in {stat:?}")))
+    let parent = podkit_tests::procs::get(pid as i32).map(|proc| proc.parent);
+    let parent =
+        parent.ok_or_else(|| io::Error::other(format!("/proc/{pid}/stat: cannot be read")))?;
+    Ok(u32::try_from(parent).unwrap_or(0))
 }
 
 /// Whether /proc lists any process outside `expected`.
