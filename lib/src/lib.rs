@@ -4,10 +4,12 @@
 //! durations that read like `500ms` or `5m` ([`duration`]), signals by name or number ([`signal`]),
 //! the `PODKIT_*` environment convention ([`cli`]) and one-line-per-event logging to stderr
 //! ([`log`]). This crate links no async runtime: `podkit-init` depends on it and must stay tiny, so
-//! the network tools' shared parts (TLS, the metrics endpoint, the volume watcher) will arrive behind
-//! cargo features when their issues need them.
+//! the network tools' shared parts come behind cargo features: `tls` (rustls client configuration)
+//! today; the metrics endpoint and the volume watcher when their issues need them.
 
 pub mod cli;
 pub mod duration;
 pub mod log;
 pub mod signal;
+#[cfg(feature = "tls")]
+pub mod tls;

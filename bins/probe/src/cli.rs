@@ -1,0 +1,205 @@
+//! Flags and environment into typed checks, once, at the edge (clap derive; each flag has its
+//! `PODKIT_*` variable, shown by `--help`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use podkit::log::{Format, Level};
+use podkit::tls::ClientTls;
+
+use crate::status_range::StatusRange;
+
+/// Exit codes: 0 healthy; 1 unhealthy (the check ran and failed); 2 usage or configuration error;
+/// 3 could not connect, or timed out.
+#[derive(Debug, Parser)]
+#[command(name = "podkit-probe", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub check: CheckCommand,
+
+    /// How to print the result: one line of text, or one JSON object
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "PODKIT_OUTPUT"
+    )]
+    pub output: Output,
+
+    /// error, warn, info or debug
+    #[arg(long, global = true, default_value = "warn", value_parser = parse_level, env = "PODKIT_LOG_LEVEL")]
+    pub log_level: Level,
+
+    /// text or json
+    #[arg(long, global = true, default_value = "text", value_parser = parse_format, env = "PODKIT_LOG_FORMAT")]
+    pub log_format: Format,
+}
+
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  healthy
+  1  unhealthy: the check ran and failed (status, body, NOT_SERVING, stale file, non-zero exec)
+  2  usage or configuration error (a flag, a URL, a certificate)
+  3  could not connect, or timed out";
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// GET a URL (or another method); healthy when the status is in range and the body matches
+    Http(Box<HttpArgs>),
+    /// Open a TCP connection; healthy when it is accepted
+    Tcp(TcpArgs),
+    /// Run a command; healthy when it exits 0
+    Exec(ExecArgs),
+    /// A heartbeat file; healthy when it exists and, with --max-age, was modified recently
+    File(FileArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// http:// or https:// URL; IPv6 literals in brackets: http://[::1]:8080/healthz
+    pub url: String,
+
+    /// Request method
+    #[arg(long, default_value = "GET", env = "PODKIT_METHOD")]
+    pub method: String,
+
+    /// Extra request header 'Name: value' (repeatable); replaces a default of the same name
+    #[arg(long = "header", value_name = "'K: V'", value_parser = parse_header, env = "PODKIT_HEADER", value_delimiter = '\n')]
+    pub headers: Vec<(String, String)>,
+
+    /// Host header (and TLS server name unless --server-name), when it differs from the URL's
+    #[arg(long, env = "PODKIT_HOST")]
+    pub host: Option<String>,
+
+    /// Healthy statuses: a code or an inclusive range, comma-separated
+    #[arg(long, default_value = "200-399", env = "PODKIT_EXPECT_STATUS")]
+    pub expect_status: StatusRange,
+
+    /// Healthy only if the first 10 KiB of the body match this regular expression
+    #[arg(long, value_parser = parse_regex, env = "PODKIT_EXPECT_BODY")]
+    pub expect_body: Option<regex_lite::Regex>,
+
+    /// Give up after this long, connection included
+    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    pub timeout: Duration,
+
+    /// Connect to this unix socket instead of the URL's host and port
+    #[arg(long, env = "PODKIT_UNIX_SOCKET")]
+    pub unix_socket: Option<PathBuf>,
+
+    /// Behave exactly as the kubelet's HTTP probe, which skips TLS verification
+    #[arg(long, env = "PODKIT_K8S")]
+    pub k8s: bool,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TcpArgs {
+    /// HOST:PORT, or [IPv6]:PORT
+    pub address: String,
+
+    /// Give up after this long
+    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Kill the command and report a timeout after this long
+    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    pub timeout: Duration,
+
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// The heartbeat file
+    pub path: PathBuf,
+
+    /// Unhealthy when the file was last modified longer ago than this
+    #[arg(long, value_parser = parse_duration, env = "PODKIT_MAX_AGE")]
+    pub max_age: Option<Duration>,
+}
+
+/// The TLS flags shared by http, grpc and wait.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// Use TLS even for a plain scheme (grpc, wait targets)
+    #[arg(long, env = "PODKIT_TLS")]
+    pub tls: bool,
+
+    /// Trust only the CAs in this PEM file (default: the system bundle)
+    #[arg(long, value_name = "FILE", env = "PODKIT_CA")]
+    pub ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for mTLS; needs --key
+    #[arg(long, value_name = "FILE", requires = "key", env = "PODKIT_CERT")]
+    pub cert: Option<PathBuf>,
+
+    /// Client private key (PEM) for mTLS; needs --cert
+    #[arg(long, value_name = "FILE", requires = "cert", env = "PODKIT_KEY")]
+    pub key: Option<PathBuf>,
+
+    /// Name to verify the server certificate against (default: the URL's host)
+    #[arg(long, env = "PODKIT_SERVER_NAME")]
+    pub server_name: Option<String>,
+
+    /// Do not verify the server certificate (the kubelet's behaviour; see --k8s)
+    #[arg(long, env = "PODKIT_INSECURE")]
+    pub insecure: bool,
+}
+
+impl TlsArgs {
+    /// The client TLS settings these flags describe; `insecure` forces no verification.
+    pub fn client(&self, insecure: bool) -> ClientTls {
+        ClientTls {
+            ca: self.ca.clone(),
+            identity: self.cert.clone().zip(self.key.clone()),
+            insecure: self.insecure || insecure,
+        }
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    podkit::duration::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_level(text: &str) -> Result<Level, String> {
+    text.parse()
+}
+
+fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse()
+}
+
+fn parse_regex(text: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::Regex::new(text).map_err(|e| format!("invalid regular expression: {e}"))
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected 'Name: value', got {text:?}"))?;
+    let name = name.trim();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(format!("invalid header name {name:?}"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}

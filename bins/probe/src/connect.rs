@@ -1,0 +1,215 @@
+//! Reaching a target within a deadline: name resolution, TCP or a unix socket, and TLS on top.
+//!
+//! Resolution runs getaddrinfo on a thread of its own, because a DNS server that never answers
+//! must not stretch a check past its timeout, and because the runtime has no blocking pool: a
+//! probe runs every few seconds in every pod, so it starts no threads it does not need (an IP
+//! literal needs none).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use podkit::tls::rustls::ClientConfig;
+use podkit::tls::rustls_pki_types::ServerName;
+use podkit::tls::tokio_rustls::{client::TlsStream, TlsConnector};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl Endpoint {
+    /// Parses `HOST:PORT` or `[IPv6]:PORT`.
+    pub fn parse_host_port(text: &str) -> Result<Endpoint, String> {
+        let bad = || format!("expected HOST:PORT or [IPv6]:PORT, got {text:?}");
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
+            host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            (host, port)
+        } else {
+            let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+            if host.is_empty() || host.contains(':') {
+                return Err(bad());
+            }
+            (host, port)
+        };
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(bad)?;
+        Ok(Endpoint::Tcp {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+/// Why a target could not be reached.
+#[derive(Debug)]
+pub struct ConnectError(pub String);
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A connected byte stream of any kind, for hyper and for TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A stream that is either plain or wrapped in TLS.
+pub enum Stream {
+    Plain(Box<dyn Io>),
+    Tls(Box<TlsStream<Box<dyn Io>>>),
+}
+
+/// Connects to `endpoint`, then does the TLS handshake if `tls` is given, naming the server
+/// `server_name`. The caller bounds the whole with its timeout.
+pub async fn connect(
+    endpoint: &Endpoint,
+    tls: Option<(Arc<ClientConfig>, &str)>,
+) -> Result<Stream, ConnectError> {
+    let plain: Box<dyn Io> = match endpoint {
+        Endpoint::Unix(path) => Box::new(
+            UnixStream::connect(path)
+                .await
+                .map_err(|e| ConnectError(format!("connect to {}: {e}", path.display())))?,
+        ),
+        Endpoint::Tcp { host, port } => Box::new(connect_tcp(host, *port).await?),
+    };
+    let Some((config, server_name)) = tls else {
+        return Ok(Stream::Plain(plain));
+    };
+    let name = ServerName::try_from(server_name.to_owned())
+        .map_err(|_| ConnectError(format!("invalid TLS server name {server_name:?}")))?;
+    let stream = TlsConnector::from(config)
+        .connect(name, plain)
+        .await
+        .map_err(|e| ConnectError(format!("TLS handshake with {endpoint}: {e}")))?;
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
+async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    let addresses = resolve(host, port).await?;
+    let mut last_error = None;
+    for address in &addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let why = last_error.map_or("no address".to_owned(), |e| e.to_string());
+    Err(ConnectError(format!(
+        "connect to {}: {why}",
+        Endpoint::Tcp {
+            host: host.to_owned(),
+            port
+        }
+    )))
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let name = (host.to_owned(), port);
+    std::thread::spawn(move || {
+        let _ = sender.send(name.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+    });
+    match receiver.await {
+        Ok(Ok(addresses)) if !addresses.is_empty() => Ok(addresses),
+        Ok(Ok(_)) => Err(ConnectError(format!("resolve {host}: no address"))),
+        Ok(Err(e)) => Err(ConnectError(format!("resolve {host}: {e}"))),
+        Err(_) => Err(ConnectError(format!(
+            "resolve {host}: resolver thread failed"
+        ))),
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Stream::Tls(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Stream::Tls(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_flush(cx),
+            Stream::Tls(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Stream::Tls(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_parses_names_ipv4_and_bracketed_ipv6() {
+        let tcp = |host: &str, port| Endpoint::Tcp {
+            host: host.to_owned(),
+            port,
+        };
+        assert_eq!(Endpoint::parse_host_port("db:5432"), Ok(tcp("db", 5432)));
+        assert_eq!(
+            Endpoint::parse_host_port("10.0.0.1:80"),
+            Ok(tcp("10.0.0.1", 80))
+        );
+        assert_eq!(
+            Endpoint::parse_host_port("[::1]:8080"),
+            Ok(tcp("::1", 8080))
+        );
+        assert_eq!(tcp("::1", 8080).to_string(), "[::1]:8080");
+        for bad in [
+            "db", "db:", ":80", "db:0", "db:99999", "::1:80", "[::1]", "[db]:80",
+        ] {
+            assert!(Endpoint::parse_host_port(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The HTTP check, with the kubelet's semantics: GET, healthy iff 200 <= status < 400, redirects
+//! to the same host followed (at most 10), a redirect to another host taken as the answer with a
+//! warning, at most 10 KiB of body read, `User-Agent: kube-probe/<major>.<minor>` and
+//! `Accept: */*` unless overridden, `Connection: close`.
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use hyper::header::{HeaderName, HeaderValue, ACCEPT, CONNECTION, HOST, LOCATION, USER_AGENT};
+use hyper::{Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+use podkit::tls::rustls::ClientConfig;
+use podkit::tls::ClientTls;
+
+use crate::connect::{connect, Endpoint};
+use crate::outcome::Verdict;
+use crate::status_range::StatusRange;
+
+/// The kubelet version whose probe podkit-probe impersonates by default.
+pub const USER_AGENT_DEFAULT: &str = "kube-probe/1.34";
+/// How much of the body the kubelet reads, and so the most a body expectation can see.
+const BODY_LIMIT: usize = 10 * 1024;
+const MAX_REDIRECTS: usize = 10;
+
+/// Everything an HTTP check needs, parsed.
+pub struct HttpCheck {
+    pub url: Url,
+    pub method: Method,
+    /// Request headers, the defaults already replaced by the user's.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub host_header: Option<String>,
+    pub expect_status: StatusRange,
+    pub expect_body: Option<regex_lite::Regex>,
+    pub unix_socket: Option<std::path::PathBuf>,
+    pub tls: ClientTls,
+    pub server_name: Option<String>,
+    /// Built on first use: a plain-HTTP check never reads a CA bundle.
+    tls_config: OnceLock<Result<Arc<ClientConfig>, String>>,
+}
+
+/// An http(s) URL, split the way a request needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub https: bool,
+    /// Without IPv6 brackets.
+    pub host: String,
+    pub port: u16,
+    /// As it goes in the Host header: `host[:port]`, brackets kept.
+    pub authority: String,
+    pub path_and_query: String,
+}
+
+impl Url {
+    pub fn parse(text: &str) -> Result<Url, String> {
+        let uri: Uri = text
+            .parse()
+            .map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(format!(
+                    "invalid URL {text:?}: the scheme must be http or https"
+                ))
+            }
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("invalid URL {text:?}: no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "invalid URL {text:?}: credentials in the URL are not supported; use --header"
+            ));
+        }
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let path_and_query = uri
+            .path_and_query()
+            .map_or("/".to_owned(), |p| p.as_str().to_owned());
+        Ok(Url {
+            https,
+            host,
+            port,
+            authority: authority.as_str().to_owned(),
+            path_and_query,
+        })
+    }
+
+    /// `location` (a redirect's Location) resolved against this URL.
+    fn join(&self, location: &str) -> Result<Url, String> {
+        if location.contains("://") {
+            return Url::parse(location);
+        }
+        let scheme = if self.https { "https" } else { "http" };
+        let path = if location.starts_with('/') {
+            location.to_owned()
+        } else {
+            let path = self.path_and_query.split('?').next().unwrap_or("/");
+            format!("{}{location}", &path[..=path.rfind('/').unwrap_or(0)])
+        };
+        Url::parse(&format!("{scheme}://{}{path}", self.authority))
+    }
+}
+
+/// What the check saw, for the outcome line.
+pub struct HttpResult {
+    pub verdict: Verdict,
+    pub status: Option<u16>,
+    pub detail: Option<String>,
+}
+
+impl HttpCheck {
+    pub fn new(args: crate::cli::HttpArgs) -> Result<HttpCheck, String> {
+        let url = Url::parse(&args.url)?;
+        let method = Method::from_bytes(args.method.as_bytes())
+            .map_err(|_| format!("invalid method {:?}", args.method))?;
+        let mut headers = vec![
+            (USER_AGENT, HeaderValue::from_static(USER_AGENT_DEFAULT)),
+            (ACCEPT, HeaderValue::from_static("*/*")),
+            (CONNECTION, HeaderValue::from_static("close")),
+        ];
+        for (name, value) in args.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid header name {name:?}"))?;
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| format!("invalid value for header {name}"))?;
+            headers.retain(|(existing, _)| *existing != name);
+            headers.push((name, value));
+        }
+        let check = HttpCheck {
+            url,
+            method,
+            headers,
+            host_header: args.host,
+            expect_status: args.expect_status,
+            expect_body: args.expect_body,
+            unix_socket: args.unix_socket,
+            tls: args.tls.client(args.k8s),
+            server_name: args.tls.server_name,
+            tls_config: OnceLock::new(),
+        };
+        // An https URL needs its TLS configuration anyway: build it now, so that a bad --ca or
+        // --cert is a configuration error (exit 2) rather than an unreachable target.
+        if check.url.https {
+            check.tls_config()?;
+        }
+        Ok(check)
+    }
+
+    /// Runs the check; the caller bounds it with the timeout.
+    pub async fn run(&self) -> HttpResult {
+        let mut url = self.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let response = match self.request(&url).await {
+                Ok(response) => response,
+                Err(Failure::Config(why)) => {
+                    return HttpResult {
+                        verdict: Verdict::Unreachable,
+                        status: None,
+                        detail: Some(why),
+                    }
+                }
+                Err(Failure::Connect(why)) => {
+                    return HttpResult {
+                        verdict: Verdict::Unreachable,
+                        status: None,
+                        detail: Some(why),
+                    }
+                }
+            };
+            let status = response.status;
+            if let Some(location) = response.location.filter(|_| (300..400).contains(&status)) {
+                let next = match url.join(&location) {
+                    Ok(next) => next,
+                    Err(why) => return unhealthy(Some(status), format!("redirect: {why}")),
+                };
+                if next.host.eq_ignore_ascii_case(&url.host) {
+                    url = next;
+                    continue;
+                }
+                // The kubelet does not follow a redirect to another host: the 3xx is the answer.
+                let warning = format!("redirect to another host ({}) not followed", next.host);
+                return self.judge(status, &response.body, Some(warning));
+            }
+            return self.judge(status, &response.body, None);
+        }
+        unhealthy(None, format!("stopped after {MAX_REDIRECTS} redirects"))
+    }
+
+    fn judge(&self, status: u16, body: &[u8], warning: Option<String>) -> HttpResult {
+        if !self.expect_status.contains(status) {
+            return unhealthy(Some(status), format!("status {status} is not expected"));
+        }
+        if let Some(pattern) = &self.expect_body {
+            if !pattern.is_match(&String::from_utf8_lossy(body)) {
+                return unhealthy(
+                    Some(status),
+                    format!("body does not match {:?}", pattern.as_str()),
+                );
+            }
+        }
+        HttpResult {
+            verdict: Verdict::Healthy,
+            status: Some(status),
+            detail: warning,
+        }
+    }
+
+    async fn request(&self, url: &Url) -> Result<Response, Failure> {
+        let endpoint = match &self.unix_socket {
+            Some(path) => Endpoint::Unix(path.clone()),
+            None => Endpoint::Tcp {
+                host: url.host.clone(),
+                port: url.port,
+            },
+        };
+        let tls = if url.https {
+            let config = self.tls_config().map_err(Failure::Config)?;
+            let name = self
+                .server_name
+                .as_deref()
+                .or(self.host_header.as_deref().map(strip_port))
+                .unwrap_or(&url.host);
+            Some((config, name))
+        } else {
+            None
+        };
+        let stream = connect(&endpoint, tls)
+            .await
+            .map_err(|e| Failure::Connect(e.0))?;
+        let (mut sender, connection) = http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| Failure::Connect(format!("HTTP handshake with {endpoint}: {e}")))?;
+        tokio::spawn(connection);
+        let host = self
+            .host_header
+            .clone()
+            .unwrap_or_else(|| url.authority.clone());
+        let mut request = Request::builder()
+            .method(self.method.clone())
+            .uri(&url.path_and_query);
+        request = request.header(HOST, host);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Empty::new())
+            .map_err(|e| Failure::Config(format!("request: {e}")))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| Failure::Connect(format!("{endpoint}: {e}")))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let body = if self.expect_body.is_some() {
+            read_capped(response.into_body()).await
+        } else {
+            Vec::new()
+        };
+        Ok(Response {
+            status,
+            location,
+            body,
+        })
+    }
+
+    fn tls_config(&self) -> Result<Arc<ClientConfig>, String> {
+        self.tls_config
+            .get_or_init(|| {
+                self.tls
+                    .config(&[b"http/1.1"])
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+}
+
+struct Response {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+enum Failure {
+    Config(String),
+    Connect(String),
+}
+
+fn unhealthy(status: Option<u16>, detail: String) -> HttpResult {
+    HttpResult {
+        verdict: Verdict::Unhealthy,
+        status,
+        detail: Some(detail),
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    }
+}
+
+/// The first [`BODY_LIMIT`] bytes of a body; an endless body costs no more than that.
+async fn read_capped(mut body: hyper::body::Incoming) -> Vec<u8> {
+    let mut read = Vec::new();
+    while read.len() < BODY_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = BODY_LIMIT - read.len();
+                    read.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            _ => break,
+        }
+    }
+    read
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_what_a_request_needs() {
+        let url = Url::parse("http://[::1]:8080/healthz?full=1").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.https),
+            ("::1", 8080, false)
+        );
+        assert_eq!(
+            (url.authority.as_str(), url.path_and_query.as_str()),
+            ("[::1]:8080", "/healthz?full=1")
+        );
+        let url = Url::parse("https://example.com").unwrap();
+        assert_eq!((url.port, url.path_and_query.as_str()), (443, "/"));
+        assert!(Url::parse("ftp://x/").is_err());
+        assert!(Url::parse("http://user:pw@x/")
+            .unwrap_err()
+            .contains("credentials"));
+    }
+
+    #[test]
+    fn redirect_locations_resolve_against_the_current_url() {
+        let base = Url::parse("http://a:81/x/y?q").unwrap();
+        assert_eq!(base.join("/z").unwrap().path_and_query, "/z");
+        assert_eq!(base.join("z").unwrap().path_and_query, "/x/z");
+        let other = base.join("https://b/").unwrap();
+        assert_eq!((other.host.as_str(), other.https), ("b", true));
+    }
+}

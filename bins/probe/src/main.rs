@@ -1,0 +1,116 @@
+//! podkit-probe: liveness, readiness and startup probes, and waits for dependencies, in one small
+//! static binary. Parses its flags, runs one check, prints one line, exits 0, 1, 2 or 3.
+
+mod cli;
+mod connect;
+mod exec;
+mod file;
+mod http;
+mod outcome;
+mod status_range;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use podkit::cli::EXIT_USAGE;
+
+use crate::cli::{CheckCommand, Cli};
+use crate::connect::Endpoint;
+use crate::outcome::{Outcome, Verdict};
+
+fn main() {
+    let cli = Cli::parse();
+    podkit::log::init("podkit-probe", cli.log_level, cli.log_format);
+    let code = match run(cli.check) {
+        Ok(outcome) => {
+            outcome.print(cli.output);
+            outcome.verdict.exit_code()
+        }
+        Err(error) => {
+            eprintln!("podkit-probe: error: {error}");
+            EXIT_USAGE
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Runs one check; `Err` is a configuration error, found before anything was tried.
+fn run(check: CheckCommand) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let outcome = |target: String, verdict, status: Option<String>, detail| Outcome {
+        target,
+        verdict,
+        status,
+        detail,
+        latency: started.elapsed(),
+    };
+    match check {
+        CheckCommand::Http(args) => {
+            let (target, timeout) = (args.url.clone(), args.timeout);
+            let check = http::HttpCheck::new(*args)?;
+            let result = with_timeout(timeout, check.run(), |why| http::HttpResult {
+                verdict: Verdict::Unreachable,
+                status: None,
+                detail: Some(why),
+            })?;
+            Ok(outcome(
+                target,
+                result.verdict,
+                result.status.map(|s| s.to_string()),
+                result.detail,
+            ))
+        }
+        CheckCommand::Tcp(args) => {
+            let endpoint = Endpoint::parse_host_port(&args.address)?;
+            let reached = with_timeout(args.timeout, connect::connect(&endpoint, None), |why| {
+                Err(connect::ConnectError(why))
+            })?;
+            let (verdict, detail) = match reached {
+                Ok(_) => (Verdict::Healthy, None),
+                Err(e) => (Verdict::Unreachable, Some(e.0)),
+            };
+            Ok(outcome(endpoint.to_string(), verdict, None, detail))
+        }
+        CheckCommand::Exec(args) => {
+            let result = exec::run(&args.command, args.timeout)?;
+            let target = args.command[0].to_string_lossy().into_owned();
+            Ok(outcome(
+                target,
+                result.verdict,
+                result.status,
+                result.detail,
+            ))
+        }
+        CheckCommand::File(args) => {
+            let (verdict, detail) = file::check(&args.path, args.max_age);
+            Ok(outcome(
+                args.path.display().to_string(),
+                verdict,
+                None,
+                detail,
+            ))
+        }
+    }
+}
+
+/// Runs `work` on a single-threaded runtime (a probe starts no threads it does not need), and
+/// gives `on_timeout("timed out after ...")` if it takes longer than `timeout`.
+fn with_timeout<T>(
+    timeout: Duration,
+    work: impl Future<Output = T>,
+    on_timeout: impl FnOnce(String) -> T,
+) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let result = runtime.block_on(async { tokio::time::timeout(timeout, work).await });
+    Ok(result.unwrap_or_else(|_| {
+        on_timeout(format!(
+            "timed out after {}",
+            podkit::duration::format(timeout)
+        ))
+    }))
+}

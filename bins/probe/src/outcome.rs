@@ -1,0 +1,96 @@
+//! What a check found, how it prints, and the exit code it maps to.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::cli::Output;
+
+/// The three answers a probe can give, each with its documented exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// 0: the check passed.
+    Healthy,
+    /// 1: the check ran and failed (a status, a body, NOT_SERVING, a stale file, an exit code).
+    Unhealthy,
+    /// 3: the target could not be reached in time.
+    Unreachable,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Healthy => 0,
+            Verdict::Unhealthy => 1,
+            Verdict::Unreachable => 3,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::Unhealthy => "unhealthy",
+            Verdict::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub target: String,
+    pub verdict: Verdict,
+    /// What the target answered: an HTTP status, a gRPC serving status, an exit code.
+    pub status: Option<String>,
+    /// Why it is not healthy, or a warning when it is.
+    pub detail: Option<String>,
+    pub latency: Duration,
+}
+
+impl Outcome {
+    /// Prints the outcome as one line on stdout, where the kubelet records a probe's output.
+    pub fn print(&self, output: Output) {
+        match output {
+            Output::Text => println!("{self}"),
+            Output::Json => println!("{}", self.json()),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let status = match self.status.as_deref().map(str::parse::<i64>) {
+            Some(Ok(number)) => serde_json::json!(number),
+            Some(Err(_)) => serde_json::json!(self.status),
+            None => serde_json::Value::Null,
+        };
+        let error = if self.verdict == Verdict::Healthy {
+            None
+        } else {
+            self.detail.clone()
+        };
+        serde_json::json!({
+            "target": self.target,
+            "result": self.verdict.word(),
+            "status": status,
+            "latency_ms": (self.latency.as_secs_f64() * 1e6).round() / 1e3,
+            "error": error,
+        })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.verdict.word(), self.target)?;
+        if let Some(status) = &self.status {
+            write!(f, " status={status}")?;
+        }
+        write!(f, " latency={:.1}ms", self.latency.as_secs_f64() * 1e3)?;
+        if let Some(detail) = &self.detail {
+            let key = if self.verdict == Verdict::Healthy {
+                "warning"
+            } else {
+                "error"
+            };
+            write!(f, " {key}={detail:?}")?;
+        }
+        Ok(())
+    }
+}

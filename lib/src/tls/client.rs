@@ -1,0 +1,150 @@
+//! The client side: whom to trust, what to present, and whether to verify at all.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use super::pem::{self, PemError};
+
+/// What a client's TLS flags ask for: `--ca`, `--cert`/`--key`, `--insecure`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// Trust only these CAs; `None` trusts the system bundle (`SSL_CERT_FILE`, /etc/ssl/certs).
+    pub ca: Option<PathBuf>,
+    /// Present this certificate and key (mTLS).
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// Accept any server certificate, as the kubelet's own HTTPS probes do.
+    pub insecure: bool,
+}
+
+/// Why a client configuration could not be built.
+#[derive(Debug)]
+pub enum ClientTlsError {
+    Pem(PemError),
+    NoSystemRoots(String),
+    Rustls(rustls::Error),
+}
+
+impl fmt::Display for ClientTlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientTlsError::Pem(e) => e.fmt(f),
+            ClientTlsError::NoSystemRoots(why) => {
+                write!(f, "no system CA certificates ({why}); give --ca")
+            }
+            ClientTlsError::Rustls(e) => write!(f, "TLS configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientTlsError {}
+
+impl From<PemError> for ClientTlsError {
+    fn from(e: PemError) -> Self {
+        ClientTlsError::Pem(e)
+    }
+}
+
+impl ClientTls {
+    /// Builds the rustls configuration, reading the files (and only then the system bundle).
+    /// `alpn` lists the protocols to offer, most preferred first.
+    pub fn config(&self, alpn: &[&[u8]]) -> Result<ClientConfig, ClientTlsError> {
+        let provider = Arc::new(ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(ClientTlsError::Rustls)?;
+        let builder = if self.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
+        } else {
+            builder.with_root_certificates(self.roots()?)
+        };
+        let mut config = match &self.identity {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => builder
+                .with_client_auth_cert(pem::certificates(cert)?, pem::private_key(key)?)
+                .map_err(ClientTlsError::Rustls)?,
+        };
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(config)
+    }
+
+    fn roots(&self) -> Result<RootCertStore, ClientTlsError> {
+        let mut roots = RootCertStore::empty();
+        match &self.ca {
+            Some(path) => {
+                for certificate in pem::certificates(path)? {
+                    roots.add(certificate).map_err(ClientTlsError::Rustls)?;
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                if found.certs.is_empty() {
+                    let why = found
+                        .errors
+                        .first()
+                        .map_or("none found".to_owned(), |e| e.to_string());
+                    return Err(ClientTlsError::NoSystemRoots(why));
+                }
+                roots.add_parsable_certificates(found.certs);
+            }
+        }
+        Ok(roots)
+    }
+}
+
+/// The kubelet's `InsecureSkipVerify`: any certificate, any name. Signatures are still checked,
+/// so the handshake itself stays sound.
+#[derive(Debug)]
+struct AcceptAnyServer(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
