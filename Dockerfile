@@ -7,3 +7,9 @@ COPY target/x86_64-unknown-linux-musl/release/podkit-init /podkit-init
 # Unprivileged by default (distroless's "nonroot"); run as root only if the workload needs it.
 USER 65532:65532
 ENTRYPOINT ["/podkit-init"]
+
+FROM scratch AS probe
+COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY target/x86_64-unknown-linux-musl/release/podkit-probe /podkit-probe
+USER 65532:65532
+ENTRYPOINT ["/podkit-probe"]

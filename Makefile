@@ -8,7 +8,7 @@
 TARGET  := x86_64-unknown-linux-musl
 BIN_DIR := $(CURDIR)/target/$(TARGET)/release
 # Every shipped tool: one bins/<tool> crate, one Dockerfile stage, one podkit/<tool> image.
-TOOLS   := init
+TOOLS   := init probe
 # podkit-init's size budget (issue 2): tini-static is 708 KB, catatonit 699 KB.
 INIT_MAX_BYTES := 500000
 
@@ -26,7 +26,11 @@ build:
 	@size=$$(stat -c %s $(BIN_DIR)/podkit-init); [ $$size -le $(INIT_MAX_BYTES) ] \
 	  || { echo "podkit-init is $$size bytes, over its budget of $(INIT_MAX_BYTES)"; exit 1; }
 
+# The CA bundle for the images of tools that make TLS connections, from Debian's ca-certificates.
+CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
+
 images: build
+	@mkdir -p target/image-root/etc/ssl/certs && cp $(CA_BUNDLE) target/image-root/etc/ssl/certs/
 	@if docker info >/dev/null 2>&1; then \
 	  for tool in $(TOOLS); do \
 	    docker build --quiet --target $$tool --tag podkit/$$tool:latest . >/dev/null || exit 1; \
@@ -48,6 +52,7 @@ demo: images
 
 bench: build
 	python3 bench/init.py
+	python3 bench/probe.py
 
 clean:
 	cargo clean

@@ -54,6 +54,11 @@ pub enum CheckCommand {
     Exec(ExecArgs),
     /// A heartbeat file; healthy when it exists and, with --max-age, was modified recently
     File(FileArgs),
+    /// Call grpc.health.v1.Health/Check; healthy when the answer is SERVING
+    Grpc(GrpcArgs),
+    /// Wait until every target passes, all in parallel, then run CMD (an init container, or an
+    /// entrypoint prefix); on timeout exit non-zero and never run CMD
+    Wait(WaitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +139,23 @@ pub struct FileArgs {
     pub max_age: Option<Duration>,
 }
 
+#[derive(Debug, Args)]
+pub struct GrpcArgs {
+    /// HOST:PORT, or [IPv6]:PORT
+    pub address: String,
+
+    /// The service to ask about; empty asks about the server as a whole
+    #[arg(long, default_value = "", env = "PODKIT_SERVICE")]
+    pub service: String,
+
+    /// Give up after this long, connection included
+    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    pub timeout: Duration,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
 /// The TLS flags shared by http, grpc and wait.
 #[derive(Debug, Clone, Args)]
 pub struct TlsArgs {
@@ -202,4 +224,26 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
         return Err(format!("invalid header name {name:?}"));
     }
     Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// tcp://HOST:PORT, http(s)://..., grpc://HOST:PORT[/SERVICE], unix:///PATH, file:///PATH
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Give up, without running CMD, after this long
+    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    pub timeout: Duration,
+
+    /// The longest pause between two attempts at one target (the backoff starts at 50ms)
+    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_INTERVAL")]
+    pub interval: Duration,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Run once every target passes; it replaces podkit-probe (exec)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }

@@ -113,7 +113,12 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     let mut last_error = None;
     for address in &addresses {
         match TcpStream::connect(address).await {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => {
+                // A probe writes a request in small pieces (HTTP/2 headers, then the body) and
+                // waits for the answer: Nagle's algorithm would hold the second piece back.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
             Err(e) => last_error = Some(e),
         }
     }

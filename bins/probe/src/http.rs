@@ -116,33 +116,47 @@ pub struct HttpResult {
 }
 
 impl HttpCheck {
+    /// The check `podkit-probe http` describes.
     pub fn new(args: crate::cli::HttpArgs) -> Result<HttpCheck, String> {
-        let url = Url::parse(&args.url)?;
-        let method = Method::from_bytes(args.method.as_bytes())
+        let mut check =
+            HttpCheck::defaults(&args.url, args.tls.client(args.k8s), args.tls.server_name)?;
+        check.method = Method::from_bytes(args.method.as_bytes())
             .map_err(|_| format!("invalid method {:?}", args.method))?;
-        let mut headers = vec![
-            (USER_AGENT, HeaderValue::from_static(USER_AGENT_DEFAULT)),
-            (ACCEPT, HeaderValue::from_static("*/*")),
-            (CONNECTION, HeaderValue::from_static("close")),
-        ];
         for (name, value) in args.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("invalid header name {name:?}"))?;
             let value = HeaderValue::from_str(&value)
                 .map_err(|_| format!("invalid value for header {name}"))?;
-            headers.retain(|(existing, _)| *existing != name);
-            headers.push((name, value));
+            check.headers.retain(|(existing, _)| *existing != name);
+            check.headers.push((name, value));
         }
+        check.host_header = args.host;
+        check.expect_status = args.expect_status;
+        check.expect_body = args.expect_body;
+        check.unix_socket = args.unix_socket;
+        Ok(check)
+    }
+
+    /// A GET of `url` with the kubelet's defaults: what a `wait` target means.
+    pub fn defaults(
+        url: &str,
+        tls: ClientTls,
+        server_name: Option<String>,
+    ) -> Result<HttpCheck, String> {
         let check = HttpCheck {
-            url,
-            method,
-            headers,
-            host_header: args.host,
-            expect_status: args.expect_status,
-            expect_body: args.expect_body,
-            unix_socket: args.unix_socket,
-            tls: args.tls.client(args.k8s),
-            server_name: args.tls.server_name,
+            url: Url::parse(url)?,
+            method: Method::GET,
+            headers: vec![
+                (USER_AGENT, HeaderValue::from_static(USER_AGENT_DEFAULT)),
+                (ACCEPT, HeaderValue::from_static("*/*")),
+                (CONNECTION, HeaderValue::from_static("close")),
+            ],
+            host_header: None,
+            expect_status: "200-399".parse().expect("a valid range"),
+            expect_body: None,
+            unix_socket: None,
+            tls,
+            server_name,
             tls_config: OnceLock::new(),
         };
         // An https URL needs its TLS configuration anyway: build it now, so that a bad --ca or

@@ -5,9 +5,12 @@ mod cli;
 mod connect;
 mod exec;
 mod file;
+mod grpc;
 mod http;
 mod outcome;
 mod status_range;
+mod target;
+mod wait;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -15,28 +18,48 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use podkit::cli::EXIT_USAGE;
 
-use crate::cli::{CheckCommand, Cli};
+use crate::cli::{CheckCommand, Cli, Output, WaitArgs};
 use crate::connect::Endpoint;
 use crate::outcome::{Outcome, Verdict};
+use crate::target::Target;
 
 fn main() {
     let cli = Cli::parse();
     podkit::log::init("podkit-probe", cli.log_level, cli.log_format);
-    let code = match run(cli.check) {
-        Ok(outcome) => {
-            outcome.print(cli.output);
-            outcome.verdict.exit_code()
-        }
-        Err(error) => {
-            eprintln!("podkit-probe: error: {error}");
-            EXIT_USAGE
-        }
-    };
+    let code = run(cli.check, cli.output).unwrap_or_else(|error| {
+        eprintln!("podkit-probe: error: {error}");
+        EXIT_USAGE
+    });
     std::process::exit(code);
 }
 
-/// Runs one check; `Err` is a configuration error, found before anything was tried.
-fn run(check: CheckCommand) -> Result<Outcome, String> {
+/// `wait`: every target in parallel, then CMD. Returns the exit code (or execs CMD).
+fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
+    let targets = args
+        .targets
+        .iter()
+        .map(|text| Target::parse(text, &args.tls).map(|target| (text.clone(), target)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let verdict = runtime()?.block_on(wait::wait_all(targets, args.timeout, args.interval, output));
+    if verdict == Verdict::Healthy && !args.command.is_empty() {
+        return Ok(wait::exec(&args.command));
+    }
+    Ok(verdict.exit_code())
+}
+
+/// Runs the command and returns the exit code; `Err` is a configuration error, found before
+/// anything was tried.
+fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
+    let outcome = match check {
+        CheckCommand::Wait(args) => return wait_for(args, output),
+        check => check_once(check)?,
+    };
+    outcome.print(output);
+    Ok(outcome.verdict.exit_code())
+}
+
+/// Runs one check.
+fn check_once(check: CheckCommand) -> Result<Outcome, String> {
     let started = Instant::now();
     let outcome = |target: String, verdict, status: Option<String>, detail| Outcome {
         target,
@@ -91,6 +114,23 @@ fn run(check: CheckCommand) -> Result<Outcome, String> {
                 detail,
             ))
         }
+        CheckCommand::Grpc(args) => {
+            let endpoint = Endpoint::parse_host_port(&args.address)?;
+            let tls = grpc::GrpcTls::from_flags(&args.tls)?;
+            let check = grpc::GrpcCheck::new(endpoint, args.service, tls)?;
+            let result = with_timeout(args.timeout, check.run(), |why| grpc::GrpcResult {
+                verdict: Verdict::Unreachable,
+                status: None,
+                detail: Some(why),
+            })?;
+            Ok(outcome(
+                check.target(),
+                result.verdict,
+                result.status,
+                result.detail,
+            ))
+        }
+        CheckCommand::Wait(args) => Err(format!("wait is not a single check: {:?}", args.targets)),
     }
 }
 
@@ -101,16 +141,20 @@ fn with_timeout<T>(
     work: impl Future<Output = T>,
     on_timeout: impl FnOnce(String) -> T,
 ) -> Result<T, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
-    let result = runtime.block_on(async { tokio::time::timeout(timeout, work).await });
+    let result = runtime()?.block_on(async { tokio::time::timeout(timeout, work).await });
     Ok(result.unwrap_or_else(|_| {
         on_timeout(format!(
             "timed out after {}",
             podkit::duration::format(timeout)
         ))
     }))
+}
+
+/// A single-threaded runtime: a probe starts no threads it does not need.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))
 }

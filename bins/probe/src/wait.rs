@@ -1,0 +1,140 @@
+//! `podkit-probe wait`: every target checked in parallel until all pass, then CMD.
+//!
+//! Each target retries with exponential backoff and jitter, from 50 ms up to `--interval`, so a
+//! dependency that comes up is seen at once and one that stays down is not hammered. All of it
+//! runs on one thread. On timeout the exit code is the worst final verdict and CMD never runs.
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use crate::cli::Output;
+use crate::outcome::{Outcome, Verdict};
+use crate::target::Target;
+
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// One attempt may take this long at least (a TLS handshake to a slow peer), or `--interval`.
+const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Waits for every target, printing each one's outcome when it passes (or when time runs out).
+/// Returns the worst final verdict: `Healthy` means all passed.
+pub async fn wait_all(
+    targets: Vec<(String, Target)>,
+    timeout: Duration,
+    interval: Duration,
+    output: Output,
+) -> Verdict {
+    let deadline = Instant::now() + timeout;
+    let mut handles = Vec::new();
+    let local = tokio::task::LocalSet::new();
+    for (name, target) in targets {
+        handles.push(local.spawn_local(async move {
+            let outcome = wait_one(name, target, deadline, interval).await;
+            outcome.print(output);
+            outcome.verdict
+        }));
+    }
+    local
+        .run_until(async {
+            let mut worst = Verdict::Healthy;
+            for handle in handles {
+                worst = worst.max(handle.await.unwrap_or(Verdict::Unreachable));
+            }
+            worst
+        })
+        .await
+}
+
+/// Retries one target until it passes or the deadline comes; the last attempt's outcome.
+async fn wait_one(name: String, target: Target, deadline: Instant, interval: Duration) -> Outcome {
+    let started = Instant::now();
+    let attempt_timeout = interval.max(MIN_ATTEMPT_TIMEOUT);
+    let mut backoff = FIRST_RETRY.min(interval);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let attempt = tokio::time::timeout(attempt_timeout.min(left), target.attempt()).await;
+        let (verdict, status, detail) = match attempt {
+            Ok(attempt) => (attempt.verdict, attempt.status, attempt.detail),
+            Err(_) => (
+                Verdict::Unreachable,
+                None,
+                Some("attempt timed out".to_owned()),
+            ),
+        };
+        let done = verdict == Verdict::Healthy || Instant::now() + backoff >= deadline;
+        if done {
+            let detail = if verdict == Verdict::Healthy {
+                detail
+            } else {
+                detail.map(|d| format!("gave up waiting: {d}"))
+            };
+            return Outcome {
+                target: name,
+                verdict,
+                status,
+                detail,
+                latency: started.elapsed(),
+            };
+        }
+        podkit::debug!(
+            "not ready yet",
+            target = name,
+            detail = detail.as_deref().unwrap_or("-")
+        );
+        tokio::time::sleep(jittered(backoff)).await;
+        backoff = (backoff * 2).min(interval);
+    }
+}
+
+/// Somewhere between half of `delay` and all of it, so that pods started together do not retry
+/// in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    let mut random = [0u8; 8];
+    // SAFETY: getrandom writes at most `random.len()` bytes into the buffer.
+    let filled = unsafe {
+        libc::getrandom(
+            random.as_mut_ptr().cast(),
+            random.len(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    let fraction = if filled == 8 {
+        u64::from_ne_bytes(random) as f64 / u64::MAX as f64
+    } else {
+        1.0
+    };
+    delay.mul_f64(0.5 + fraction / 2.0)
+}
+
+/// Replaces podkit-probe with CMD; returns only if exec failed, with the shell's exit code.
+pub fn exec(command: &[OsString]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let (program, args) = command
+        .split_first()
+        .expect("clap requires a command after --");
+    let error = std::process::Command::new(program).args(args).exec();
+    eprintln!(
+        "podkit-probe: error: cannot run {}: {error}",
+        program.to_string_lossy()
+    );
+    if error.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_between_half_and_all_of_the_delay() {
+        for _ in 0..100 {
+            let delay = jittered(Duration::from_millis(1000));
+            assert!(
+                delay >= Duration::from_millis(500) && delay <= Duration::from_millis(1000),
+                "{delay:?}"
+            );
+        }
+    }
+}
