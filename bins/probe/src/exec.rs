@@ -1,7 +1,7 @@
 //! The exec check: run a command, healthy when it exits 0, killed (with its process group) when
 //! it outlives the timeout. No runtime and no thread: the wait is a poll on a pidfd.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,9 +19,15 @@ pub struct ExecResult {
 /// error: exit 2).
 pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<ExecResult, String> {
     let (program, args) = argv.split_first().ok_or("no command")?;
+    // The command's output goes to stderr: stdout carries podkit-probe's own line (or JSON).
+    let stderr = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("stderr: {e}"))?;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
+        .stdout(stderr)
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;

@@ -102,7 +102,10 @@ impl GrpcCheck {
                 };
                 ServerName::try_from(name.as_str())
                     .map_err(|_| format!("invalid TLS server name {name:?}"))?;
-                let config = tls.client.config(&[b"h2"]).map_err(|e| e.to_string())?;
+                let config = tls
+                    .client
+                    .config(&[b"h2"])
+                    .map_err(|e| crate::cli::describe_tls_error(&e))?;
                 Some((Arc::new(config), name))
             }
         };

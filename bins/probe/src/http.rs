@@ -22,7 +22,8 @@ use crate::status_range::StatusRange;
 pub const USER_AGENT_DEFAULT: &str = "kube-probe/1.34";
 /// How much of the body the kubelet reads, and so the most a body expectation can see.
 const BODY_LIMIT: usize = 10 * 1024;
-const MAX_REDIRECTS: usize = 10;
+/// The kubelet stops at the 10th redirect: at most 10 requests in all.
+const MAX_REQUESTS: usize = 10;
 
 /// Everything an HTTP check needs, parsed.
 pub struct HttpCheck {
@@ -92,20 +93,72 @@ impl Url {
         })
     }
 
-    /// `location` (a redirect's Location) resolved against this URL.
+    /// `location` (a redirect's Location) resolved against this URL as RFC 3986 section 5.2
+    /// says, which is what the kubelet's Go client does.
     fn join(&self, location: &str) -> Result<Url, String> {
-        if location.contains("://") {
+        let scheme = if self.https { "https" } else { "http" };
+        if has_scheme(location) {
             return Url::parse(location);
         }
-        let scheme = if self.https { "https" } else { "http" };
-        let path = if location.starts_with('/') {
-            location.to_owned()
+        if location.starts_with("//") {
+            return Url::parse(&format!("{scheme}:{location}"));
+        }
+        let reference = location.split('#').next().unwrap_or_default();
+        let (reference_path, reference_query) = split_query(reference);
+        let (base_path, base_query) = split_query(&self.path_and_query);
+        let (path, query) = if reference_path.is_empty() {
+            (base_path.to_owned(), reference_query.or(base_query))
+        } else if reference_path.starts_with('/') {
+            (remove_dot_segments(reference_path), reference_query)
         } else {
-            let path = self.path_and_query.split('?').next().unwrap_or("/");
-            format!("{}{location}", &path[..=path.rfind('/').unwrap_or(0)])
+            let directory = &base_path[..=base_path.rfind('/').unwrap_or(0)];
+            (
+                remove_dot_segments(&format!("{directory}{reference_path}")),
+                reference_query,
+            )
         };
-        Url::parse(&format!("{scheme}://{}{path}", self.authority))
+        let query = query.map_or(String::new(), |q| format!("?{q}"));
+        Url::parse(&format!("{scheme}://{}{path}{query}", self.authority))
     }
+}
+
+/// Whether a URI reference starts with `scheme:` (RFC 3986: ALPHA *( ALPHA / DIGIT / + - . )).
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else {
+        return false;
+    };
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+fn split_query(reference: &str) -> (&str, Option<&str>) {
+    match reference.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (reference, None),
+    }
+}
+
+/// RFC 3986 section 5.2.4, for an absolute path: `/a/b/../c/./d` is `/a/c/d`.
+fn remove_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut ends_in_directory = false;
+    for segment in path.split('/').skip(1) {
+        ends_in_directory = matches!(segment, "." | "..");
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            segment => kept.push(segment),
+        }
+    }
+    let mut resolved = format!("/{}", kept.join("/"));
+    if ends_in_directory && !resolved.ends_with('/') {
+        resolved.push('/');
+    }
+    resolved
 }
 
 /// What the check saw, for the outcome line.
@@ -122,14 +175,19 @@ impl HttpCheck {
             HttpCheck::defaults(&args.url, args.tls.client(args.k8s), args.tls.server_name)?;
         check.method = Method::from_bytes(args.method.as_bytes())
             .map_err(|_| format!("invalid method {:?}", args.method))?;
+        // A header the user gives replaces the default of that name; given twice, both go.
+        let mut given = Vec::new();
         for (name, value) in args.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("invalid header name {name:?}"))?;
             let value = HeaderValue::from_str(&value)
                 .map_err(|_| format!("invalid value for header {name}"))?;
-            check.headers.retain(|(existing, _)| *existing != name);
-            check.headers.push((name, value));
+            given.push((name, value));
         }
+        check
+            .headers
+            .retain(|(default, _)| !given.iter().any(|(name, _)| name == default));
+        check.headers.extend(given);
         check.host_header = args.host;
         check.expect_status = args.expect_status;
         check.expect_body = args.expect_body;
@@ -170,17 +228,11 @@ impl HttpCheck {
     /// Runs the check; the caller bounds it with the timeout.
     pub async fn run(&self) -> HttpResult {
         let mut url = self.url.clone();
-        for _ in 0..=MAX_REDIRECTS {
-            let response = match self.request(&url).await {
+        let mut host_header = self.host_header.clone();
+        for requests in 1.. {
+            let response = match self.request(&url, host_header.as_deref()).await {
                 Ok(response) => response,
-                Err(Failure::Config(why)) => {
-                    return HttpResult {
-                        verdict: Verdict::Unreachable,
-                        status: None,
-                        detail: Some(why),
-                    }
-                }
-                Err(Failure::Connect(why)) => {
+                Err(why) => {
                     return HttpResult {
                         verdict: Verdict::Unreachable,
                         status: None,
@@ -189,22 +241,32 @@ impl HttpCheck {
                 }
             };
             let status = response.status;
-            if let Some(location) = response.location.filter(|_| (300..400).contains(&status)) {
-                let next = match url.join(&location) {
-                    Ok(next) => next,
-                    Err(why) => return unhealthy(Some(status), format!("redirect: {why}")),
-                };
-                if next.host.eq_ignore_ascii_case(&url.host) {
-                    url = next;
-                    continue;
-                }
-                // The kubelet does not follow a redirect to another host: the 3xx is the answer.
+            let Some(location) = response.location.filter(|_| (300..400).contains(&status)) else {
+                return self.judge(status, &response.body, None);
+            };
+            let next = match url.join(&location) {
+                Ok(next) => next,
+                Err(why) => return unhealthy(Some(status), format!("redirect: {why}")),
+            };
+            // The kubelet's rules, in its order: a redirect to a host other than the first
+            // request's is not followed (its 3xx is the answer); then no more than 10 requests.
+            if !next.host.eq_ignore_ascii_case(&self.url.host) {
                 let warning = format!("redirect to another host ({}) not followed", next.host);
                 return self.judge(status, &response.body, Some(warning));
             }
-            return self.judge(status, &response.body, None);
+            if requests >= MAX_REQUESTS {
+                return unhealthy(
+                    Some(status),
+                    format!("stopped after {MAX_REQUESTS} redirects"),
+                );
+            }
+            // Like Go's client, a custom Host goes along only with a relative Location.
+            if has_scheme(&location) {
+                host_header = None;
+            }
+            url = next;
         }
-        unhealthy(None, format!("stopped after {MAX_REDIRECTS} redirects"))
+        unreachable!("the loop returns")
     }
 
     fn judge(&self, status: u16, body: &[u8], warning: Option<String>) -> HttpResult {
@@ -226,7 +288,7 @@ impl HttpCheck {
         }
     }
 
-    async fn request(&self, url: &Url) -> Result<Response, Failure> {
+    async fn request(&self, url: &Url, host_header: Option<&str>) -> Result<Response, String> {
         let endpoint = match &self.unix_socket {
             Some(path) => Endpoint::Unix(path.clone()),
             None => Endpoint::Tcp {
@@ -235,27 +297,22 @@ impl HttpCheck {
             },
         };
         let tls = if url.https {
-            let config = self.tls_config().map_err(Failure::Config)?;
+            let config = self.tls_config()?;
             let name = self
                 .server_name
                 .as_deref()
-                .or(self.host_header.as_deref().map(strip_port))
+                .or(host_header.map(strip_port))
                 .unwrap_or(&url.host);
             Some((config, name))
         } else {
             None
         };
-        let stream = connect(&endpoint, tls)
-            .await
-            .map_err(|e| Failure::Connect(e.0))?;
+        let stream = connect(&endpoint, tls).await.map_err(|e| e.0)?;
         let (mut sender, connection) = http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
-            .map_err(|e| Failure::Connect(format!("HTTP handshake with {endpoint}: {e}")))?;
+            .map_err(|e| format!("HTTP handshake with {endpoint}: {e}"))?;
         tokio::spawn(connection);
-        let host = self
-            .host_header
-            .clone()
-            .unwrap_or_else(|| url.authority.clone());
+        let host = host_header.unwrap_or(&url.authority);
         let mut request = Request::builder()
             .method(self.method.clone())
             .uri(&url.path_and_query);
@@ -265,11 +322,11 @@ impl HttpCheck {
         }
         let request = request
             .body(Empty::new())
-            .map_err(|e| Failure::Config(format!("request: {e}")))?;
+            .map_err(|e| format!("request: {e}"))?;
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| Failure::Connect(format!("{endpoint}: {e}")))?;
+            .map_err(|e| format!("{endpoint}: {e}"))?;
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -294,7 +351,7 @@ impl HttpCheck {
                 self.tls
                     .config(&[b"http/1.1"])
                     .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| crate::cli::describe_tls_error(&e))
             })
             .clone()
     }
@@ -304,11 +361,6 @@ struct Response {
     status: u16,
     location: Option<String>,
     body: Vec<u8>,
-}
-
-enum Failure {
-    Config(String),
-    Connect(String),
 }
 
 fn unhealthy(status: Option<u16>, detail: String) -> HttpResult {
@@ -366,6 +418,37 @@ mod tests {
         assert!(Url::parse("http://user:pw@x/")
             .unwrap_err()
             .contains("credentials"));
+    }
+
+    #[test]
+    fn redirect_locations_resolve_as_rfc_3986_says() {
+        let base = Url::parse("http://a/b/c/d;p?q").unwrap();
+        let resolve = |reference: &str| {
+            let url = base.join(reference).unwrap();
+            format!("{}{}", url.authority, url.path_and_query)
+        };
+        // The normal examples of RFC 3986 section 5.4.1, those with http URLs.
+        for (reference, expected) in [
+            ("g", "a/b/c/g"),
+            ("./g", "a/b/c/g"),
+            ("g/", "a/b/c/g/"),
+            ("/g", "a/g"),
+            ("//g", "g/"),
+            ("?y", "a/b/c/d;p?y"),
+            ("g?y", "a/b/c/g?y"),
+            ("#s", "a/b/c/d;p?q"),
+            ("", "a/b/c/d;p?q"),
+            (".", "a/b/c/"),
+            ("./", "a/b/c/"),
+            ("..", "a/b/"),
+            ("../", "a/b/"),
+            ("../g", "a/b/g"),
+            ("../..", "a/"),
+            ("../../g", "a/g"),
+            ("../../../g", "a/g"),
+        ] {
+            assert_eq!(resolve(reference), expected, "{reference:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,6 @@ mod wait;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use podkit::cli::EXIT_USAGE;
 
 use crate::cli::{CheckCommand, Cli, Output, WaitArgs};
@@ -24,9 +23,11 @@ use crate::outcome::{Outcome, Verdict};
 use crate::target::Target;
 
 fn main() {
-    let cli = Cli::parse();
-    podkit::log::init("podkit-probe", cli.log_level, cli.log_format);
-    let code = run(cli.check, cli.output).unwrap_or_else(|error| {
+    let result = Cli::parse_or_explain().and_then(|cli| {
+        podkit::log::init("podkit-probe", cli.log_level, cli.log_format);
+        run(cli.check, cli.output)
+    });
+    let code = result.unwrap_or_else(|error| {
         eprintln!("podkit-probe: error: {error}");
         EXIT_USAGE
     });

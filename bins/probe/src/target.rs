@@ -54,7 +54,7 @@ impl Target {
                     Some(Arc::new(
                         tls.client(false)
                             .config(&[])
-                            .map_err(|e| fail(&e.to_string()))?,
+                            .map_err(|e| fail(&crate::cli::describe_tls_error(&e)))?,
                     ))
                 } else {
                     None

@@ -22,10 +22,18 @@ pub struct ClientTls {
     pub insecure: bool,
 }
 
+/// Which of a client's TLS files was at fault, so that a tool can name its own flag for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsInput {
+    Ca,
+    Cert,
+    Key,
+}
+
 /// Why a client configuration could not be built.
 #[derive(Debug)]
 pub enum ClientTlsError {
-    Pem(PemError),
+    Pem(TlsInput, PemError),
     NoSystemRoots(String),
     Rustls(rustls::Error),
 }
@@ -33,7 +41,7 @@ pub enum ClientTlsError {
 impl fmt::Display for ClientTlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientTlsError::Pem(e) => e.fmt(f),
+            ClientTlsError::Pem(_, e) => e.fmt(f),
             ClientTlsError::NoSystemRoots(why) => {
                 write!(f, "no system CA certificates ({why}); give --ca")
             }
@@ -43,12 +51,6 @@ impl fmt::Display for ClientTlsError {
 }
 
 impl std::error::Error for ClientTlsError {}
-
-impl From<PemError> for ClientTlsError {
-    fn from(e: PemError) -> Self {
-        ClientTlsError::Pem(e)
-    }
-}
 
 impl ClientTls {
     /// Builds the rustls configuration, reading the files (and only then the system bundle).
@@ -67,9 +69,15 @@ impl ClientTls {
         };
         let mut config = match &self.identity {
             None => builder.with_no_client_auth(),
-            Some((cert, key)) => builder
-                .with_client_auth_cert(pem::certificates(cert)?, pem::private_key(key)?)
-                .map_err(ClientTlsError::Rustls)?,
+            Some((cert, key)) => {
+                let chain =
+                    pem::certificates(cert).map_err(|e| ClientTlsError::Pem(TlsInput::Cert, e))?;
+                let key =
+                    pem::private_key(key).map_err(|e| ClientTlsError::Pem(TlsInput::Key, e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(ClientTlsError::Rustls)?
+            }
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
@@ -79,7 +87,9 @@ impl ClientTls {
         let mut roots = RootCertStore::empty();
         match &self.ca {
             Some(path) => {
-                for certificate in pem::certificates(path)? {
+                let certificates =
+                    pem::certificates(path).map_err(|e| ClientTlsError::Pem(TlsInput::Ca, e))?;
+                for certificate in certificates {
                     roots.add(certificate).map_err(ClientTlsError::Rustls)?;
                 }
             }

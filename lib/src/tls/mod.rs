@@ -6,7 +6,7 @@
 mod client;
 mod pem;
 
-pub use client::{ClientTls, ClientTlsError};
+pub use client::{ClientTls, ClientTlsError, TlsInput};
 pub use pem::PemError;
 pub use rustls;
 pub use rustls_pki_types;

@@ -1,0 +1,356 @@
+//! The real peers the probe tests check against, and a bounded run of podkit-probe.
+//!
+//! [`HttpServer`] is `tests/fixtures/probe_http_server.py` (its docstring lists what each path
+//! does), which reports every request it receives, so a test asserts on what the server saw.
+//! [`Pki`] is a CA, a second CA nobody trusts, and certificates made by `openssl`, fresh for each
+//! test. [`probe`] runs podkit-probe and waits for it under the hang guard: a probe that ignored
+//! its own timeout fails the test instead of hanging it. [`Scratch`] is a directory for the files
+//! a test makes (sockets, certificates, heartbeat files, a Dockerfile).
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::lines::Lines;
+use crate::{bins, wait};
+
+/// A directory of its own for one test, removed when the test ends.
+pub struct Scratch {
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(label: &str) -> Scratch {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "podkit-test-{label}-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a scratch directory");
+        Scratch { path }
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// `join`, as a string for a command line.
+    pub fn file(&self, name: &str) -> String {
+        self.join(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The fixture HTTP server, killed when the test ends.
+pub struct HttpServer {
+    child: Child,
+    stdout: Lines,
+    /// What it listens on: `127.0.0.1:PORT`, `[::1]:PORT`, or `unix:PATH`.
+    pub address: String,
+}
+
+impl HttpServer {
+    /// Starts the fixture with `args` (`--listen 127.0.0.1:0`, `--unix PATH`, TLS flags) and
+    /// waits until it listens.
+    pub fn start(args: &[&str]) -> HttpServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/probe_http_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            // Refused handshakes are expected here; their lines would only clutter the output.
+            .stderr(Stdio::null())
+            // A group of its own, so that Drop also reaches the server when `python3` is a
+            // wrapper (a pyenv shim) that runs the interpreter as its child.
+            .process_group(0)
+            .spawn()
+            .expect("python3 runs the fixture server");
+        let mut stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
+        let line =
+            stdout.next_satisfying("announcing the address", |l| l.starts_with("listening "));
+        let address = line["listening ".len()..].to_owned();
+        HttpServer {
+            child,
+            stdout,
+            address,
+        }
+    }
+
+    /// A plain HTTP server on 127.0.0.1.
+    pub fn local() -> HttpServer {
+        HttpServer::start(&["--listen", "127.0.0.1:0"])
+    }
+
+    pub fn port(&self) -> u16 {
+        let (_, port) = self.address.rsplit_once(':').expect("a TCP address");
+        port.parse().expect("a port")
+    }
+
+    /// `http://ADDRESS/PATH`; `path` starts with `/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The JSON the server printed for the next request it received (see the fixture's
+    /// docstring), waiting for it.
+    pub fn next_request(&mut self) -> String {
+        let line = self
+            .stdout
+            .next_satisfying("reporting a request", |l| l.starts_with("request "));
+        line["request ".len()..].to_owned()
+    }
+
+    /// Every request the server has received since the last call (or [`HttpServer::next_request`]),
+    /// in order, for a plain TCP server. The server reports each request before answering it, so
+    /// once the probe has exited its requests all come before a marker request sent now.
+    pub fn requests(&mut self) -> Vec<String> {
+        let mut marker = std::net::TcpStream::connect(&self.address).expect("connect for a marker");
+        marker
+            .write_all(
+                b"GET /podkit-test-marker HTTP/1.1\r\nHost: marker\r\nConnection: close\r\n\r\n",
+            )
+            .expect("send the marker request");
+        std::io::copy(&mut marker, &mut std::io::sink()).expect("read the marker's answer");
+        let mut requests = Vec::new();
+        loop {
+            let request = self.next_request();
+            if request.contains(r#""path": "/podkit-test-marker""#) {
+                return requests;
+            }
+            requests.push(request);
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        // SAFETY: kill with the process group this test created for its own server, and only it.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Certificates for TLS tests, made by `openssl` in a scratch directory: `ca` signed `server`
+/// (valid for `localhost` and `probe.test`, not for any IP address) and `client`; `wrong-ca`, a
+/// CA nobody here trusts, signed `stranger`, a client certificate. Subjects are `CN=probe-NAME`.
+pub struct Pki {
+    dir: Scratch,
+}
+
+/// Extensions for each kind of certificate; webpki insists on CA:TRUE for a CA and on the right
+/// extended key usage for a leaf.
+const PKI_CONFIG: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, DNS:probe.test
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+";
+
+impl Pki {
+    pub fn generate() -> Pki {
+        let dir = Scratch::new("pki");
+        std::fs::write(dir.join("pki.cnf"), PKI_CONFIG).unwrap();
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir.path)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let new_key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        for ca in ["ca", "wrong-ca"] {
+            let (key, crt, subject) = (
+                format!("{ca}.key"),
+                format!("{ca}.crt"),
+                format!("/CN=podkit test {ca}"),
+            );
+            let mut args = vec!["req", "-x509", "-config", "pki.cnf", "-extensions", "ca"];
+            args.extend_from_slice(&new_key);
+            args.extend_from_slice(&["-keyout", &key, "-out", &crt, "-subj", &subject]);
+            args.extend_from_slice(&["-days", "2"]);
+            openssl(&args);
+        }
+        for (name, ca, kind) in [
+            ("server", "ca", "server"),
+            ("client", "ca", "client"),
+            ("stranger", "wrong-ca", "client"),
+        ] {
+            let (key, csr, crt, subject) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.crt"),
+                format!("/CN=probe-{name}"),
+            );
+            let mut args = vec!["req", "-new", "-config", "pki.cnf"];
+            args.extend_from_slice(&new_key);
+            args.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", &subject]);
+            openssl(&args);
+            let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_crt,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "pki.cnf",
+                "-extensions",
+                kind,
+                "-out",
+                &crt,
+            ]);
+        }
+        Pki { dir }
+    }
+
+    /// The path of `NAME.crt` or `NAME.key` (`ca.crt`, `server.key`...), for a command line.
+    pub fn file(&self, name: &str) -> String {
+        self.dir.file(name)
+    }
+
+    /// An HTTPS fixture server with the `server` certificate; with `require_client`, it demands
+    /// a client certificate signed by `ca`.
+    pub fn https_server(&self, require_client: bool) -> HttpServer {
+        let (cert, key, ca) = (
+            self.file("server.crt"),
+            self.file("server.key"),
+            self.file("ca.crt"),
+        );
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ];
+        if require_client {
+            args.extend_from_slice(&["--client-ca", &ca]);
+        }
+        HttpServer::start(&args)
+    }
+}
+
+/// How a run of podkit-probe ended.
+#[derive(Debug)]
+pub struct Probe {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Probe {
+    /// Asserts the exit code, showing the whole run if it differs.
+    #[track_caller]
+    pub fn assert_exit(&self, code: i32) -> &Probe {
+        assert_eq!(self.code, code, "{self:#?}");
+        self
+    }
+
+    /// Asserts that stdout contains `text`, showing the whole run if not.
+    #[track_caller]
+    pub fn assert_says(&self, text: &str) -> &Probe {
+        assert!(
+            self.stdout.contains(text),
+            "expected {text:?} on stdout: {self:#?}"
+        );
+        self
+    }
+}
+
+/// The probe's timeout unless a test gives `--timeout`: far above any healthy answer on a loaded
+/// machine, so only a test about timeouts ever sees one, and below the hang guard.
+pub const PROBE_TIMEOUT: &str = "15s";
+
+/// Runs `podkit-probe ARGS` to its end, under the hang guard, with `PODKIT_TIMEOUT` set to
+/// [`PROBE_TIMEOUT`] (a `--timeout` flag wins over it).
+pub fn probe<S: AsRef<OsStr>>(args: &[S]) -> Probe {
+    probe_with(args, |_| {})
+}
+
+/// As [`probe`], letting the test adjust the command (environment, working directory).
+pub fn probe_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)) -> Probe {
+    let mut command = Command::new(bins::path("probe"));
+    command
+        .args(args)
+        .env("PODKIT_TIMEOUT", PROBE_TIMEOUT)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    adjust(&mut command);
+    let mut child = Reaped(command.spawn().expect("podkit-probe starts"));
+    let stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
+    let stderr = Lines::read_from(child.0.stderr.take().expect("piped stderr"));
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    let status = wait::until(&format!("podkit-probe {shown:?} to exit"), || {
+        child.0.try_wait().expect("wait for podkit-probe")
+    });
+    Probe {
+        code: status.code().expect("podkit-probe exits, not killed"),
+        stdout: stdout.all().join("\n"),
+        stderr: stderr.all().join("\n"),
+    }
+}
+
+/// A child killed and reaped if the test panics before it ends (a hung probe).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether `[::1]` can be bound here; tests that need it say why they skip.
+pub fn ipv6_loopback(test: &str) -> bool {
+    let bound = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !bound {
+        crate::skip(test, "no IPv6 loopback: cannot bind [::1]");
+    }
+    bound
+}

@@ -1,0 +1,315 @@
+//! `podkit-probe tcp`, `exec` and `file` against real listeners, processes and files; bad input;
+//! and the `--output json` object of every check.
+
+use std::net::{TcpListener, TcpStream};
+
+use podkit_tests::servers::{ipv6_loopback, probe, probe_with, HttpServer, Scratch};
+use podkit_tests::{procs, wait};
+use serde_json::Value;
+
+/// A port nothing listens on: bound, then closed again.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn tcp_to_a_listening_port_is_healthy() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    probe(&["tcp", &format!("127.0.0.1:{port}")])
+        .assert_exit(0)
+        .assert_says(&format!("healthy 127.0.0.1:{port} latency="));
+    // A name is resolved first; localhost may give ::1 before 127.0.0.1, which is refused here.
+    probe(&["tcp", &format!("localhost:{port}")]).assert_exit(0);
+}
+
+#[test]
+fn tcp_to_an_ipv6_literal_is_healthy() {
+    if !ipv6_loopback("tcp_to_an_ipv6_literal_is_healthy") {
+        return;
+    }
+    let listener = TcpListener::bind("[::1]:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    probe(&["tcp", &format!("[::1]:{port}")])
+        .assert_exit(0)
+        .assert_says(&format!("healthy [::1]:{port} "));
+}
+
+#[test]
+fn tcp_to_a_closed_port_is_unreachable() {
+    let port = closed_port();
+    probe(&["tcp", &format!("127.0.0.1:{port}")])
+        .assert_exit(3)
+        .assert_says(&format!("unreachable 127.0.0.1:{port} "))
+        .assert_says("Connection refused");
+}
+
+#[test]
+fn tcp_to_a_listener_whose_queue_is_full_is_unreachable_after_the_timeout() {
+    // The fixture listens with a backlog of 0 and never accepts: once this test's connection
+    // waits in the queue, the kernel drops every further SYN, so the probe's connect never ends.
+    let server = HttpServer::start(&["--listen", "127.0.0.1:0", "--no-accept"]);
+    let _queued = TcpStream::connect(&server.address).expect("the first connection is queued");
+    probe(&["tcp", &server.address, "--timeout", "1s"])
+        .assert_exit(3)
+        .assert_says("timed out after 1s");
+    probe(&["http", &server.url("/"), "--timeout", "2s"])
+        .assert_exit(3)
+        .assert_says("timed out after 2s");
+}
+
+#[test]
+fn exec_of_a_command_that_exits_0_is_healthy() {
+    probe(&["exec", "--", "true"])
+        .assert_exit(0)
+        .assert_says("healthy true status=0 ");
+}
+
+#[test]
+fn exec_of_a_command_that_fails_is_unhealthy_with_its_exit_code() {
+    probe(&["exec", "--", "sh", "-c", "exit 7"])
+        .assert_exit(1)
+        .assert_says("unhealthy sh status=7 ")
+        .assert_says(r#"error="exited with code 7""#);
+}
+
+#[test]
+fn exec_of_a_command_killed_by_a_signal_is_unhealthy() {
+    probe(&["exec", "--", "sh", "-c", "kill -KILL $$"])
+        .assert_exit(1)
+        .assert_says(r#"error="killed by signal 9""#);
+}
+
+#[test]
+fn exec_that_outlives_the_timeout_is_killed_with_its_children_and_unreachable() {
+    let scratch = Scratch::new("probe-exec");
+    let pids = scratch.join("pids");
+    // The shell starts a child in its process group, records both pids and waits for ever.
+    let script = format!("sleep 300 & echo $$ $! > {}; wait", pids.display());
+    probe(&["exec", "--timeout", "1s", "--", "sh", "-c", &script])
+        .assert_exit(3)
+        .assert_says("unreachable sh ")
+        .assert_says(r#"error="timed out after 1s""#);
+    let recorded = std::fs::read_to_string(&pids).expect("the shell recorded its pids");
+    let pids: Vec<i32> = recorded
+        .split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    // SIGKILL went to the whole group before the probe exited; the kernel ends each process in
+    // its own time. A zombie has ended (whoever inherited it may never reap it).
+    let ended = |pid: i32| !matches!(procs::get(pid), Some(p) if !p.is_zombie());
+    wait::until("the command and its child to be killed", || {
+        pids.iter().all(|&pid| ended(pid)).then_some(())
+    });
+}
+
+#[test]
+fn exec_of_a_missing_command_is_a_usage_error() {
+    let run = probe(&["exec", "--", "/nonexistent/podkit-check"]);
+    run.assert_exit(2);
+    assert_eq!(run.stdout, "", "{run:#?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("cannot run /nonexistent/podkit-check"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn file_check_is_unhealthy_when_the_file_is_missing() {
+    let scratch = Scratch::new("probe-file");
+    let heartbeat = scratch.file("heartbeat");
+    probe(&["file", &heartbeat])
+        .assert_exit(1)
+        .assert_says(&format!("unhealthy {heartbeat} "))
+        .assert_says("No such file or directory");
+}
+
+#[test]
+fn file_check_is_healthy_while_the_file_is_fresh_and_unhealthy_once_stale() {
+    let scratch = Scratch::new("probe-file");
+    let heartbeat = scratch.file("heartbeat");
+    touch(&heartbeat, "now");
+    probe(&["file", &heartbeat, "--max-age", "30s"]).assert_exit(0);
+    touch(&heartbeat, "1 hour ago");
+    probe(&["file", &heartbeat, "--max-age", "30s"])
+        .assert_exit(1)
+        .assert_says(r#"error="stale: modified "#)
+        .assert_says(r#"s ago, more than 30s""#);
+    probe(&["file", &heartbeat, "--max-age", "2h"]).assert_exit(0);
+    // Without --max-age, existing is enough.
+    probe(&["file", &heartbeat]).assert_exit(0);
+    // A modification time in the future (clock skew) counts as fresh.
+    touch(&heartbeat, "tomorrow");
+    probe(&["file", &heartbeat, "--max-age", "30s"]).assert_exit(0);
+}
+
+/// `touch -d WHEN PATH`.
+fn touch(path: &str, when: &str) {
+    let status = std::process::Command::new("touch")
+        .args(["-d", when, path])
+        .status()
+        .expect("touch runs");
+    assert!(status.success(), "touch -d {when:?} {path}");
+}
+
+/// Bad input: the arguments, and what the error must name.
+const BAD_INPUT: &[(&[&str], &str)] = &[
+    (&["http", "localhost:8080/healthz"], "invalid URL"),
+    (
+        &["http", "ftp://localhost/"],
+        "the scheme must be http or https",
+    ),
+    (&["http", "http://user:pw@localhost/"], "credentials"),
+    (&["http", "http://[::1/"], "invalid URL"),
+    (
+        &["http", "http://localhost/", "--expect-status", "2xx"],
+        "--expect-status",
+    ),
+    (
+        &["http", "http://localhost/", "--expect-status", "399-200"],
+        "empty range",
+    ),
+    (
+        &["http", "http://localhost/", "--header", "no colon"],
+        "--header",
+    ),
+    (
+        &["http", "http://localhost/", "--header", "Bad Name: x"],
+        "invalid header name",
+    ),
+    (
+        &["http", "http://localhost/", "--timeout", "5"],
+        "--timeout",
+    ),
+    (
+        &["http", "http://localhost/", "--expect-body", "(unclosed"],
+        "--expect-body",
+    ),
+    (
+        &["http", "https://localhost/", "--ca", "/nonexistent/ca.crt"],
+        "/nonexistent/ca.crt",
+    ),
+    (
+        &["http", "https://localhost/", "--cert", "/etc/hostname"],
+        "--key",
+    ),
+    (&["http", "http://localhost/", "--method", "GE T"], "GE T"),
+    (&["tcp", "localhost"], "HOST:PORT"),
+    (&["tcp", "localhost:0"], "HOST:PORT"),
+    (&["file", "/tmp", "--max-age", "30"], "--max-age"),
+    (&["exec", "--timeout", "1s"], "CMD"),
+    (&["--output", "yaml", "tcp", "localhost:80"], "--output"),
+];
+
+#[test]
+fn bad_input_exits_2_naming_the_problem_before_trying_anything() {
+    for (args, named) in BAD_INPUT {
+        let run = probe(args);
+        run.assert_exit(2);
+        assert_eq!(run.stdout, "", "nothing was tried: {run:#?}");
+        assert!(
+            run.stderr.contains(named),
+            "{args:?} should name {named:?}: {run:#?}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_flag() {
+    // The convention every podkit tool follows (README), as podkit-init's tests check it.
+    let ca = &["http", "https://localhost/", "--ca", "/nonexistent/ca.crt"][..];
+    let cases = BAD_INPUT
+        .iter()
+        .map(|&(args, named)| (args, None, named))
+        .chain([
+            (ca, None, "--ca"),
+            (
+                &["http", "http://localhost/"][..],
+                Some(("PODKIT_EXPECT_STATUS", "ok")),
+                "PODKIT_EXPECT_STATUS",
+            ),
+        ]);
+    for (args, env, named) in cases {
+        let run = probe_with(args, |command| {
+            command.envs(env);
+        });
+        run.assert_exit(2);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {run:#?}");
+        assert!(
+            run.stderr.starts_with("podkit-probe: error: "),
+            "{args:?}: {run:#?}"
+        );
+        assert!(
+            run.stderr.contains(named),
+            "{args:?} should name {named:?}: {run:#?}"
+        );
+    }
+}
+
+/// The one JSON object a run printed.
+fn json_of(args: &[&str]) -> (i32, Value) {
+    let mut full = vec!["--output", "json"];
+    full.extend_from_slice(args);
+    let run = probe(&full);
+    assert_eq!(run.stdout.lines().count(), 1, "one line: {run:#?}");
+    let value: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {run:#?}"));
+    let keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        ["error", "latency_ms", "result", "status", "target"],
+        "{run:#?}"
+    );
+    assert!(value["latency_ms"].as_f64().unwrap() >= 0.0, "{run:#?}");
+    (run.code, value)
+}
+
+#[test]
+fn json_output_is_one_object_with_target_result_status_latency_and_error() {
+    let server = HttpServer::local();
+    let healthy = server.url("/status/200");
+    let (code, value) = json_of(&["http", &healthy]);
+    assert_eq!(code, 0);
+    assert_eq!(value["target"], healthy.as_str());
+    assert_eq!(value["result"], "healthy");
+    assert_eq!(value["status"], 200);
+    assert_eq!(value["error"], Value::Null);
+
+    let (code, value) = json_of(&["http", &server.url("/status/503")]);
+    assert_eq!(code, 1);
+    assert_eq!(value["result"], "unhealthy");
+    assert_eq!(value["status"], 503);
+    assert_eq!(value["error"], "status 503 is not expected");
+
+    let closed = format!("127.0.0.1:{}", closed_port());
+    let (code, value) = json_of(&["tcp", &closed]);
+    assert_eq!(code, 3);
+    assert_eq!(value["target"], closed.as_str());
+    assert_eq!(value["result"], "unreachable");
+    assert_eq!(value["status"], Value::Null);
+    assert!(value["error"]
+        .as_str()
+        .unwrap()
+        .contains("Connection refused"));
+
+    let (code, value) = json_of(&["exec", "--", "sh", "-c", "exit 4"]);
+    assert_eq!(code, 1);
+    assert_eq!(value["status"], 4);
+    assert_eq!(value["error"], "exited with code 4");
+
+    let scratch = Scratch::new("probe-json");
+    let missing = scratch.file("heartbeat");
+    let (code, value) = json_of(&["file", &missing]);
+    assert_eq!(code, 1);
+    assert_eq!(value["target"], missing.as_str());
+    assert_eq!(value["result"], "unhealthy");
+}

@@ -1,0 +1,314 @@
+//! `podkit-probe grpc` against a real gRPC server: grpcio's own grpc.health.v1 service
+//! (tests/fixtures/grpc_health_server.py), plain and over TLS, judged by the exit code and the
+//! line a kubelet would record.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use podkit_tests::lines::Lines;
+use podkit_tests::servers::{self, Pki, Probe, Scratch};
+
+/// Runs `podkit-probe grpc ARGS`.
+fn grpc(args: &[&str]) -> Probe {
+    // A timeout far above any answer here: the probe's own 1s default could be outrun by a
+    // busy CI machine, and a hung probe is caught by the harness's hang guard anyway.
+    let mut argv = vec!["grpc", "--timeout", "20s"];
+    argv.extend_from_slice(args);
+    servers::probe(&argv)
+}
+
+/// Whether python3 has grpcio and its health service; if not, the test says why it skips.
+fn grpc_python(test: &str) -> bool {
+    let importable = Command::new("python3")
+        .args(["-c", "import grpc, grpc_health"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !importable {
+        podkit_tests::skip(
+            test,
+            "python3 cannot import grpc and grpc_health (pip install grpcio grpcio-health-checking)",
+        );
+    }
+    importable
+}
+
+/// A running grpc_health_server.py, ended when dropped.
+struct HealthServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines,
+    /// `127.0.0.1:PORT`, as it announced.
+    address: String,
+}
+
+impl HealthServer {
+    /// Starts the server on a free loopback port with `args` and waits until it listens.
+    fn start(args: &[&str]) -> HealthServer {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/grpc_health_server.py"
+        );
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            // grpcio logs every refused handshake, which half of these tests cause on purpose.
+            .env("GRPC_VERBOSITY", "NONE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts");
+        let stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
+        // Owned by the server value before any wait, so that a failed wait still ends it.
+        let mut server = HealthServer {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            address: String::new(),
+        };
+        let listening = server
+            .stdout
+            .next_satisfying("listening ADDR", |l| l.starts_with("listening "));
+        server.address = listening["listening ".len()..].to_owned();
+        server
+    }
+
+    /// Sets the named service's status (`serving` or `not_serving`) and waits until the
+    /// server confirms that the next call sees it.
+    fn set(&mut self, word: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{word}").expect("the server reads its stdin");
+        stdin.flush().expect("the server reads its stdin");
+        let confirmation = format!("status {}", word.to_uppercase());
+        self.stdout
+            .next_satisfying(&confirmation, |line| line == confirmation);
+    }
+}
+
+impl Drop for HealthServer {
+    fn drop(&mut self) {
+        // The end of its stdin stops the server; the kill is for one that does not stop.
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that nothing listens on, held (bound, never listening) so that no other
+/// test can take it while it is in use.
+struct DeadPort {
+    _socket: OwnedFd,
+    address: String,
+}
+
+impl DeadPort {
+    fn new() -> DeadPort {
+        // SAFETY: socket has no memory preconditions; the result is checked.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: `raw` was just opened and nothing else owns it.
+        let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = socket.as_raw_fd();
+        let mut address = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let mut length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `address` is a valid sockaddr_in and `length` its size.
+        let bound = unsafe {
+            libc::bind(
+                fd,
+                std::ptr::addr_of!(address).cast::<libc::sockaddr>(),
+                length,
+            )
+        };
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        // SAFETY: `address` and `length` are writable and `length` says how much of it there is.
+        let named = unsafe {
+            libc::getsockname(
+                fd,
+                std::ptr::addr_of_mut!(address).cast::<libc::sockaddr>(),
+                &mut length,
+            )
+        };
+        assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+        DeadPort {
+            _socket: socket,
+            address: format!("127.0.0.1:{}", u16::from_be(address.sin_port)),
+        }
+    }
+}
+
+#[test]
+fn serving_exits_0_and_not_serving_exits_1_as_the_service_switches() {
+    if !grpc_python("serving_exits_0_and_not_serving_exits_1_as_the_service_switches") {
+        return;
+    }
+    let mut server = HealthServer::start(&["--service", "db"]);
+    let address = server.address.clone();
+    let db = [address.as_str(), "--service", "db"];
+    grpc(&[&address])
+        .assert_exit(0)
+        .assert_says(&format!("healthy grpc://{address} status=SERVING"));
+    grpc(&db)
+        .assert_exit(0)
+        .assert_says(&format!("healthy grpc://{address}/db status=SERVING"));
+
+    server.set("not_serving");
+    grpc(&db)
+        .assert_exit(1)
+        .assert_says(&format!("unhealthy grpc://{address}/db status=NOT_SERVING"))
+        .assert_says(r#"error="service \"db\" is NOT_SERVING""#);
+    // The server as a whole is a service of its own, still SERVING.
+    grpc(&[&address]).assert_exit(0);
+
+    server.set("serving");
+    grpc(&db).assert_exit(0).assert_says("status=SERVING");
+}
+
+#[test]
+fn an_unknown_service_exits_1_not_found() {
+    if !grpc_python("an_unknown_service_exits_1_not_found") {
+        return;
+    }
+    let server = HealthServer::start(&["--service", "db"]);
+    grpc(&[&server.address, "--service", "nosuch"])
+        .assert_exit(1)
+        .assert_says("status=NOT_FOUND");
+}
+
+#[test]
+fn a_server_without_the_health_service_exits_1_unimplemented() {
+    if !grpc_python("a_server_without_the_health_service_exits_1_unimplemented") {
+        return;
+    }
+    let server = HealthServer::start(&["--no-health"]);
+    grpc(&[&server.address])
+        .assert_exit(1)
+        .assert_says("status=UNIMPLEMENTED");
+}
+
+#[test]
+fn nothing_listening_exits_3() {
+    let port = DeadPort::new();
+    grpc(&[&port.address])
+        .assert_exit(3)
+        .assert_says(&format!("unreachable grpc://{} ", port.address))
+        .assert_says("Connection refused");
+}
+
+#[test]
+fn tls_with_the_servers_ca_exits_0_and_with_another_ca_3() {
+    if !grpc_python("tls_with_the_servers_ca_exits_0_and_with_another_ca_3") {
+        return;
+    }
+    let pki = Pki::generate();
+    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (ca, wrong_ca) = (pki.file("ca.crt"), pki.file("wrong-ca.crt"));
+    let server = HealthServer::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    let address = server.address.as_str();
+    // The certificate names localhost and probe.test, no IP address.
+    let localhost = address.replace("127.0.0.1", "localhost");
+    let as_localhost = ["--server-name", "localhost"];
+
+    grpc(&[&localhost, "--tls", "--ca", &ca])
+        .assert_exit(0)
+        .assert_says("status=SERVING");
+    grpc(&[&[address, "--tls", "--ca", &ca][..], &as_localhost].concat()).assert_exit(0);
+    grpc(&[&[address, "--tls", "--ca", &wrong_ca][..], &as_localhost].concat())
+        .assert_exit(3)
+        .assert_says("TLS handshake")
+        .assert_says("UnknownIssuer");
+    grpc(&[address, "--tls", "--ca", &ca])
+        .assert_exit(3)
+        .assert_says("not valid for name");
+    grpc(&[address, "--tls", "--insecure"]).assert_exit(0);
+    // Plain HTTP/2 to a TLS port never gets an HTTP/2 answer.
+    grpc(&[address]).assert_exit(3);
+}
+
+#[test]
+fn mtls_presents_the_client_certificate_and_is_refused_without_one_the_server_trusts() {
+    if !grpc_python(
+        "mtls_presents_the_client_certificate_and_is_refused_without_one_the_server_trusts",
+    ) {
+        return;
+    }
+    let pki = Pki::generate();
+    let (cert, key, ca) = (
+        pki.file("server.crt"),
+        pki.file("server.key"),
+        pki.file("ca.crt"),
+    );
+    let server = HealthServer::start(&["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca]);
+    let tls = [
+        server.address.as_str(),
+        "--tls",
+        "--ca",
+        &ca,
+        "--server-name",
+        "localhost",
+    ];
+    let identity = |name: &str| {
+        [
+            "--cert".to_owned(),
+            pki.file(&format!("{name}.crt")),
+            "--key".to_owned(),
+            pki.file(&format!("{name}.key")),
+        ]
+    };
+    let client = identity("client");
+    let stranger = identity("stranger");
+    let with = |id: &[String; 4]| {
+        let mut args = tls.to_vec();
+        args.extend(id.iter().map(String::as_str));
+        grpc(&args)
+    };
+    with(&client).assert_exit(0).assert_says("status=SERVING");
+    with(&stranger).assert_exit(3);
+    grpc(&tls).assert_exit(3);
+}
+
+#[test]
+fn bad_flags_and_certificate_files_exit_2_before_connecting() {
+    // A dead port: had the probe tried to connect, it would have exited 3.
+    let port = DeadPort::new();
+    let address = port.address.as_str();
+    let scratch = Scratch::new("grpc-flags");
+    std::fs::write(scratch.join("garbage.crt"), "not a certificate\n").unwrap();
+    let garbage = scratch.file("garbage.crt");
+    let cases: &[(&[&str], &str)] = &[
+        (&[address, "--ca", &garbage], "--ca is only used with --tls"),
+        (
+            &[address, "--insecure"],
+            "--insecure is only used with --tls",
+        ),
+        (
+            &[address, "--tls", "--ca", "/nonexistent/ca.crt"],
+            "/nonexistent/ca.crt: ",
+        ),
+        (&[address, "--tls", "--ca", &garbage], "no certificate"),
+        (
+            &[address, "--tls", "--server-name", "bad name!"],
+            "invalid TLS server name",
+        ),
+        (&["nowhere", "--tls"], "HOST:PORT"),
+    ];
+    for (args, named) in cases {
+        let run = grpc(args);
+        run.assert_exit(2);
+        assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+        assert!(run.stderr.starts_with("podkit-probe: error: "), "{run:#?}");
+        assert!(
+            run.stderr.contains(named),
+            "should name {named:?}: {run:#?}"
+        );
+    }
+}

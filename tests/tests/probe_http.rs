@@ -1,0 +1,543 @@
+//! `podkit-probe http` against a real HTTP server (tests/fixtures/probe_http_server.py): the
+//! kubelet's semantics for statuses, bodies, headers and redirects, TLS with certificates made by
+//! openssl, IPv6 and unix sockets, and timeouts that hold whatever the server does.
+
+use podkit_tests::servers::{ipv6_loopback, probe, probe_with, HttpServer, Pki, Scratch};
+use serde_json::Value;
+
+/// A request as the server reported it.
+fn parsed(request: &str) -> Value {
+    serde_json::from_str(request).unwrap_or_else(|e| panic!("{e}: {request}"))
+}
+
+/// Every value the request carried for header `name` (any case), in order.
+fn header_values(request: &Value, name: &str) -> Vec<String> {
+    request["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter(|pair| pair[0].as_str().unwrap().eq_ignore_ascii_case(name))
+        .map(|pair| pair[1].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The paths of `requests`, in order.
+fn paths(requests: &[String]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| parsed(r)["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn statuses_from_200_to_399_are_healthy_and_all_others_unhealthy() {
+    let server = HttpServer::local();
+    for (status, code) in [
+        (200, 0),
+        (204, 0),
+        (302, 0), // without a Location, a redirect is its own answer
+        (399, 0),
+        (400, 1),
+        (404, 1),
+        (500, 1),
+        (503, 1),
+    ] {
+        let url = server.url(&format!("/status/{status}"));
+        let run = probe(&["http", &url]);
+        run.assert_exit(code);
+        let word = if code == 0 { "healthy" } else { "unhealthy" };
+        run.assert_says(&format!("{word} {url} status={status} "));
+        if code == 1 {
+            run.assert_says(&format!("error=\"status {status} is not expected\""));
+        }
+    }
+}
+
+#[test]
+fn expect_status_replaces_the_healthy_range() {
+    let server = HttpServer::local();
+    for (status, expect, code) in [
+        (204, "200", 1),
+        (200, "200", 0),
+        (302, "200-299", 1),
+        (404, "200-299,404", 0),
+        (503, "503", 0),
+        (200, "500-599", 1),
+    ] {
+        let url = server.url(&format!("/status/{status}"));
+        probe(&["http", &url, "--expect-status", expect])
+            .assert_exit(code)
+            .assert_says(&format!("status={status}"));
+    }
+}
+
+#[test]
+fn expect_body_must_match_the_body() {
+    let server = HttpServer::local();
+    let url = server.url("/status/200");
+    probe(&["http", &url, "--expect-body", r"^status \d+\n$"]).assert_exit(0);
+    probe(&["http", &url, "--expect-body", "^ok$"])
+        .assert_exit(1)
+        .assert_says(r#"status=200"#)
+        .assert_says(r#"error="body does not match \"^ok$\"""#);
+    // The status is judged first: a matching body does not make a 503 healthy.
+    let url = server.url("/status/503");
+    probe(&["http", &url, "--expect-body", "status"]).assert_exit(1);
+}
+
+#[test]
+fn only_the_first_10_kib_of_the_body_is_matched() {
+    let server = HttpServer::local();
+    // 10236 bytes of padding and TAIL end exactly at 10 KiB; one byte more pushes the L past it.
+    let within = server.url("/padded/10236/TAIL");
+    probe(&["http", &within, "--expect-body", "TAIL"]).assert_exit(0);
+    let beyond = server.url("/padded/10237/TAIL");
+    probe(&["http", &beyond, "--expect-body", "TAIL"])
+        .assert_exit(1)
+        .assert_says("body does not match");
+    probe(&["http", &beyond, "--expect-body", "TAI$"]).assert_exit(0);
+}
+
+#[test]
+fn an_endless_body_is_judged_on_its_first_10_kib() {
+    let server = HttpServer::local();
+    let url = server.url("/endless?head=ALIVE");
+    probe(&["http", &url, "--expect-body", "^ALIVE"]).assert_exit(0);
+    let url = server.url("/endless");
+    probe(&["http", &url, "--expect-body", "ALIVE"])
+        .assert_exit(1)
+        .assert_says("body does not match");
+}
+
+#[test]
+fn the_request_is_a_get_with_the_kubelets_headers() {
+    let mut server = HttpServer::local();
+    probe(&["http", &server.url("/status/200?full=1")]).assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(request["request_line"], "GET /status/200?full=1 HTTP/1.1");
+    let host = format!("127.0.0.1:{}", server.port());
+    assert_eq!(header_values(&request, "Host"), [host]);
+    assert_eq!(header_values(&request, "User-Agent"), ["kube-probe/1.34"]);
+    assert_eq!(header_values(&request, "Accept"), ["*/*"]);
+    assert_eq!(header_values(&request, "Connection"), ["close"]);
+}
+
+#[test]
+fn header_flags_replace_defaults_of_the_same_name_and_add_others() {
+    let mut server = HttpServer::local();
+    probe(&[
+        "http",
+        &server.url("/status/200"),
+        "--header",
+        "user-agent: my-probe/2",
+        "--header",
+        "Accept: application/json",
+        "--header",
+        "X-Probe:  liveness ",
+        "--header",
+        "Authorization: Bearer t0ken",
+    ])
+    .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(header_values(&request, "User-Agent"), ["my-probe/2"]);
+    assert_eq!(header_values(&request, "Accept"), ["application/json"]);
+    assert_eq!(header_values(&request, "X-Probe"), ["liveness"]);
+    assert_eq!(header_values(&request, "Authorization"), ["Bearer t0ken"]);
+}
+
+#[test]
+fn header_variable_takes_one_header_a_line() {
+    let mut server = HttpServer::local();
+    probe_with(&["http", &server.url("/status/200")], |command| {
+        command.env("PODKIT_HEADER", "X-One: 1\nX-Two: 2");
+    })
+    .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(header_values(&request, "X-One"), ["1"]);
+    assert_eq!(header_values(&request, "X-Two"), ["2"]);
+}
+
+#[test]
+fn a_header_given_twice_is_sent_with_both_values() {
+    let mut server = HttpServer::local();
+    probe(&[
+        "http",
+        &server.url("/status/200"),
+        "--header",
+        "X-Tenant: a",
+        "--header",
+        "X-Tenant: b",
+    ])
+    .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(header_values(&request, "X-Tenant"), ["a", "b"]);
+}
+
+#[test]
+fn host_flag_sets_the_host_header() {
+    let mut server = HttpServer::local();
+    probe(&[
+        "http",
+        &server.url("/status/200"),
+        "--host",
+        "app.example.test",
+    ])
+    .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(header_values(&request, "Host"), ["app.example.test"]);
+}
+
+#[test]
+fn method_flag_sets_the_request_method() {
+    let mut server = HttpServer::local();
+    for method in ["POST", "HEAD", "OPTIONS"] {
+        probe(&["http", &server.url("/status/200"), "--method", method]).assert_exit(0);
+        let request = parsed(&server.next_request());
+        assert_eq!(request["method"], method);
+    }
+}
+
+#[test]
+fn same_host_redirects_are_followed_to_the_final_answer() {
+    let mut server = HttpServer::local();
+    probe(&["http", &server.url("/redirect/3")])
+        .assert_exit(0)
+        .assert_says("status=200");
+    assert_eq!(
+        paths(&server.requests()),
+        ["/redirect/3", "/redirect/2", "/redirect/1", "/redirect/0"]
+    );
+    // The final answer is what is judged: a redirect to a 503 is unhealthy.
+    let to_503 = server.url("/to?location=/status/503");
+    probe(&["http", &to_503])
+        .assert_exit(1)
+        .assert_says("status=503");
+}
+
+#[test]
+fn nine_redirects_are_followed_and_the_tenth_is_unhealthy_as_in_the_kubelet() {
+    // The kubelet makes at most 10 requests: "stopped after 10 redirects" at the 10th.
+    let mut server = HttpServer::local();
+    probe(&["http", &server.url("/redirect/9")]).assert_exit(0);
+    assert_eq!(server.requests().len(), 10, "nine redirects and the answer");
+    probe(&["http", &server.url("/redirect/10")])
+        .assert_exit(1)
+        .assert_says("stopped after 10 redirects");
+    let followed = paths(&server.requests());
+    assert_eq!(followed.len(), 10, "{followed:?}");
+    assert_eq!(followed.last().unwrap(), "/redirect/1");
+}
+
+#[test]
+fn a_redirect_to_another_host_is_its_own_answer_with_a_warning() {
+    let mut server = HttpServer::local();
+    // The same server under another name: followed, the redirect would end in a 500.
+    let elsewhere = format!("http://localhost:{}/status/500", server.port());
+    let url = server.url(&format!("/to?location={elsewhere}"));
+    probe(&["http", &url])
+        .assert_exit(0)
+        .assert_says("healthy ")
+        .assert_says("status=302")
+        .assert_says(r#"warning="redirect to another host (localhost) not followed""#);
+    assert_eq!(paths(&server.requests()).len(), 1, "not followed");
+    // The 302 is the answer, so a range without it makes the probe unhealthy.
+    probe(&["http", &url, "--expect-status", "200"])
+        .assert_exit(1)
+        .assert_says("status=302");
+}
+
+#[test]
+fn a_redirect_to_the_same_host_on_another_port_is_followed() {
+    // The kubelet compares host names only.
+    let mut first = HttpServer::local();
+    let mut second = HttpServer::local();
+    let there = second.url("/landing/here");
+    probe(&["http", &first.url(&format!("/to?location={there}"))])
+        .assert_exit(0)
+        .assert_says("status=200");
+    assert_eq!(first.requests().len(), 1);
+    assert_eq!(paths(&second.requests()), ["/landing/here"]);
+}
+
+#[test]
+fn relative_locations_resolve_against_the_current_path() {
+    let mut server = HttpServer::local();
+    for (location, resolved) in [
+        ("landing/x", "/deep/dir/landing/x"),
+        ("/landing/y", "/landing/y"),
+        ("landing?full=1", "/deep/dir/landing?full=1"),
+    ] {
+        let url = server.url(&format!("/deep/dir/to?location={location}"));
+        probe(&["http", &url])
+            .assert_exit(0)
+            .assert_says("status=200");
+        let followed = paths(&server.requests());
+        assert_eq!(followed[1..], [resolved], "Location: {location}");
+    }
+}
+
+#[test]
+fn dot_segments_and_query_only_locations_resolve_as_rfc_3986_says() {
+    let mut server = HttpServer::local();
+    // RFC 3986 section 5.2, as Go's URL.ResolveReference (the kubelet's client) applies it.
+    for (location, resolved) in [
+        ("../landing/x", "/deep/landing/x"),
+        ("./landing", "/deep/dir/landing"),
+        ("%3Flanding", "/deep/dir/to?landing"),
+    ] {
+        let url = server.url(&format!("/deep/dir/to?location={location}"));
+        probe(&["http", &url]).assert_exit(0);
+        let followed = paths(&server.requests());
+        assert_eq!(followed[1..], [resolved], "Location: {location}");
+    }
+}
+
+#[test]
+fn a_scheme_relative_location_names_another_host() {
+    let mut server = HttpServer::local();
+    let url = server.url("/to?location=//elsewhere.test/landing");
+    probe(&["http", &url])
+        .assert_exit(0)
+        .assert_says("status=302")
+        .assert_says("redirect to another host (elsewhere.test) not followed");
+    assert_eq!(server.requests().len(), 1, "not followed");
+}
+
+#[test]
+fn https_verifies_the_server_against_the_ca_given() {
+    let pki = Pki::generate();
+    let mut server = pki.https_server(false);
+    let url = format!("https://localhost:{}/status/200", server.port());
+    probe(&["http", &url, "--ca", &pki.file("ca.crt")])
+        .assert_exit(0)
+        .assert_says("status=200");
+    let request = parsed(&server.next_request());
+    assert_eq!(request["sni"], "localhost");
+    assert_eq!(
+        header_values(&request, "Host"),
+        [format!("localhost:{}", server.port())]
+    );
+}
+
+#[test]
+fn a_server_certificate_from_another_ca_is_unreachable() {
+    let pki = Pki::generate();
+    let server = pki.https_server(false);
+    let url = format!("https://localhost:{}/status/200", server.port());
+    probe(&["http", &url, "--ca", &pki.file("wrong-ca.crt")])
+        .assert_exit(3)
+        .assert_says("unreachable ")
+        .assert_says("invalid peer certificate");
+    // Nor does the system bundle know the test CA.
+    probe(&["http", &url])
+        .assert_exit(3)
+        .assert_says("invalid peer certificate");
+}
+
+#[test]
+fn insecure_and_k8s_accept_a_certificate_from_any_ca() {
+    let pki = Pki::generate();
+    let server = pki.https_server(false);
+    let url = format!("https://localhost:{}/status/200", server.port());
+    let wrong_ca = pki.file("wrong-ca.crt");
+    for flag in ["--insecure", "--k8s"] {
+        probe(&["http", &url, "--ca", &wrong_ca, flag])
+            .assert_exit(0)
+            .assert_says("status=200");
+    }
+    // Even at an address the certificate does not name, as the kubelet's probe does.
+    let by_ip = format!("https://127.0.0.1:{}/status/200", server.port());
+    probe(&["http", &by_ip, "--k8s"]).assert_exit(0);
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused_unless_server_name_names_it() {
+    let pki = Pki::generate();
+    let mut server = pki.https_server(false);
+    // The certificate names localhost and probe.test, not 127.0.0.1.
+    let url = format!("https://127.0.0.1:{}/status/200", server.port());
+    let ca = pki.file("ca.crt");
+    probe(&["http", &url, "--ca", &ca])
+        .assert_exit(3)
+        .assert_says("not valid for name");
+    probe(&["http", &url, "--ca", &ca, "--server-name", "probe.test"])
+        .assert_exit(0)
+        .assert_says("status=200");
+    let request = parsed(&server.next_request());
+    assert_eq!(request["sni"], "probe.test");
+    // The Host header stays the URL's.
+    let host = format!("127.0.0.1:{}", server.port());
+    assert_eq!(header_values(&request, "Host"), [host]);
+}
+
+#[test]
+fn host_flag_also_names_the_tls_server() {
+    let pki = Pki::generate();
+    let mut server = pki.https_server(false);
+    let url = format!("https://127.0.0.1:{}/status/200", server.port());
+    let ca = pki.file("ca.crt");
+    probe(&["http", &url, "--ca", &ca, "--host", "probe.test"]).assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(request["sni"], "probe.test");
+    assert_eq!(header_values(&request, "Host"), ["probe.test"]);
+    // A port in --host belongs to the Host header only.
+    probe(&["http", &url, "--ca", &ca, "--host", "probe.test:8443"]).assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(request["sni"], "probe.test");
+    assert_eq!(header_values(&request, "Host"), ["probe.test:8443"]);
+    // --server-name wins over --host for the TLS name.
+    probe(&[
+        "http",
+        &url,
+        "--ca",
+        &ca,
+        "--host",
+        "app.example.test",
+        "--server-name",
+        "localhost",
+    ])
+    .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(request["sni"], "localhost");
+    assert_eq!(header_values(&request, "Host"), ["app.example.test"]);
+}
+
+#[test]
+fn mtls_presents_the_client_certificate_the_server_requires() {
+    let pki = Pki::generate();
+    let mut server = pki.https_server(true);
+    let url = format!("https://localhost:{}/status/200", server.port());
+    let ca = pki.file("ca.crt");
+    probe(&["http", &url, "--ca", &ca])
+        .assert_exit(3)
+        .assert_says("unreachable ");
+    let (stranger, stranger_key) = (pki.file("stranger.crt"), pki.file("stranger.key"));
+    probe(&[
+        "http",
+        &url,
+        "--ca",
+        &ca,
+        "--cert",
+        &stranger,
+        "--key",
+        &stranger_key,
+    ])
+    .assert_exit(3);
+    let (client, client_key) = (pki.file("client.crt"), pki.file("client.key"));
+    probe(&[
+        "http",
+        &url,
+        "--ca",
+        &ca,
+        "--cert",
+        &client,
+        "--key",
+        &client_key,
+    ])
+    .assert_exit(0)
+    .assert_says("status=200");
+    let request = parsed(&server.next_request());
+    assert_eq!(request["client_cn"], "probe-client");
+}
+
+#[test]
+fn an_ipv6_literal_reaches_a_server_on_ipv6_loopback() {
+    if !ipv6_loopback("an_ipv6_literal_reaches_a_server_on_ipv6_loopback") {
+        return;
+    }
+    let mut server = HttpServer::start(&["--listen", "[::1]:0"]);
+    let url = format!("http://[::1]:{}/status/200", server.port());
+    probe(&["http", &url])
+        .assert_exit(0)
+        .assert_says(&format!("healthy {url} status=200"));
+    let request = parsed(&server.next_request());
+    assert_eq!(
+        header_values(&request, "Host"),
+        [format!("[::1]:{}", server.port())]
+    );
+}
+
+#[test]
+fn unix_socket_carries_the_request_to_a_server_on_a_unix_socket() {
+    let scratch = Scratch::new("probe-unix");
+    let socket = scratch.file("http.sock");
+    let mut server = HttpServer::start(&["--unix", &socket]);
+    assert_eq!(server.address, format!("unix:{socket}"));
+    probe(&[
+        "http",
+        "http://app.local/status/200?via=unix",
+        "--unix-socket",
+        &socket,
+    ])
+    .assert_exit(0)
+    .assert_says("status=200");
+    let request = parsed(&server.next_request());
+    assert_eq!(request["path"], "/status/200?via=unix");
+    assert_eq!(header_values(&request, "Host"), ["app.local"]);
+    let missing = scratch.file("nobody.sock");
+    probe(&["http", "http://app.local/", "--unix-socket", &missing])
+        .assert_exit(3)
+        .assert_says("unreachable ");
+}
+
+#[test]
+fn a_closed_port_is_unreachable() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    probe(&["http", &format!("http://127.0.0.1:{port}/")])
+        .assert_exit(3)
+        .assert_says("Connection refused");
+}
+
+// Each of these servers would keep a probe waiting forever; the probe's own timeout must end it
+// with 3. The test bounds the wait only with the hang guard.
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_unreachable() {
+    let server = HttpServer::local();
+    probe(&["http", &server.url("/hang"), "--timeout", "1s"])
+        .assert_exit(3)
+        .assert_says("error=\"timed out after 1s\"");
+}
+
+#[test]
+fn the_timeout_is_1s_unless_given() {
+    let server = HttpServer::local();
+    probe_with(&["http", &server.url("/hang")], |command| {
+        command.env_remove("PODKIT_TIMEOUT");
+    })
+    .assert_exit(3)
+    .assert_says("error=\"timed out after 1s\"");
+}
+
+#[test]
+fn a_server_that_trickles_its_answer_a_byte_a_second_is_unreachable() {
+    let server = HttpServer::local();
+    probe(&["http", &server.url("/trickle"), "--timeout", "2s"])
+        .assert_exit(3)
+        .assert_says("timed out after 2s");
+}
+
+#[test]
+fn a_body_that_trickles_is_unreachable_when_expect_body_must_read_it() {
+    let server = HttpServer::local();
+    let url = server.url("/slow-body");
+    probe(&["http", &url, "--expect-body", "never", "--timeout", "2s"])
+        .assert_exit(3)
+        .assert_says("timed out after 2s");
+    // Without a body expectation the status is all that counts, and it came at once.
+    probe(&["http", &url]).assert_exit(0);
+}
+
+#[test]
+fn a_tls_handshake_that_never_completes_is_unreachable() {
+    // The kernel completes the TCP handshake for a listener that never accepts; nothing ever
+    // answers the ClientHello.
+    let server = HttpServer::start(&["--listen", "127.0.0.1:0", "--no-accept"]);
+    let url = format!("https://localhost:{}/", server.port());
+    probe(&["http", &url, "--insecure", "--timeout", "1s"])
+        .assert_exit(3)
+        .assert_says("timed out after 1s");
+}
