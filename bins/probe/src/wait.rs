@@ -44,7 +44,8 @@ pub async fn wait_all(
         .await
 }
 
-/// Retries one target until it passes or the deadline comes; the last attempt's outcome.
+/// Retries one target until it passes or the deadline comes; the last attempt's outcome. The
+/// last pause is cut to end at the deadline, so giving up happens at the deadline, not earlier.
 async fn wait_one(name: String, target: Target, deadline: Instant, interval: Duration) -> Outcome {
     let started = Instant::now();
     let attempt_timeout = interval.max(MIN_ATTEMPT_TIMEOUT);
@@ -60,8 +61,8 @@ async fn wait_one(name: String, target: Target, deadline: Instant, interval: Dur
                 Some("attempt timed out".to_owned()),
             ),
         };
-        let done = verdict == Verdict::Healthy || Instant::now() + backoff >= deadline;
-        if done {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if verdict == Verdict::Healthy || left.is_zero() {
             let detail = if verdict == Verdict::Healthy {
                 detail
             } else {
@@ -80,7 +81,7 @@ async fn wait_one(name: String, target: Target, deadline: Instant, interval: Dur
             target = name,
             detail = detail.as_deref().unwrap_or("-")
         );
-        tokio::time::sleep(jittered(backoff)).await;
+        tokio::time::sleep(jittered(backoff).min(left)).await;
         backoff = (backoff * 2).min(interval);
     }
 }

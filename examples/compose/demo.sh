@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every Compose demo, one after the other: podkit-init (init/demo.sh), then podkit-probe
+# (probe/demo.sh). Each one checks what it shows, prints "demo OK" and cleans up after itself.
+#
+#   make demo                    # from the repository root: builds the images first
+#   examples/compose/demo.sh     # from anywhere, once `make images` has run
+#
+# Runs the next demo even when one fails, and exits 1 if any of them failed.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+
+failed=()
+for demo in init probe; do
+  printf '\n%s######## podkit-%s (examples/compose/%s/demo.sh)%s\n' "$bold" "$demo" "$demo" "$plain"
+  if "$here/$demo/demo.sh"; then
+    :
+  else
+    code=$?
+    # 130 and 143: interrupted (^C, SIGTERM). The demo has cleaned up; stop here too.
+    [[ $code == 130 || $code == 143 ]] && exit "$code"
+    failed+=("$demo (exit $code)")
+  fi
+done
+
+echo
+if ((${#failed[@]})); then
+  printf 'demo: failed: %s\n' "${failed[*]}" >&2
+  exit 1
+fi
+echo "all demos OK"
