@@ -51,16 +51,6 @@ fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
 /// Runs the command and returns the exit code; `Err` is a configuration error, found before
 /// anything was tried.
 fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
-    let outcome = match check {
-        CheckCommand::Wait(args) => return wait_for(args, output),
-        check => check_once(check)?,
-    };
-    outcome.print(output);
-    Ok(outcome.verdict.exit_code())
-}
-
-/// Runs one check.
-fn check_once(check: CheckCommand) -> Result<Outcome, String> {
     let started = Instant::now();
     let outcome = |target: String, verdict, status: Option<String>, detail| Outcome {
         target,
@@ -69,7 +59,9 @@ fn check_once(check: CheckCommand) -> Result<Outcome, String> {
         detail,
         latency: started.elapsed(),
     };
-    match check {
+    let outcome = match check {
+        // Many targets, each printed as it passes, then perhaps exec: not one outcome.
+        CheckCommand::Wait(args) => return wait_for(args, output),
         CheckCommand::Http(args) => {
             let (target, timeout) = (args.url.clone(), args.timeout);
             let check = http::HttpCheck::new(*args)?;
@@ -78,12 +70,12 @@ fn check_once(check: CheckCommand) -> Result<Outcome, String> {
                 status: None,
                 detail: Some(why),
             })?;
-            Ok(outcome(
+            outcome(
                 target,
                 result.verdict,
                 result.status.map(|s| s.to_string()),
                 result.detail,
-            ))
+            )
         }
         CheckCommand::Tcp(args) => {
             let endpoint = Endpoint::parse_host_port(&args.address)?;
@@ -94,26 +86,16 @@ fn check_once(check: CheckCommand) -> Result<Outcome, String> {
                 Ok(_) => (Verdict::Healthy, None),
                 Err(e) => (Verdict::Unreachable, Some(e.0)),
             };
-            Ok(outcome(endpoint.to_string(), verdict, None, detail))
+            outcome(endpoint.to_string(), verdict, None, detail)
         }
         CheckCommand::Exec(args) => {
             let result = exec::run(&args.command, args.timeout)?;
             let target = args.command[0].to_string_lossy().into_owned();
-            Ok(outcome(
-                target,
-                result.verdict,
-                result.status,
-                result.detail,
-            ))
+            outcome(target, result.verdict, result.status, result.detail)
         }
         CheckCommand::File(args) => {
             let (verdict, detail) = file::check(&args.path, args.max_age);
-            Ok(outcome(
-                args.path.display().to_string(),
-                verdict,
-                None,
-                detail,
-            ))
+            outcome(args.path.display().to_string(), verdict, None, detail)
         }
         CheckCommand::Grpc(args) => {
             let endpoint = Endpoint::parse_host_port(&args.address)?;
@@ -124,15 +106,11 @@ fn check_once(check: CheckCommand) -> Result<Outcome, String> {
                 status: None,
                 detail: Some(why),
             })?;
-            Ok(outcome(
-                check.target(),
-                result.verdict,
-                result.status,
-                result.detail,
-            ))
+            outcome(check.target(), result.verdict, result.status, result.detail)
         }
-        CheckCommand::Wait(args) => Err(format!("wait is not a single check: {:?}", args.targets)),
-    }
+    };
+    outcome.print(output);
+    Ok(outcome.verdict.exit_code())
 }
 
 /// Runs `work` on a single-threaded runtime (a probe starts no threads it does not need), and
