@@ -7,6 +7,15 @@
 /// Bad flags, a bad file named by a flag, or a bad configuration: the tool never started its work.
 pub const EXIT_USAGE: i32 = 2;
 
+/// The shell's exit code for a command that could not be executed: 127 when it does not exist
+/// (or a directory on its path does not), 126 when it exists but cannot be run.
+pub fn exec_failure_code(error: &std::io::Error) -> i32 {
+    match error.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR) => 127,
+        _ => 126,
+    }
+}
+
 /// The environment variable that stands in for a flag: `grace` -> `PODKIT_GRACE`,
 /// `post-start-required` -> `PODKIT_POST_START_REQUIRED`.
 pub fn env_name(flag: &str) -> String {

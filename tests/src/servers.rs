@@ -4,11 +4,14 @@
 //! does), which reports every request it receives, so a test asserts on what the server saw.
 //! [`Pki`] is a CA, a second CA nobody trusts, and certificates made by `openssl`, fresh for each
 //! test. [`probe`] runs podkit-probe and waits for it under the hang guard: a probe that ignored
-//! its own timeout fails the test instead of hanging it. [`Scratch`] is a directory for the files
-//! a test makes (sockets, certificates, heartbeat files, a Dockerfile).
+//! its own timeout fails the test instead of hanging it; [`Running`] is one the test acts on
+//! while it runs. [`DeadPort`] is a port nothing listens on that no other test can take.
+//! [`Scratch`] is a directory for the files a test makes (sockets, certificates, heartbeat files,
+//! a Dockerfile).
 
 use std::ffi::OsStr;
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -289,6 +292,20 @@ impl Probe {
         self
     }
 
+    /// Asserts a configuration error found before anything was tried: exit 2, nothing on stdout,
+    /// and one line `podkit-probe: error: ...` on stderr that contains `named` (the flag at fault).
+    #[track_caller]
+    pub fn assert_refused(&self, named: &str) -> &Probe {
+        self.assert_exit(2);
+        assert_eq!(self.stdout, "", "nothing was tried: {self:#?}");
+        assert_eq!(self.stderr.lines().count(), 1, "one line: {self:#?}");
+        assert!(
+            self.stderr.starts_with("podkit-probe: error: ") && self.stderr.contains(named),
+            "expected one error line naming {named:?}: {self:#?}"
+        );
+        self
+    }
+
     /// Asserts that stdout contains `text`, showing the whole run if not.
     #[track_caller]
     pub fn assert_says(&self, text: &str) -> &Probe {
@@ -312,25 +329,65 @@ pub fn probe<S: AsRef<OsStr>>(args: &[S]) -> Probe {
 
 /// As [`probe`], letting the test adjust the command (environment, working directory).
 pub fn probe_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)) -> Probe {
-    let mut command = Command::new(bins::path("probe"));
-    command
-        .args(args)
-        .env("PODKIT_TIMEOUT", PROBE_TIMEOUT)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    adjust(&mut command);
-    let mut child = Reaped(command.spawn().expect("podkit-probe starts"));
-    let stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
-    let stderr = Lines::read_from(child.0.stderr.take().expect("piped stderr"));
-    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
-    let status = wait::until(&format!("podkit-probe {shown:?} to exit"), || {
-        child.0.try_wait().expect("wait for podkit-probe")
-    });
-    Probe {
-        code: status.code().expect("podkit-probe exits, not killed"),
-        stdout: stdout.all().join("\n"),
-        stderr: stderr.all().join("\n"),
+    Running::start_with(args, adjust).finish()
+}
+
+/// podkit-probe left running while the test acts (`wait` watching targets come up): its stdout
+/// as it comes, and its end under the hang guard. Killed if the test fails first.
+pub struct Running {
+    child: Reaped,
+    pub stdout: Lines,
+    stderr: Lines,
+    shown: Vec<String>,
+}
+
+impl Running {
+    /// Starts `podkit-probe ARGS` as [`probe`] runs it, without waiting for it.
+    pub fn start<S: AsRef<OsStr>>(args: &[S]) -> Running {
+        Running::start_with(args, |_| {})
+    }
+
+    /// As [`Running::start`], letting the test adjust the command.
+    pub fn start_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)) -> Running {
+        let mut command = Command::new(bins::path("probe"));
+        command
+            .args(args)
+            .env("PODKIT_TIMEOUT", PROBE_TIMEOUT)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        adjust(&mut command);
+        let mut child = Reaped(command.spawn().expect("podkit-probe starts"));
+        let stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
+        let stderr = Lines::read_from(child.0.stderr.take().expect("piped stderr"));
+        let shown = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        Running {
+            child,
+            stdout,
+            stderr,
+            shown,
+        }
+    }
+
+    /// Waits, under the hang guard, for the run to end, and returns how it ended.
+    pub fn finish(self) -> Probe {
+        let Running {
+            mut child,
+            stdout,
+            stderr,
+            shown,
+        } = self;
+        let status = wait::until(&format!("podkit-probe {shown:?} to exit"), || {
+            child.0.try_wait().expect("wait for podkit-probe")
+        });
+        Probe {
+            code: status.code().expect("podkit-probe exits, not killed"),
+            stdout: stdout.all().join("\n"),
+            stderr: stderr.all().join("\n"),
+        }
     }
 }
 
@@ -343,6 +400,91 @@ impl Drop for Reaped {
             let _ = self.0.kill();
         }
         let _ = self.0.wait();
+    }
+}
+
+/// A loopback TCP port that nothing listens on, held (bound, never listening) for as long as the
+/// value lives. A port bound and closed again is free for anyone: a test running at the same
+/// time may bind it (port 0) and listen, and "nothing listens here" would no longer hold. While
+/// it is held, the kernel gives it to no one else, neither for port 0 nor as the source port of a
+/// connection, and a connection to it is refused, as to a closed port.
+pub struct DeadPort {
+    _socket: OwnedFd,
+    pub port: u16,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl DeadPort {
+    /// A port that stays dead while held: no socket can bind it.
+    pub fn reserve() -> DeadPort {
+        DeadPort::hold(false)
+    }
+
+    /// A port for a server the test starts later, at an address the test must give before (a
+    /// `wait` target, an nginx configuration). Dead until then, as [`DeadPort::reserve`], but held
+    /// with `SO_REUSEADDR`, which lets a server that sets it too (Rust's std, Python's
+    /// socketserver and nginx all do) bind and listen on the port while the test still holds it.
+    /// Keep it until the server listens: then no other test can take the port in between.
+    pub fn for_a_server() -> DeadPort {
+        DeadPort::hold(true)
+    }
+
+    fn hold(reusable: bool) -> DeadPort {
+        let last_error = std::io::Error::last_os_error;
+        // SAFETY: socket has no memory preconditions; the result is checked.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(raw >= 0, "socket: {}", last_error());
+        // SAFETY: `raw` was just opened and nothing else owns it.
+        let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = socket.as_raw_fd();
+        if reusable {
+            let on: libc::c_int = 1;
+            // SAFETY: `on` is a c_int and the length given is its size.
+            let set = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEADDR,
+                    std::ptr::addr_of!(on).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(set, 0, "SO_REUSEADDR: {}", last_error());
+        }
+        let mut address = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let mut length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: `address` is a valid sockaddr_in and `length` its size.
+        let bound = unsafe {
+            libc::bind(
+                fd,
+                std::ptr::addr_of!(address).cast::<libc::sockaddr>(),
+                length,
+            )
+        };
+        assert_eq!(bound, 0, "bind: {}", last_error());
+        // SAFETY: `address` and `length` are writable and `length` says how much of it there is.
+        let named = unsafe {
+            libc::getsockname(
+                fd,
+                std::ptr::addr_of_mut!(address).cast::<libc::sockaddr>(),
+                &mut length,
+            )
+        };
+        assert_eq!(named, 0, "getsockname: {}", last_error());
+        let port = u16::from_be(address.sin_port);
+        DeadPort {
+            _socket: socket,
+            port,
+            address: format!("127.0.0.1:{port}"),
+        }
     }
 }
 

@@ -3,11 +3,11 @@
 //! line a kubelet would record.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use podkit_tests::lines::Lines;
-use podkit_tests::servers::{self, Pki, Probe, Scratch};
+use podkit_tests::servers::{self, DeadPort, Pki, Probe, Scratch};
 
 /// Runs `podkit-probe grpc ARGS`.
 fn grpc(args: &[&str]) -> Probe {
@@ -97,55 +97,6 @@ impl Drop for HealthServer {
     }
 }
 
-/// A loopback port that nothing listens on, held (bound, never listening) so that no other
-/// test can take it while it is in use.
-struct DeadPort {
-    _socket: OwnedFd,
-    address: String,
-}
-
-impl DeadPort {
-    fn new() -> DeadPort {
-        // SAFETY: socket has no memory preconditions; the result is checked.
-        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
-        // SAFETY: `raw` was just opened and nothing else owns it.
-        let socket = unsafe { OwnedFd::from_raw_fd(raw) };
-        let fd = socket.as_raw_fd();
-        let mut address = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        let mut length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: `address` is a valid sockaddr_in and `length` its size.
-        let bound = unsafe {
-            libc::bind(
-                fd,
-                std::ptr::addr_of!(address).cast::<libc::sockaddr>(),
-                length,
-            )
-        };
-        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
-        // SAFETY: `address` and `length` are writable and `length` says how much of it there is.
-        let named = unsafe {
-            libc::getsockname(
-                fd,
-                std::ptr::addr_of_mut!(address).cast::<libc::sockaddr>(),
-                &mut length,
-            )
-        };
-        assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
-        DeadPort {
-            _socket: socket,
-            address: format!("127.0.0.1:{}", u16::from_be(address.sin_port)),
-        }
-    }
-}
-
 #[test]
 fn serving_exits_0_and_not_serving_exits_1_as_the_service_switches() {
     if !grpc_python("serving_exits_0_and_not_serving_exits_1_as_the_service_switches") {
@@ -197,11 +148,33 @@ fn a_server_without_the_health_service_exits_1_unimplemented() {
 
 #[test]
 fn nothing_listening_exits_3() {
-    let port = DeadPort::new();
+    let port = DeadPort::reserve();
     grpc(&[&port.address])
         .assert_exit(3)
         .assert_says(&format!("unreachable grpc://{} ", port.address))
         .assert_says("Connection refused");
+}
+
+#[test]
+fn a_peer_that_accepts_the_connection_and_never_answers_exits_3_at_the_timeout() {
+    // The kernel completes the handshake for a listener; nothing ever reads or answers, neither
+    // the HTTP/2 preface nor a ClientHello.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    servers::probe(&["grpc", &address, "--timeout", "500ms"])
+        .assert_exit(3)
+        .assert_says(&format!("unreachable grpc://{address} "))
+        .assert_says("timed out after 500ms");
+    servers::probe(&[
+        "grpc",
+        &address,
+        "--tls",
+        "--insecure",
+        "--timeout",
+        "500ms",
+    ])
+    .assert_exit(3)
+    .assert_says("timed out after 500ms");
 }
 
 #[test]
@@ -279,7 +252,7 @@ fn mtls_presents_the_client_certificate_and_is_refused_without_one_the_server_tr
 #[test]
 fn bad_flags_and_certificate_files_exit_2_before_connecting() {
     // A dead port: had the probe tried to connect, it would have exited 3.
-    let port = DeadPort::new();
+    let port = DeadPort::reserve();
     let address = port.address.as_str();
     let scratch = Scratch::new("grpc-flags");
     std::fs::write(scratch.join("garbage.crt"), "not a certificate\n").unwrap();
@@ -302,13 +275,6 @@ fn bad_flags_and_certificate_files_exit_2_before_connecting() {
         (&["nowhere", "--tls"], "HOST:PORT"),
     ];
     for (args, named) in cases {
-        let run = grpc(args);
-        run.assert_exit(2);
-        assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
-        assert!(run.stderr.starts_with("podkit-probe: error: "), "{run:#?}");
-        assert!(
-            run.stderr.contains(named),
-            "should name {named:?}: {run:#?}"
-        );
+        grpc(args).assert_refused(named);
     }
 }

@@ -2,7 +2,7 @@
 //! kubelet's semantics for statuses, bodies, headers and redirects, TLS with certificates made by
 //! openssl, IPv6 and unix sockets, and timeouts that hold whatever the server does.
 
-use podkit_tests::servers::{ipv6_loopback, probe, probe_with, HttpServer, Pki, Scratch};
+use podkit_tests::servers::{ipv6_loopback, probe, probe_with, DeadPort, HttpServer, Pki, Scratch};
 use serde_json::Value;
 
 /// A request as the server reported it.
@@ -107,6 +107,10 @@ fn an_endless_body_is_judged_on_its_first_10_kib() {
     probe(&["http", &url, "--expect-body", "ALIVE"])
         .assert_exit(1)
         .assert_says("body does not match");
+    // Read as the kubelet reads it, up to 10 KiB, with nothing to match: the status decides.
+    probe(&["http", &url])
+        .assert_exit(0)
+        .assert_says("status=200");
 }
 
 #[test]
@@ -188,6 +192,21 @@ fn host_flag_sets_the_host_header() {
 }
 
 #[test]
+fn a_host_header_flag_is_the_one_host_header_sent() {
+    // The kubelet sets a Host among a probe's httpHeaders as the request's Host: one header.
+    let mut server = HttpServer::local();
+    probe(&[
+        "http",
+        &server.url("/status/200"),
+        "--header",
+        "Host: foo.example",
+    ])
+    .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(header_values(&request, "Host"), ["foo.example"]);
+}
+
+#[test]
 fn method_flag_sets_the_request_method() {
     let mut server = HttpServer::local();
     for method in ["POST", "HEAD", "OPTIONS"] {
@@ -226,6 +245,24 @@ fn nine_redirects_are_followed_and_the_tenth_is_unhealthy_as_in_the_kubelet() {
     let followed = paths(&server.requests());
     assert_eq!(followed.len(), 10, "{followed:?}");
     assert_eq!(followed.last().unwrap(), "/redirect/1");
+}
+
+#[test]
+fn a_300_or_304_with_a_location_is_not_followed_but_judged_as_it_is() {
+    // Go's client, the kubelet's, follows only 301, 302, 303, 307 and 308.
+    let mut server = HttpServer::local();
+    for status in [300, 304] {
+        // Followed, the answer would be a 503.
+        let url = server.url(&format!("/to?location=/status/503&status={status}"));
+        probe(&["http", &url])
+            .assert_exit(0)
+            .assert_says(&format!("healthy {url} status={status} "));
+        assert_eq!(
+            paths(&server.requests()).len(),
+            1,
+            "{status} with a Location must not be followed"
+        );
+    }
 }
 
 #[test]
@@ -403,6 +440,78 @@ fn host_flag_also_names_the_tls_server() {
 }
 
 #[test]
+fn a_bad_tls_server_name_is_a_configuration_error_before_connecting() {
+    // A dead port: had the probe tried to connect, it would have exited 3.
+    let dead = DeadPort::reserve();
+    let url = format!("https://{}/", dead.address);
+    probe(&["http", &url, "--server-name", "bad name!"]).assert_refused("bad name!");
+    // Through --host, which names the TLS server too.
+    probe(&["http", &url, "--host", "bad name!"]).assert_refused("bad name!");
+}
+
+#[test]
+fn a_bracketed_ipv6_host_names_the_tls_server_by_its_address() {
+    if !ipv6_loopback("a_bracketed_ipv6_host_names_the_tls_server_by_its_address") {
+        return;
+    }
+    let pki = Pki::generate();
+    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let mut server = HttpServer::start(&[
+        "--listen",
+        "[::1]:0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ]);
+    let url = format!("https://[::1]:{}/status/200", server.port());
+    let host = ["--host", "[::1]:8443"];
+    // Verified against the name ::1, which the certificate (localhost, probe.test) does not
+    // carry: the handshake's verdict, not a refused server name.
+    let ca = pki.file("ca.crt");
+    probe(&[&["http", &url, "--ca", &ca][..], &host].concat())
+        .assert_exit(3)
+        .assert_says("not valid for name");
+    probe(&[&["http", &url, "--insecure"][..], &host].concat())
+        .assert_exit(0)
+        .assert_says("status=200");
+    let request = parsed(&server.next_request());
+    assert_eq!(header_values(&request, "Host"), ["[::1]:8443"]);
+    // An IP address is never sent as SNI.
+    assert_eq!(request["sni"], Value::Null);
+}
+
+#[test]
+fn tls_with_an_http_url_is_refused_naming_the_flag() {
+    let dead = DeadPort::reserve();
+    let url = format!("http://{}/", dead.address);
+    probe(&["http", &url, "--tls"])
+        .assert_refused("--tls")
+        .assert_refused("https://");
+}
+
+#[test]
+fn insecure_and_k8s_from_the_environment_take_podkits_switch_values() {
+    let pki = Pki::generate();
+    let server = pki.https_server(false);
+    // The certificate comes from a CA the system bundle does not know.
+    let url = format!("https://localhost:{}/status/200", server.port());
+    for (variable, value, code) in [
+        ("PODKIT_INSECURE", "1", 0),
+        ("PODKIT_INSECURE", "yes", 0),
+        ("PODKIT_K8S", "yes", 0),
+        ("PODKIT_K8S", "1", 0),
+        ("PODKIT_INSECURE", "0", 3),
+        ("PODKIT_K8S", "off", 3),
+    ] {
+        let run = probe_with(&["http", &url], |command| {
+            command.env(variable, value);
+        });
+        assert_eq!(run.code, code, "{variable}={value}: {run:#?}");
+    }
+}
+
+#[test]
 fn mtls_presents_the_client_certificate_the_server_requires() {
     let pki = Pki::generate();
     let mut server = pki.https_server(true);
@@ -482,11 +591,8 @@ fn unix_socket_carries_the_request_to_a_server_on_a_unix_socket() {
 
 #[test]
 fn a_closed_port_is_unreachable() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    probe(&["http", &format!("http://127.0.0.1:{port}/")])
+    let port = DeadPort::reserve();
+    probe(&["http", &format!("http://{}/", port.address)])
         .assert_exit(3)
         .assert_says("Connection refused");
 }
@@ -521,14 +627,17 @@ fn a_server_that_trickles_its_answer_a_byte_a_second_is_unreachable() {
 }
 
 #[test]
-fn a_body_that_trickles_is_unreachable_when_expect_body_must_read_it() {
+fn a_body_that_trickles_forever_is_unreachable_with_or_without_expect_body() {
+    // The status comes at once, but the kubelet reads the body (up to 10 KiB) under its timeout
+    // whether or not anything is matched against it.
     let server = HttpServer::local();
     let url = server.url("/slow-body");
     probe(&["http", &url, "--expect-body", "never", "--timeout", "2s"])
         .assert_exit(3)
         .assert_says("timed out after 2s");
-    // Without a body expectation the status is all that counts, and it came at once.
-    probe(&["http", &url]).assert_exit(0);
+    probe(&["http", &url, "--timeout", "2s"])
+        .assert_exit(3)
+        .assert_says("timed out after 2s");
 }
 
 #[test]

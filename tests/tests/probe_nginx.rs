@@ -2,16 +2,16 @@
 //! certificates from a test CA, and mutual TLS as nginx does it (a missing or untrusted client
 //! certificate is an HTTP 400 after the handshake, not a failed handshake).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
-use podkit_tests::servers::{probe, Pki, Scratch};
+use podkit_tests::servers::{probe, DeadPort, Pki, Scratch};
 use podkit_tests::{skip, wait};
 
 struct Nginx {
     child: Child,
     port: u16,
-    _dir: Scratch,
+    dir: Scratch,
 }
 
 impl Drop for Nginx {
@@ -32,11 +32,10 @@ fn nginx(test: &str, pki: &Pki, require_client: bool) -> Option<Nginx> {
         return None;
     }
     let dir = Scratch::new("nginx");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // nginx cannot listen on port 0 and tell which port it got, so the port goes into its
+    // configuration; it stays held until nginx listens on it (nginx binds with SO_REUSEADDR).
+    let reserved = DeadPort::for_a_server();
+    let port = reserved.port;
     let prefix = dir.path.display().to_string();
     let client = if require_client {
         format!(
@@ -70,14 +69,15 @@ http {{
         .stdout(Stdio::null())
         .spawn()
         .expect("nginx starts");
-    let nginx = Nginx {
-        child,
-        port,
-        _dir: dir,
-    };
+    let mut nginx = Nginx { child, port, dir };
     wait::until("nginx to listen", || {
+        if let Some(status) = nginx.child.try_wait().expect("wait for nginx") {
+            let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
+            panic!("nginx exited with {status} before listening:\n{log}");
+        }
         TcpStream::connect(("127.0.0.1", port)).ok()
     });
+    drop(reserved);
     Some(nginx)
 }
 

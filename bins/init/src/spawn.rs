@@ -32,10 +32,10 @@ impl SpawnError {
     /// 127 when the program does not exist, 126 when it exists but cannot be executed, and 1 when
     /// podkit-init itself could not prepare it (no pipe, no fork).
     pub fn exit_code(&self) -> i32 {
-        match (self.at_exec, self.error.raw_os_error()) {
-            (false, _) => 1,
-            (true, Some(libc::ENOENT | libc::ENOTDIR)) => 127,
-            (true, _) => 126,
+        if self.at_exec {
+            podkit::cli::exec_failure_code(&self.error)
+        } else {
+            1
         }
     }
 

@@ -101,7 +101,7 @@ pub struct HttpArgs {
     pub unix_socket: Option<PathBuf>,
 
     /// Behave exactly as the kubelet's HTTP probe, which skips TLS verification
-    #[arg(long, env = "PODKIT_K8S")]
+    #[arg(long, env = "PODKIT_K8S", value_parser = parse_switch)]
     pub k8s: bool,
 
     #[command(flatten)]
@@ -160,7 +160,7 @@ pub struct GrpcArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TlsArgs {
     /// Use TLS even for a plain scheme (grpc, wait targets)
-    #[arg(long, env = "PODKIT_TLS")]
+    #[arg(long, env = "PODKIT_TLS", value_parser = parse_switch)]
     pub tls: bool,
 
     /// Trust only the CAs in this PEM file (default: the system bundle)
@@ -180,11 +180,23 @@ pub struct TlsArgs {
     pub server_name: Option<String>,
 
     /// Do not verify the server certificate (the kubelet's behaviour; see --k8s)
-    #[arg(long, env = "PODKIT_INSECURE")]
+    #[arg(long, env = "PODKIT_INSECURE", value_parser = parse_switch)]
     pub insecure: bool,
 }
 
 impl TlsArgs {
+    /// The first TLS flag given that only a TLS connection would use, if any.
+    pub fn given_without_tls(&self) -> Option<&'static str> {
+        let given = [
+            ("--ca", self.ca.is_some()),
+            ("--cert", self.cert.is_some()),
+            ("--key", self.key.is_some()),
+            ("--server-name", self.server_name.is_some()),
+            ("--insecure", self.insecure),
+        ];
+        given.iter().find(|(_, set)| *set).map(|(flag, _)| *flag)
+    }
+
     /// The client TLS settings these flags describe; `insecure` forces no verification.
     pub fn client(&self, insecure: bool) -> ClientTls {
         ClientTls {
@@ -249,6 +261,12 @@ impl Cli {
         }
         Err(line)
     }
+}
+
+/// A switch's value from the environment, read as every podkit tool reads one
+/// (`podkit::cli::switch_value`: `1`, `yes`, `true` and the empty string are on).
+fn parse_switch(text: &str) -> Result<bool, std::convert::Infallible> {
+    Ok(podkit::cli::switch_value(text))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -8,14 +8,12 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use podkit::tls::rustls::ClientConfig;
 use podkit::tls::rustls_pki_types::ServerName;
-use podkit::tls::tokio_rustls::{client::TlsStream, TlsConnector};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use podkit::tls::tokio_rustls::TlsConnector;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
 /// Where to connect.
@@ -62,32 +60,26 @@ impl Endpoint {
     }
 }
 
+/// A TLS server name, checked: a DNS name or an IP address. Called where flags and URLs are
+/// parsed, so that a bad name is a configuration error (exit 2), not an unreachable target.
+pub fn server_name(name: &str) -> Result<ServerName<'static>, String> {
+    ServerName::try_from(name.to_owned()).map_err(|_| format!("invalid TLS server name {name:?}"))
+}
+
 /// Why a target could not be reached.
 #[derive(Debug)]
 pub struct ConnectError(pub String);
 
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A connected byte stream of any kind, for hyper and for TLS.
+/// A connected byte stream of any kind, plain or TLS, for hyper.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// A stream that is either plain or wrapped in TLS.
-pub enum Stream {
-    Plain(Box<dyn Io>),
-    Tls(Box<TlsStream<Box<dyn Io>>>),
-}
 
 /// Connects to `endpoint`, then does the TLS handshake if `tls` is given, naming the server
 /// `server_name`. The caller bounds the whole with its timeout.
 pub async fn connect(
     endpoint: &Endpoint,
     tls: Option<(Arc<ClientConfig>, &str)>,
-) -> Result<Stream, ConnectError> {
+) -> Result<Box<dyn Io>, ConnectError> {
     let plain: Box<dyn Io> = match endpoint {
         Endpoint::Unix(path) => Box::new(
             UnixStream::connect(path)
@@ -97,15 +89,14 @@ pub async fn connect(
         Endpoint::Tcp { host, port } => Box::new(connect_tcp(host, *port).await?),
     };
     let Some((config, server_name)) = tls else {
-        return Ok(Stream::Plain(plain));
+        return Ok(plain);
     };
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|_| ConnectError(format!("invalid TLS server name {server_name:?}")))?;
+    let name = self::server_name(server_name).map_err(ConnectError)?;
     let stream = TlsConnector::from(config)
         .connect(name, plain)
         .await
         .map_err(|e| ConnectError(format!("TLS handshake with {endpoint}: {e}")))?;
-    Ok(Stream::Tls(Box::new(stream)))
+    Ok(Box::new(stream))
 }
 
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
@@ -148,46 +139,6 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError>
         Err(_) => Err(ConnectError(format!(
             "resolve {host}: resolver thread failed"
         ))),
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_read(cx, buf),
-            Stream::Tls(io) => Pin::new(io).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_write(cx, buf),
-            Stream::Tls(io) => Pin::new(io).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_flush(cx),
-            Stream::Tls(io) => Pin::new(io).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_shutdown(cx),
-            Stream::Tls(io) => Pin::new(io).poll_shutdown(cx),
-        }
     }
 }
 

@@ -6,18 +6,11 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::outcome::Verdict;
-
-/// What the command did: the verdict and, when it ended, its status.
-pub struct ExecResult {
-    pub verdict: Verdict,
-    pub status: Option<String>,
-    pub detail: Option<String>,
-}
+use crate::outcome::Finding;
 
 /// Runs `argv` for at most `timeout`. `Err` when it cannot be started at all (a configuration
 /// error: exit 2).
-pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<ExecResult, String> {
+pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Finding, String> {
     let (program, args) = argv.split_first().ok_or("no command")?;
     // The command's output goes to stderr: stdout carries podkit-probe's own line (or JSON).
     let stderr = std::io::stderr()
@@ -37,31 +30,19 @@ pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<ExecResult,
         unsafe { libc::kill(-pid, libc::SIGKILL) };
         let _ = child.wait();
         let detail = format!("timed out after {}", podkit::duration::format(timeout));
-        return Ok(ExecResult {
-            verdict: Verdict::Unreachable,
-            status: None,
-            detail: Some(detail),
-        });
+        return Ok(Finding::unreachable(detail));
     }
     let status = child
         .wait()
         .map_err(|e| format!("wait for the command: {e}"))?;
     Ok(match (status.code(), status.signal()) {
-        (Some(0), _) => ExecResult {
-            verdict: Verdict::Healthy,
-            status: Some("0".into()),
-            detail: None,
-        },
-        (Some(code), _) => ExecResult {
-            verdict: Verdict::Unhealthy,
-            status: Some(code.to_string()),
-            detail: Some(format!("exited with code {code}")),
-        },
-        (None, signal) => ExecResult {
-            verdict: Verdict::Unhealthy,
-            status: None,
-            detail: Some(format!("killed by signal {}", signal.unwrap_or(0))),
-        },
+        (Some(0), _) => Finding::healthy(Some("0".to_owned())),
+        (Some(code), _) => {
+            Finding::unhealthy(Some(code.to_string()), format!("exited with code {code}"))
+        }
+        (None, signal) => {
+            Finding::unhealthy(None, format!("killed by signal {}", signal.unwrap_or(0)))
+        }
     })
 }
 

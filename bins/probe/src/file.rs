@@ -3,16 +3,16 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::outcome::Verdict;
+use crate::outcome::Finding;
 
 /// Healthy when `path` exists and, with `max_age`, was modified no longer ago than that.
-pub fn check(path: &Path, max_age: Option<Duration>) -> (Verdict, Option<String>) {
+pub fn check(path: &Path, max_age: Option<Duration>) -> Finding {
     let modified = match std::fs::metadata(path).and_then(|m| m.modified()) {
         Ok(modified) => modified,
-        Err(e) => return (Verdict::Unhealthy, Some(format!("{}: {e}", path.display()))),
+        Err(e) => return Finding::unhealthy(None, format!("{}: {e}", path.display())),
     };
     let Some(max_age) = max_age else {
-        return (Verdict::Healthy, None);
+        return Finding::healthy(None);
     };
     // A modification time in the future (clock skew) counts as fresh.
     let age = SystemTime::now()
@@ -24,7 +24,7 @@ pub fn check(path: &Path, max_age: Option<Duration>) -> (Verdict, Option<String>
             age.as_secs(),
             podkit::duration::format(max_age)
         );
-        return (Verdict::Unhealthy, Some(detail));
+        return Finding::unhealthy(None, detail);
     }
-    (Verdict::Healthy, None)
+    Finding::healthy(None)
 }

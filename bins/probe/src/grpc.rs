@@ -19,7 +19,7 @@ use podkit::tls::ClientTls;
 
 use crate::cli::TlsArgs;
 use crate::connect::{connect, Endpoint};
-use crate::outcome::Verdict;
+use crate::outcome::Finding;
 
 /// The standard health RPC (grpc/grpc `doc/health-checking.md`).
 const METHOD_PATH: &str = "/grpc.health.v1.Health/Check";
@@ -42,15 +42,8 @@ impl GrpcTls {
     /// configuration error instead (as in grpc_health_probe).
     pub fn from_flags(flags: &TlsArgs) -> Result<Option<GrpcTls>, String> {
         if !flags.tls {
-            let given = [
-                ("--ca", flags.ca.is_some()),
-                ("--cert", flags.cert.is_some()),
-                ("--key", flags.key.is_some()),
-                ("--server-name", flags.server_name.is_some()),
-                ("--insecure", flags.insecure),
-            ];
-            return match given.iter().find(|(_, set)| *set) {
-                Some((flag, _)) => Err(format!("{flag} is only used with --tls")),
+            return match flags.given_without_tls() {
+                Some(flag) => Err(format!("{flag} is only used with --tls")),
                 None => Ok(None),
             };
         }
@@ -71,16 +64,6 @@ pub struct GrpcCheck {
     tls: Option<(Arc<ClientConfig>, String)>,
     /// The framed request, encoded once.
     request: Bytes,
-}
-
-/// What the check saw, for the outcome line.
-#[derive(Debug, PartialEq, Eq)]
-pub struct GrpcResult {
-    pub verdict: Verdict,
-    /// The serving status (`SERVING`, `NOT_SERVING`...) or, when the call failed, the gRPC
-    /// status name (`NOT_FOUND`, `UNIMPLEMENTED`...).
-    pub status: Option<String>,
-    pub detail: Option<String>,
 }
 
 impl GrpcCheck {
@@ -119,6 +102,11 @@ impl GrpcCheck {
         })
     }
 
+    /// Whether the call goes over TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The target as the outcome line names it: `grpc://HOST:PORT[/SERVICE]`.
     pub fn target(&self) -> String {
         match self.service.as_str() {
@@ -128,14 +116,10 @@ impl GrpcCheck {
     }
 
     /// Runs the check; the caller bounds it with its timeout.
-    pub async fn run(&self) -> GrpcResult {
+    pub async fn run(&self) -> Finding {
         match self.call().await {
             Ok(answer) => judge(&answer, &self.service),
-            Err(why) => GrpcResult {
-                verdict: Verdict::Unreachable,
-                status: None,
-                detail: Some(why),
-            },
+            Err(why) => Finding::unreachable(why),
         }
     }
 
@@ -214,9 +198,9 @@ struct Answer {
 
 /// The verdict on an answered call, by gRPC's rules: the HTTP status, then `grpc-status` (in the
 /// trailers, or in the headers of a trailers-only response), then the serving status.
-fn judge(answer: &Answer, service: &str) -> GrpcResult {
+fn judge(answer: &Answer, service: &str) -> Finding {
     if answer.http_status != StatusCode::OK {
-        return unhealthy(
+        return Finding::unhealthy(
             Some(code_for_http_status(answer.http_status)),
             format!(
                 "HTTP status {}, not a gRPC answer",
@@ -227,27 +211,27 @@ fn judge(answer: &Answer, service: &str) -> GrpcResult {
     let content_type = answer.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
     if !content_type.is_some_and(|t| t.starts_with(b"application/grpc")) {
         let shown = content_type.map_or("none".into(), String::from_utf8_lossy);
-        return unhealthy(None, format!("not a gRPC answer (content-type {shown})"));
+        return Finding::unhealthy(None, format!("not a gRPC answer (content-type {shown})"));
     }
     if answer.overflowed {
         let why = wire::unframe(&answer.body)
             .err()
             .unwrap_or(wire::WireError::TrailingBytes);
-        return unhealthy(None, format!("malformed health response: {why}"));
+        return Finding::unhealthy(None, format!("malformed health response: {why}"));
     }
     let grpc_status = answer
         .trailers
         .get("grpc-status")
         .or_else(|| answer.headers.get("grpc-status"));
     let Some(grpc_status) = grpc_status else {
-        return unhealthy(None, "the server sent no grpc-status".to_owned());
+        return Finding::unhealthy(None, "the server sent no grpc-status".to_owned());
     };
     let code = std::str::from_utf8(grpc_status.as_bytes())
         .ok()
         .and_then(|s| s.parse::<u32>().ok());
     let Some(code) = code else {
         let shown = String::from_utf8_lossy(grpc_status.as_bytes());
-        return unhealthy(None, format!("invalid grpc-status {shown:?}"));
+        return Finding::unhealthy(None, format!("invalid grpc-status {shown:?}"));
     };
     if code != 0 {
         let message = answer
@@ -258,47 +242,35 @@ fn judge(answer: &Answer, service: &str) -> GrpcResult {
             .filter(|m| !m.is_empty());
         let name = code_name(code);
         let detail = message.unwrap_or_else(|| format!("the health call failed with {name}"));
-        return unhealthy(Some(name), detail);
+        return Finding::unhealthy(Some(name), detail);
     }
     let serving = wire::unframe(&answer.body).and_then(wire::decode_response);
     let serving = match serving {
         Ok(serving) => serving,
-        Err(why) => return unhealthy(None, format!("malformed health response: {why}")),
+        Err(why) => return Finding::unhealthy(None, format!("malformed health response: {why}")),
     };
     let subject = match service {
         "" => "the server".to_owned(),
         service => format!("service {service:?}"),
     };
     match serving {
-        wire::SERVING => GrpcResult {
-            verdict: Verdict::Healthy,
-            status: Some("SERVING".to_owned()),
-            detail: None,
-        },
-        wire::NOT_SERVING => unhealthy(
+        wire::SERVING => Finding::healthy(Some("SERVING".to_owned())),
+        wire::NOT_SERVING => Finding::unhealthy(
             Some("NOT_SERVING".to_owned()),
             format!("{subject} is NOT_SERVING"),
         ),
-        wire::SERVICE_UNKNOWN => unhealthy(
+        wire::SERVICE_UNKNOWN => Finding::unhealthy(
             Some("SERVICE_UNKNOWN".to_owned()),
             format!("{subject} is unknown to the server"),
         ),
-        wire::UNKNOWN => unhealthy(
+        wire::UNKNOWN => Finding::unhealthy(
             Some("UNKNOWN".to_owned()),
             format!("{subject} reports its serving status as UNKNOWN"),
         ),
-        other => unhealthy(
+        other => Finding::unhealthy(
             Some(other.to_string()),
             format!("{subject} reports serving status {other}, which is not in the protocol"),
         ),
-    }
-}
-
-fn unhealthy(status: Option<String>, detail: String) -> GrpcResult {
-    GrpcResult {
-        verdict: Verdict::Unhealthy,
-        status,
-        detail: Some(detail),
     }
 }
 
@@ -548,6 +520,7 @@ mod wire {
 mod tests {
     use super::wire::*;
     use super::*;
+    use crate::outcome::Verdict;
 
     #[test]
     fn request_encodes_the_service_as_field_1_and_the_empty_service_as_nothing() {
@@ -650,8 +623,8 @@ mod tests {
         }
     }
 
-    fn result(verdict: Verdict, status: &str, detail: Option<&str>) -> GrpcResult {
-        GrpcResult {
+    fn result(verdict: Verdict, status: &str, detail: Option<&str>) -> Finding {
+        Finding {
             verdict,
             status: Some(status.to_owned()),
             detail: detail.map(str::to_owned),

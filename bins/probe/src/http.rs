@@ -15,7 +15,7 @@ use podkit::tls::rustls::ClientConfig;
 use podkit::tls::ClientTls;
 
 use crate::connect::{connect, Endpoint};
-use crate::outcome::Verdict;
+use crate::outcome::Finding;
 use crate::status_range::StatusRange;
 
 /// The kubelet version whose probe podkit-probe impersonates by default.
@@ -161,13 +161,6 @@ fn remove_dot_segments(path: &str) -> String {
     resolved
 }
 
-/// What the check saw, for the outcome line.
-pub struct HttpResult {
-    pub verdict: Verdict,
-    pub status: Option<u16>,
-    pub detail: Option<String>,
-}
-
 impl HttpCheck {
     /// The check `podkit-probe http` describes.
     pub fn new(args: crate::cli::HttpArgs) -> Result<HttpCheck, String> {
@@ -187,12 +180,42 @@ impl HttpCheck {
         check
             .headers
             .retain(|(default, _)| !given.iter().any(|(name, _)| name == default));
+        // The kubelet sets a Host given among its headers as the request's Host, not as a
+        // second header; --host says the same and wins.
+        let host_from_headers = given
+            .iter()
+            .rposition(|(name, _)| name == HOST)
+            .map(|at| given.remove(at).1);
+        given.retain(|(name, _)| name != HOST);
         check.headers.extend(given);
-        check.host_header = args.host;
+        let host_from_headers = host_from_headers
+            .map(|value| {
+                value
+                    .to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| "the Host header is not text".to_owned())
+            })
+            .transpose()?;
+        check.host_header = args.host.or(host_from_headers);
         check.expect_status = args.expect_status;
         check.expect_body = args.expect_body;
         check.unix_socket = args.unix_socket;
+        if args.tls.tls {
+            return Err("--tls: the URL's scheme decides; use an https:// URL".to_owned());
+        }
+        if check.url.https {
+            crate::connect::server_name(check.tls_name(&check.url, check.host_header.as_deref()))?;
+        }
         Ok(check)
+    }
+
+    /// The name the server's certificate must carry: `--server-name`, else the Host header's
+    /// host, else the URL's.
+    fn tls_name<'a>(&'a self, url: &'a Url, host_header: Option<&'a str>) -> &'a str {
+        self.server_name
+            .as_deref()
+            .or(host_header.map(strip_port))
+            .unwrap_or(&url.host)
     }
 
     /// A GET of `url` with the kubelet's defaults: what a `wait` target means.
@@ -226,27 +249,27 @@ impl HttpCheck {
     }
 
     /// Runs the check; the caller bounds it with the timeout.
-    pub async fn run(&self) -> HttpResult {
+    pub async fn run(&self) -> Finding {
         let mut url = self.url.clone();
         let mut host_header = self.host_header.clone();
-        for requests in 1.. {
+        let mut requests = 0;
+        loop {
+            requests += 1;
             let response = match self.request(&url, host_header.as_deref()).await {
                 Ok(response) => response,
-                Err(why) => {
-                    return HttpResult {
-                        verdict: Verdict::Unreachable,
-                        status: None,
-                        detail: Some(why),
-                    }
-                }
+                Err(why) => return Finding::unreachable(why),
             };
             let status = response.status;
-            let Some(location) = response.location.filter(|_| (300..400).contains(&status)) else {
+            // Go's client, the kubelet's, follows these and judges any other 3xx as it is.
+            let followed = matches!(status, 301 | 302 | 303 | 307 | 308);
+            let Some(location) = response.location.filter(|_| followed) else {
                 return self.judge(status, &response.body, None);
             };
             let next = match url.join(&location) {
                 Ok(next) => next,
-                Err(why) => return unhealthy(Some(status), format!("redirect: {why}")),
+                Err(why) => {
+                    return Finding::unhealthy(Some(status.to_string()), format!("redirect: {why}"))
+                }
             };
             // The kubelet's rules, in its order: a redirect to a host other than the first
             // request's is not followed (its 3xx is the answer); then no more than 10 requests.
@@ -255,10 +278,8 @@ impl HttpCheck {
                 return self.judge(status, &response.body, Some(warning));
             }
             if requests >= MAX_REQUESTS {
-                return unhealthy(
-                    Some(status),
-                    format!("stopped after {MAX_REQUESTS} redirects"),
-                );
+                let why = format!("stopped after {MAX_REQUESTS} redirects");
+                return Finding::unhealthy(Some(status.to_string()), why);
             }
             // Like Go's client, a custom Host goes along only with a relative Location.
             if has_scheme(&location) {
@@ -266,25 +287,24 @@ impl HttpCheck {
             }
             url = next;
         }
-        unreachable!("the loop returns")
     }
 
-    fn judge(&self, status: u16, body: &[u8], warning: Option<String>) -> HttpResult {
+    fn judge(&self, status: u16, body: &[u8], warning: Option<String>) -> Finding {
+        let shown = Some(status.to_string());
         if !self.expect_status.contains(status) {
-            return unhealthy(Some(status), format!("status {status} is not expected"));
+            return Finding::unhealthy(shown, format!("status {status} is not expected"));
         }
         if let Some(pattern) = &self.expect_body {
             if !pattern.is_match(&String::from_utf8_lossy(body)) {
-                return unhealthy(
-                    Some(status),
+                return Finding::unhealthy(
+                    shown,
                     format!("body does not match {:?}", pattern.as_str()),
                 );
             }
         }
-        HttpResult {
-            verdict: Verdict::Healthy,
-            status: Some(status),
+        Finding {
             detail: warning,
+            ..Finding::healthy(shown)
         }
     }
 
@@ -298,11 +318,7 @@ impl HttpCheck {
         };
         let tls = if url.https {
             let config = self.tls_config()?;
-            let name = self
-                .server_name
-                .as_deref()
-                .or(host_header.map(strip_port))
-                .unwrap_or(&url.host);
+            let name = self.tls_name(url, host_header);
             Some((config, name))
         } else {
             None
@@ -333,11 +349,11 @@ impl HttpCheck {
             .get(LOCATION)
             .and_then(|l| l.to_str().ok())
             .map(str::to_owned);
-        let body = if self.expect_body.is_some() {
-            read_capped(response.into_body()).await
-        } else {
-            Vec::new()
-        };
+        // Read as the kubelet reads: up to 10 KiB, always, under the timeout; a body that breaks
+        // off means the answer never fully came.
+        let body = read_capped(response.into_body())
+            .await
+            .map_err(|e| format!("{endpoint}: reading the body: {e}"))?;
         Ok(Response {
             status,
             location,
@@ -363,15 +379,11 @@ struct Response {
     body: Vec<u8>,
 }
 
-fn unhealthy(status: Option<u16>, detail: String) -> HttpResult {
-    HttpResult {
-        verdict: Verdict::Unhealthy,
-        status,
-        detail: Some(detail),
-    }
-}
-
+/// The host of a Host header value: `name:80` is `name`, `[::1]:8443` and `[::1]` are `::1`.
 fn strip_port(host: &str) -> &str {
+    if let Some(bracketed) = host.strip_prefix('[') {
+        return bracketed.split(']').next().unwrap_or(bracketed);
+    }
     match host.rsplit_once(':') {
         Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
             name
@@ -381,20 +393,18 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// The first [`BODY_LIMIT`] bytes of a body; an endless body costs no more than that.
-async fn read_capped(mut body: hyper::body::Incoming) -> Vec<u8> {
+async fn read_capped(mut body: hyper::body::Incoming) -> Result<Vec<u8>, hyper::Error> {
     let mut read = Vec::new();
     while read.len() < BODY_LIMIT {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    let room = BODY_LIMIT - read.len();
-                    read.extend_from_slice(&data[..data.len().min(room)]);
-                }
-            }
-            _ => break,
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        if let Some(data) = frame?.data_ref() {
+            let room = BODY_LIMIT - read.len();
+            read.extend_from_slice(&data[..data.len().min(room)]);
         }
     }
-    read
+    Ok(read)
 }
 
 #[cfg(test)]
@@ -418,6 +428,15 @@ mod tests {
         assert!(Url::parse("http://user:pw@x/")
             .unwrap_err()
             .contains("credentials"));
+    }
+
+    #[test]
+    fn host_header_values_lose_their_port() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:8443"), "::1");
+        assert_eq!(strip_port("[::1]"), "::1");
+        assert_eq!(strip_port("::1"), "::1");
     }
 
     #[test]

@@ -12,14 +12,13 @@ mod status_range;
 mod target;
 mod wait;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use podkit::cli::EXIT_USAGE;
 
 use crate::cli::{CheckCommand, Cli, Output, WaitArgs};
 use crate::connect::Endpoint;
-use crate::outcome::{Outcome, Verdict};
+use crate::outcome::{Finding, Verdict};
 use crate::target::Target;
 
 fn main() {
@@ -41,88 +40,84 @@ fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
         .iter()
         .map(|text| Target::parse(text, &args.tls).map(|target| (text.clone(), target)))
         .collect::<Result<Vec<_>, _>>()?;
-    let verdict = runtime()?.block_on(wait::wait_all(targets, args.timeout, args.interval, output));
-    if verdict == Verdict::Healthy && !args.command.is_empty() {
-        return Ok(wait::exec(&args.command));
+    if !targets.iter().any(|(_, target)| target.uses_tls()) {
+        let unused = if args.tls.tls {
+            Some("--tls")
+        } else {
+            args.tls.given_without_tls()
+        };
+        if let Some(flag) = unused {
+            return Err(format!(
+                "{flag}: no target uses TLS (https://, or tcp:// and grpc:// with --tls)"
+            ));
+        }
     }
-    Ok(verdict.exit_code())
+    let waited = runtime()?.block_on(async {
+        tokio::select! {
+            verdict = wait::wait_all(targets, args.timeout, args.interval, output) => Ok(verdict),
+            code = wait::stop_signal() => Err(code),
+        }
+    });
+    match waited {
+        Ok(Verdict::Healthy) if !args.command.is_empty() => Ok(wait::exec(&args.command)),
+        Ok(verdict) => Ok(verdict.exit_code()),
+        Err(signal_code) => Ok(signal_code),
+    }
 }
 
 /// Runs the command and returns the exit code; `Err` is a configuration error, found before
 /// anything was tried.
 fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
     let started = Instant::now();
-    let outcome = |target: String, verdict, status: Option<String>, detail| Outcome {
-        target,
-        verdict,
-        status,
-        detail,
-        latency: started.elapsed(),
-    };
-    let outcome = match check {
+    let (target, finding) = match check {
         // Many targets, each printed as it passes, then perhaps exec: not one outcome.
         CheckCommand::Wait(args) => return wait_for(args, output),
         CheckCommand::Http(args) => {
-            let (target, timeout) = (args.url.clone(), args.timeout);
-            let check = http::HttpCheck::new(*args)?;
-            let result = with_timeout(timeout, check.run(), |why| http::HttpResult {
-                verdict: Verdict::Unreachable,
-                status: None,
-                detail: Some(why),
-            })?;
-            outcome(
-                target,
-                result.verdict,
-                result.status.map(|s| s.to_string()),
-                result.detail,
-            )
+            let (name, timeout) = (args.url.clone(), args.timeout);
+            let target = Target::Http(Box::new(http::HttpCheck::new(*args)?));
+            (name, attempt(&target, timeout)?)
         }
         CheckCommand::Tcp(args) => {
             let endpoint = Endpoint::parse_host_port(&args.address)?;
-            let reached = with_timeout(args.timeout, connect::connect(&endpoint, None), |why| {
-                Err(connect::ConnectError(why))
-            })?;
-            let (verdict, detail) = match reached {
-                Ok(_) => (Verdict::Healthy, None),
-                Err(e) => (Verdict::Unreachable, Some(e.0)),
+            let name = endpoint.to_string();
+            let target = Target::Tcp {
+                endpoint,
+                tls: None,
+                server_name: String::new(),
             };
-            outcome(endpoint.to_string(), verdict, None, detail)
-        }
-        CheckCommand::Exec(args) => {
-            let result = exec::run(&args.command, args.timeout)?;
-            let target = args.command[0].to_string_lossy().into_owned();
-            outcome(target, result.verdict, result.status, result.detail)
-        }
-        CheckCommand::File(args) => {
-            let (verdict, detail) = file::check(&args.path, args.max_age);
-            outcome(args.path.display().to_string(), verdict, None, detail)
+            (name, attempt(&target, args.timeout)?)
         }
         CheckCommand::Grpc(args) => {
             let endpoint = Endpoint::parse_host_port(&args.address)?;
-            let tls = grpc::GrpcTls::from_flags(&args.tls)?;
-            let check = grpc::GrpcCheck::new(endpoint, args.service, tls)?;
-            let result = with_timeout(args.timeout, check.run(), |why| grpc::GrpcResult {
-                verdict: Verdict::Unreachable,
-                status: None,
-                detail: Some(why),
-            })?;
-            outcome(check.target(), result.verdict, result.status, result.detail)
+            let check = grpc::GrpcCheck::new(
+                endpoint,
+                args.service,
+                grpc::GrpcTls::from_flags(&args.tls)?,
+            )?;
+            let name = check.target();
+            (name, attempt(&Target::Grpc(Box::new(check)), args.timeout)?)
         }
+        // No runtime for these two: nothing to wait on but a child or a file.
+        CheckCommand::Exec(args) => {
+            let name = args.command[0].to_string_lossy().into_owned();
+            (name, exec::run(&args.command, args.timeout)?)
+        }
+        CheckCommand::File(args) => (
+            args.path.display().to_string(),
+            file::check(&args.path, args.max_age),
+        ),
     };
+    let outcome = finding.into_outcome(target, started.elapsed());
     outcome.print(output);
     Ok(outcome.verdict.exit_code())
 }
 
-/// Runs `work` on a single-threaded runtime (a probe starts no threads it does not need), and
-/// gives `on_timeout("timed out after ...")` if it takes longer than `timeout`.
-fn with_timeout<T>(
-    timeout: Duration,
-    work: impl Future<Output = T>,
-    on_timeout: impl FnOnce(String) -> T,
-) -> Result<T, String> {
-    let result = runtime()?.block_on(async { tokio::time::timeout(timeout, work).await });
-    Ok(result.unwrap_or_else(|_| {
-        on_timeout(format!(
+/// One attempt at `target` on a single-threaded runtime, unreachable after `timeout`.
+fn attempt(target: &Target, timeout: Duration) -> Result<Finding, String> {
+    let finding =
+        runtime()?.block_on(async { tokio::time::timeout(timeout, target.attempt()).await });
+    Ok(finding.unwrap_or_else(|_| {
+        Finding::unreachable(format!(
             "timed out after {}",
             podkit::duration::format(timeout)
         ))

@@ -34,6 +34,52 @@ impl Verdict {
     }
 }
 
+/// What one attempt at a check found; [`Finding::into_outcome`] names and times it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub verdict: Verdict,
+    /// What the target answered: an HTTP status, a gRPC serving status, an exit code.
+    pub status: Option<String>,
+    /// Why it is not healthy, or a warning when it is.
+    pub detail: Option<String>,
+}
+
+impl Finding {
+    pub fn healthy(status: Option<String>) -> Finding {
+        Finding {
+            verdict: Verdict::Healthy,
+            status,
+            detail: None,
+        }
+    }
+
+    pub fn unhealthy(status: Option<String>, detail: String) -> Finding {
+        Finding {
+            verdict: Verdict::Unhealthy,
+            status,
+            detail: Some(detail),
+        }
+    }
+
+    pub fn unreachable(detail: String) -> Finding {
+        Finding {
+            verdict: Verdict::Unreachable,
+            status: None,
+            detail: Some(detail),
+        }
+    }
+
+    pub fn into_outcome(self, target: String, latency: Duration) -> Outcome {
+        Outcome {
+            target,
+            verdict: self.verdict,
+            status: self.status,
+            detail: self.detail,
+            latency,
+        }
+    }
+}
+
 /// One check's result.
 #[derive(Debug, Clone)]
 pub struct Outcome {

@@ -14,7 +14,7 @@ use crate::cli::TlsArgs;
 use crate::connect::{connect, Endpoint};
 use crate::grpc::{GrpcCheck, GrpcTls};
 use crate::http::HttpCheck;
-use crate::outcome::Verdict;
+use crate::outcome::Finding;
 
 pub enum Target {
     Tcp {
@@ -26,13 +26,6 @@ pub enum Target {
     Http(Box<HttpCheck>),
     Grpc(Box<GrpcCheck>),
     File(PathBuf),
-}
-
-/// One attempt's answer.
-pub struct Attempt {
-    pub verdict: Verdict,
-    pub status: Option<String>,
-    pub detail: Option<String>,
 }
 
 impl Target {
@@ -50,6 +43,9 @@ impl Target {
                     unreachable!("parse_host_port gives TCP")
                 };
                 let server_name = tls.server_name.clone().unwrap_or_else(|| host.clone());
+                if tls.tls {
+                    crate::connect::server_name(&server_name).map_err(|e| fail(&e))?;
+                }
                 let tls = if tls.tls {
                     Some(Arc::new(
                         tls.client(false)
@@ -91,18 +87,10 @@ impl Target {
     }
 
     /// One attempt; the caller bounds it with a timeout.
-    pub async fn attempt(&self) -> Attempt {
+    pub async fn attempt(&self) -> Finding {
         let reached = |result: Result<_, crate::connect::ConnectError>| match result {
-            Ok(_) => Attempt {
-                verdict: Verdict::Healthy,
-                status: None,
-                detail: None,
-            },
-            Err(e) => Attempt {
-                verdict: Verdict::Unreachable,
-                status: None,
-                detail: Some(e.0),
-            },
+            Ok(_) => Finding::healthy(None),
+            Err(e) => Finding::unreachable(e.0),
         };
         match self {
             Target::Tcp {
@@ -114,30 +102,19 @@ impl Target {
                 reached(connect(endpoint, tls).await)
             }
             Target::Unix(path) => reached(connect(&Endpoint::Unix(path.clone()), None).await),
-            Target::Http(check) => {
-                let result = check.run().await;
-                Attempt {
-                    verdict: result.verdict,
-                    status: result.status.map(|s| s.to_string()),
-                    detail: result.detail,
-                }
-            }
-            Target::Grpc(check) => {
-                let result = check.run().await;
-                Attempt {
-                    verdict: result.verdict,
-                    status: result.status,
-                    detail: result.detail,
-                }
-            }
-            Target::File(path) => {
-                let (verdict, detail) = crate::file::check(path, None);
-                Attempt {
-                    verdict,
-                    status: None,
-                    detail,
-                }
-            }
+            Target::Http(check) => check.run().await,
+            Target::Grpc(check) => check.run().await,
+            Target::File(path) => crate::file::check(path, None),
+        }
+    }
+
+    /// Whether this target makes a TLS connection, and so uses the TLS flags.
+    pub fn uses_tls(&self) -> bool {
+        match self {
+            Target::Tcp { tls, .. } => tls.is_some(),
+            Target::Http(check) => check.url.https,
+            Target::Grpc(check) => check.uses_tls(),
+            Target::Unix(_) | Target::File(_) => false,
         }
     }
 }

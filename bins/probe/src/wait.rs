@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use crate::cli::Output;
-use crate::outcome::{Outcome, Verdict};
+use crate::outcome::{Finding, Outcome, Verdict};
 use crate::target::Target;
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
@@ -44,45 +44,61 @@ pub async fn wait_all(
         .await
 }
 
-/// Retries one target until it passes or the deadline comes; the last attempt's outcome. The
-/// last pause is cut to end at the deadline, so giving up happens at the deadline, not earlier.
+/// Retries one target until it passes or the deadline comes, and returns the last attempt's
+/// outcome: the real reason it gave up. An attempt that only the deadline cut short says nothing
+/// about the target, so the attempt before it is reported instead.
 async fn wait_one(name: String, target: Target, deadline: Instant, interval: Duration) -> Outcome {
     let started = Instant::now();
     let attempt_timeout = interval.max(MIN_ATTEMPT_TIMEOUT);
-    let mut backoff = FIRST_RETRY.min(interval);
+    // `--interval 0s` is allowed, but never below the first step: no busy loop on a dead target.
+    let longest_pause = interval.max(FIRST_RETRY);
+    let mut pause = FIRST_RETRY;
+    let mut previous: Option<Finding> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let attempt = tokio::time::timeout(attempt_timeout.min(left), target.attempt()).await;
-        let (verdict, status, detail) = match attempt {
-            Ok(attempt) => (attempt.verdict, attempt.status, attempt.detail),
-            Err(_) => (
-                Verdict::Unreachable,
-                None,
-                Some("attempt timed out".to_owned()),
-            ),
+        let cut_by_deadline = left < attempt_timeout;
+        let finding = match tokio::time::timeout(attempt_timeout.min(left), target.attempt()).await
+        {
+            Ok(finding) => finding,
+            Err(_) => match previous.take().filter(|_| cut_by_deadline) {
+                Some(previous) => previous,
+                None => Finding::unreachable("attempt timed out".to_owned()),
+            },
         };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if verdict == Verdict::Healthy || left.is_zero() {
-            let detail = if verdict == Verdict::Healthy {
-                detail
-            } else {
-                detail.map(|d| format!("gave up waiting: {d}"))
-            };
-            return Outcome {
-                target: name,
-                verdict,
-                status,
-                detail,
-                latency: started.elapsed(),
-            };
+        if finding.verdict == Verdict::Healthy {
+            return finding.into_outcome(name, started.elapsed());
         }
-        podkit::debug!(
-            "not ready yet",
-            target = name,
-            detail = detail.as_deref().unwrap_or("-")
-        );
-        tokio::time::sleep(jittered(backoff).min(left)).await;
-        backoff = (backoff * 2).min(interval);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            podkit::debug!(
+                "not ready yet",
+                target = name,
+                detail = finding.detail.as_deref().unwrap_or("-")
+            );
+            tokio::time::sleep(jittered(pause).min(left)).await;
+        }
+        if Instant::now() >= deadline {
+            let detail = finding.detail.map(|d| format!("gave up waiting: {d}"));
+            return Finding { detail, ..finding }.into_outcome(name, started.elapsed());
+        }
+        previous = Some(finding);
+        pause = (pause * 2).min(longest_pause);
+    }
+}
+
+/// Resolves with 128+N when SIGTERM or SIGINT arrives. As PID 1 of an init container (or of the
+/// image), nothing else would stop a wait: the kernel ignores signals PID 1 has no handler for.
+pub async fn stop_signal() -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => 128 + libc::SIGTERM,
+        _ = interrupt.recv() => 128 + libc::SIGINT,
     }
 }
 
@@ -117,11 +133,7 @@ pub fn exec(command: &[OsString]) -> i32 {
         "podkit-probe: error: cannot run {}: {error}",
         program.to_string_lossy()
     );
-    if error.kind() == std::io::ErrorKind::NotFound {
-        127
-    } else {
-        126
-    }
+    podkit::cli::exec_failure_code(&error)
 }
 
 #[cfg(test)]
