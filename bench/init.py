@@ -44,6 +44,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
 RESULTS = REPO / "bench" / "results" / "init-latest.json"
@@ -67,56 +69,6 @@ class Init:
 
 # --------------------------------------------------------------------------
 # Output helpers
-
-
-def info(msg: str) -> None:
-    # Progress goes to stderr so stdout holds only the tables.
-    print(msg, file=sys.stderr, flush=True)
-
-
-def table(title: str, headers: list[str], rows: list[list[str]], notes: tuple[str, ...] | list[str] = ()) -> None:
-    """Print an aligned table: names left-aligned, numbers right-aligned."""
-    # A row of only [name, reason] stands for an init that was not measured: it
-    # is printed as is and does not widen the number columns.
-    def is_reason(row: list[str]) -> bool:
-        return len(row) == 2 and len(headers) > 2
-
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row if not is_reason(row) else row[:1]):
-            widths[i] = max(widths[i], len(cell))
-
-    def line(cells: list[str]) -> str:
-        out = [cells[0].ljust(widths[0])]
-        out += [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return "  ".join(out).rstrip()
-
-    print(f"\n## {title}\n")
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        if is_reason(row):
-            print(f"{row[0].ljust(widths[0])}  {row[1]}")
-        else:
-            print(line(row))
-    for n in notes:
-        print(f"  note: {n}")
-
-
-def ratio(value: float | None, base: float | None) -> str:
-    if value is None or not base:
-        return "n/a"
-    return f"{value / base:.2f}x"
-
-
-def ms(seconds: float, digits: int = 3) -> str:
-    return f"{seconds * 1e3:.{digits}f} ms"
-
-
-def short_reason(text: str) -> str:
-    """Last non-empty line of an error output, which is where inits say why."""
-    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
-    return lines[-1][:100] if lines else "no output"
 
 
 # --------------------------------------------------------------------------
@@ -228,7 +180,7 @@ def bench_startup(inits: list[Init], runs: int, warmup: int) -> dict:
 
     t = by_name["/bin/true (bare)"]
     rows = [["/bin/true (bare)", ms(bare), ms(t["stddev"]), ms(t["median"]), "1.00x", "-", "-"]]
-    raw: dict[str, dict] = {"/bin/true (bare)": _hyperfine_raw(by_name["/bin/true (bare)"])}
+    raw: dict[str, dict] = {"/bin/true (bare)": hyperfine_raw(by_name["/bin/true (bare)"])}
     for init in inits:
         if init.name in refused:
             rows.append([init.name, f"not measured: {refused[init.name]}"])
@@ -239,7 +191,7 @@ def bench_startup(inits: list[Init], runs: int, warmup: int) -> dict:
             init.name, ms(r["mean"]), ms(r["stddev"]), ms(r["median"]), ratio(r["mean"], bare),
             f"{(r['mean'] - bare) * 1e3:+.3f} ms", ratio(r["mean"], base),
         ])
-        raw[init.name] = _hyperfine_raw(r)
+        raw[init.name] = hyperfine_raw(r)
 
     table(
         f"1. Start-up: `INIT -- /bin/true`, init as a plain process (not PID 1), {runs} runs",
@@ -250,10 +202,6 @@ def bench_startup(inits: list[Init], runs: int, warmup: int) -> dict:
          "compare the median column too before reading much into them."],
     )
     return {"runs": runs, "warmup": warmup, "results": raw}
-
-
-def _hyperfine_raw(r: dict) -> dict:
-    return {k: r[k] for k in ("mean", "stddev", "median", "min", "max", "times")}
 
 
 # --------------------------------------------------------------------------
@@ -369,7 +317,7 @@ def bench_size(inits: list[Init]) -> dict:
         else:
             linkage = "unknown"
         raw[init.name] = {"bytes": size, "linkage": linkage, "file": desc.strip(),
-                          "libs": _shared_libs(init.path) if linkage == "dynamic" else {}}
+                          "libs": shared_libs(init.path) if linkage == "dynamic" else {}}
 
     base = raw[BASELINE]["bytes"]
     rows = []
@@ -383,19 +331,6 @@ def bench_size(inits: list[Init]) -> dict:
 
     table("3. Binary size", ["init", "bytes", "KB", "linkage", f"vs {BASELINE}"], rows, notes)
     return raw
-
-
-def _shared_libs(path: Path) -> dict[str, int]:
-    """Shared libraries a dynamic binary loads, with their sizes: the real
-    footprint of that init in a scratch/distroless image."""
-    if shutil.which("ldd") is None:
-        return {}
-    out = subprocess.run(["ldd", str(path)], capture_output=True, text=True).stdout
-    libs = {}
-    for m in re.finditer(r"(/\S+) \(0x", out):  # "libc.so.6 => /lib/.../libc.so.6 (0x..)" and the loader
-        lib = os.path.realpath(m.group(1))
-        libs[m.group(1)] = os.stat(lib).st_size
-    return libs
 
 
 # --------------------------------------------------------------------------

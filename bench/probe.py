@@ -48,6 +48,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
 RESULTS = REPO / "bench" / "results" / "probe-latest.json"
@@ -81,56 +83,6 @@ class Client:
 
 # --------------------------------------------------------------------------
 # Output helpers (the same conventions as bench/init.py)
-
-
-def info(msg: str) -> None:
-    # Progress goes to stderr so stdout holds only the tables.
-    print(msg, file=sys.stderr, flush=True)
-
-
-def table(title: str, headers: list[str], rows: list[list[str]], notes: tuple[str, ...] | list[str] = ()) -> None:
-    """Print an aligned table: names left-aligned, numbers right-aligned."""
-    # A row of only [name, reason] stands for a command that was not measured:
-    # it is printed as is and does not widen the number columns.
-    def is_reason(row: list[str]) -> bool:
-        return len(row) == 2 and len(headers) > 2
-
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row if not is_reason(row) else row[:1]):
-            widths[i] = max(widths[i], len(cell))
-
-    def line(cells: list[str]) -> str:
-        out = [cells[0].ljust(widths[0])]
-        out += [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return "  ".join(out).rstrip()
-
-    print(f"\n## {title}\n")
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        if is_reason(row):
-            print(f"{row[0].ljust(widths[0])}  {row[1]}")
-        else:
-            print(line(row))
-    for n in notes:
-        print(f"  note: {n}")
-
-
-def ratio(value: float | None, base: float | None) -> str:
-    if value is None or not base:
-        return "n/a"
-    return f"{value / base:.2f}x"
-
-
-def ms(seconds: float, digits: int = 3) -> str:
-    return f"{seconds * 1e3:.{digits}f} ms"
-
-
-def short_reason(text: str) -> str:
-    """Last non-empty line of an error output, which is where tools say why."""
-    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
-    return lines[-1][:100] if lines else "no output"
 
 
 # --------------------------------------------------------------------------
@@ -298,7 +250,7 @@ def bench_time(cs: list[Client], refused: dict[str, str], runs: int, warmup: int
         by_name = {r["command"]: r for r in json.loads(export.read_text())["results"]}
 
     floor = by_name[SPAWN_FLOOR]
-    raw: dict[str, dict] = {SPAWN_FLOOR: _hyperfine_raw(floor)}
+    raw: dict[str, dict] = {SPAWN_FLOOR: hyperfine_raw(floor)}
     for kind, number, what in (("http", 1, "HTTP probe: one GET of /healthz"),
                                ("tcp", 2, "TCP probe: one connect to 127.0.0.1:PORT")):
         base = by_name.get(f"{BASELINE} {kind}", {})
@@ -314,7 +266,7 @@ def bench_time(cs: list[Client], refused: dict[str, str], runs: int, warmup: int
             r = by_name[c.label]
             rows.append([c.label, ms(r["mean"]), ms(r["stddev"]), ms(r["median"]), ms(r["min"]),
                          f"{(r['mean'] - floor['mean']) * 1e3:+.3f} ms", ratio(r["mean"], base.get("mean"))])
-            raw[c.label] = {"argv": list(c.argv), **_hyperfine_raw(r)}
+            raw[c.label] = {"argv": list(c.argv), **hyperfine_raw(r)}
         table(
             f"{number}. {what}, whole process, {runs} runs",
             ["command", "mean", "stddev", "median", "min", "over true", f"vs {BASELINE} {kind}"],
@@ -326,10 +278,6 @@ def bench_time(cs: list[Client], refused: dict[str, str], runs: int, warmup: int
                if kind == "http" else ["columns as in 1; nc and podkit-probe connect and close, sending nothing."]),
         )
     return {"runs": runs, "warmup": warmup, "results": raw}
-
-
-def _hyperfine_raw(r: dict) -> dict:
-    return {k: r[k] for k in ("mean", "stddev", "median", "min", "max", "user", "system", "times")}
 
 
 def _short_argv(argv: tuple[str, ...]) -> list[str]:
@@ -411,7 +359,7 @@ def bench_size(cs: list[Client]) -> dict:
             linkage = "dynamic"
         else:
             linkage = "unknown"
-        libs = _shared_libs(path) if linkage == "dynamic" else {}
+        libs = shared_libs(path) if linkage == "dynamic" else {}
         raw[name] = {"path": str(path), "bytes": size, "linkage": linkage, "file": desc.strip(), "libs": libs,
                      "with_libs_bytes": size + sum(libs.values())}
 
@@ -432,19 +380,6 @@ def bench_size(cs: list[Client]) -> dict:
           rows, notes + ["KB with libs = the binary plus every shared library `ldd` lists (loader included, vDSO not):",
                          "what a scratch or distroless image must carry to run it."])
     return raw
-
-
-def _shared_libs(path: Path) -> dict[str, int]:
-    """Shared libraries a dynamic binary loads, with their sizes: the real
-    footprint of that client in a scratch/distroless image."""
-    if shutil.which("ldd") is None:
-        return {}
-    out = subprocess.run(["ldd", str(path)], capture_output=True, text=True).stdout
-    libs = {}
-    for m in re.finditer(r"(/\S+) \(0x", out):  # "libc.so.6 => /lib/.../libc.so.6 (0x..)" and the loader
-        lib = os.path.realpath(m.group(1))
-        libs[m.group(1)] = os.stat(lib).st_size
-    return libs
 
 
 # --------------------------------------------------------------------------

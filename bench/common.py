@@ -1,0 +1,78 @@
+"""What the benchmark scripts share: progress lines, aligned tables, ratios, and the shared
+libraries a dynamic binary would drag into an image."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def info(msg: str) -> None:
+    # Progress goes to stderr so stdout holds only the tables.
+    print(msg, file=sys.stderr, flush=True)
+
+
+def table(title: str, headers: list[str], rows: list[list[str]], notes: tuple[str, ...] | list[str] = ()) -> None:
+    """Print an aligned table: names left-aligned, numbers right-aligned."""
+    # A row of only [name, reason] stands for a command that was not measured:
+    # it is printed as is and does not widen the number columns.
+    def is_reason(row: list[str]) -> bool:
+        return len(row) == 2 and len(headers) > 2
+
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row if not is_reason(row) else row[:1]):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: list[str]) -> str:
+        out = [cells[0].ljust(widths[0])]
+        out += [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return "  ".join(out).rstrip()
+
+    print(f"\n## {title}\n")
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        if is_reason(row):
+            print(f"{row[0].ljust(widths[0])}  {row[1]}")
+        else:
+            print(line(row))
+    for n in notes:
+        print(f"  note: {n}")
+
+
+def ratio(value: float | None, base: float | None) -> str:
+    if value is None or not base:
+        return "n/a"
+    return f"{value / base:.2f}x"
+
+
+def ms(seconds: float, digits: int = 3) -> str:
+    return f"{seconds * 1e3:.{digits}f} ms"
+
+
+def short_reason(text: str) -> str:
+    """Last non-empty line of an error output, which is where tools say why."""
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    return lines[-1][:100] if lines else "no output"
+
+
+def hyperfine_raw(r: dict) -> dict:
+    return {k: r[k] for k in ("mean", "stddev", "median", "min", "max", "user", "system", "times")}
+
+
+def shared_libs(path: Path) -> dict[str, int]:
+    """Shared libraries a dynamic binary loads, with their sizes: the real
+    footprint of that program in a scratch/distroless image."""
+    if shutil.which("ldd") is None:
+        return {}
+    out = subprocess.run(["ldd", str(path)], capture_output=True, text=True).stdout
+    libs = {}
+    for m in re.finditer(r"(/\S+) \(0x", out):  # "libc.so.6 => /lib/.../libc.so.6 (0x..)" and the loader
+        lib = os.path.realpath(m.group(1))
+        libs[m.group(1)] = os.stat(lib).st_size
+    return libs
