@@ -408,32 +408,36 @@ fn a_certificate_for_another_name_is_refused_unless_server_name_names_it() {
 }
 
 #[test]
-fn host_flag_also_names_the_tls_server() {
+fn the_tls_name_comes_from_the_url_not_the_host_header_as_in_the_kubelet() {
+    // Go, the kubelet's client, names the TLS server after the URL (no SNI for an IP address);
+    // a Host header changes what the request says, not whom the handshake expects.
     let pki = Pki::generate();
     let mut server = pki.https_server(false);
-    let url = format!("https://127.0.0.1:{}/status/200", server.port());
     let ca = pki.file("ca.crt");
-    probe(&["http", &url, "--ca", &ca, "--host", "probe.test"]).assert_exit(0);
+    let by_ip = format!("https://127.0.0.1:{}/status/200", server.port());
+    // The certificate has no IP address: verified by the URL's name, it fails.
+    probe(&["http", &by_ip, "--ca", &ca, "--host", "probe.test"]).assert_exit(3);
+    probe(&["http", &by_ip, "--k8s", "--host", "probe.test"]).assert_exit(0);
     let request = parsed(&server.next_request());
-    assert_eq!(request["sni"], "probe.test");
+    assert!(request["sni"].is_null(), "no SNI for an IP URL: {request}");
     assert_eq!(header_values(&request, "Host"), ["probe.test"]);
-    // A port in --host belongs to the Host header only.
-    probe(&["http", &url, "--ca", &ca, "--host", "probe.test:8443"]).assert_exit(0);
-    let request = parsed(&server.next_request());
-    assert_eq!(request["sni"], "probe.test");
-    assert_eq!(header_values(&request, "Host"), ["probe.test:8443"]);
-    // --server-name wins over --host for the TLS name.
+    // --server-name names the TLS server; the Host header keeps its own value and port.
     probe(&[
         "http",
-        &url,
+        &by_ip,
         "--ca",
         &ca,
         "--host",
-        "app.example.test",
+        "probe.test:8443",
         "--server-name",
-        "localhost",
+        "probe.test",
     ])
     .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(request["sni"], "probe.test");
+    assert_eq!(header_values(&request, "Host"), ["probe.test:8443"]);
+    let by_name = format!("https://localhost:{}/status/200", server.port());
+    probe(&["http", &by_name, "--ca", &ca, "--host", "app.example.test"]).assert_exit(0);
     let request = parsed(&server.next_request());
     assert_eq!(request["sni"], "localhost");
     assert_eq!(header_values(&request, "Host"), ["app.example.test"]);
@@ -445,13 +449,11 @@ fn a_bad_tls_server_name_is_a_configuration_error_before_connecting() {
     let dead = DeadPort::reserve();
     let url = format!("https://{}/", dead.address);
     probe(&["http", &url, "--server-name", "bad name!"]).assert_refused("bad name!");
-    // Through --host, which names the TLS server too.
-    probe(&["http", &url, "--host", "bad name!"]).assert_refused("bad name!");
 }
 
 #[test]
-fn a_bracketed_ipv6_host_names_the_tls_server_by_its_address() {
-    if !ipv6_loopback("a_bracketed_ipv6_host_names_the_tls_server_by_its_address") {
+fn an_ipv6_url_names_the_tls_server_by_its_address_whatever_the_host_header() {
+    if !ipv6_loopback("an_ipv6_url_names_the_tls_server_by_its_address_whatever_the_host_header") {
         return;
     }
     let pki = Pki::generate();
@@ -649,4 +651,78 @@ fn a_tls_handshake_that_never_completes_is_unreachable() {
     probe(&["http", &url, "--insecure", "--timeout", "1s"])
         .assert_exit(3)
         .assert_says("timed out after 1s");
+}
+
+#[test]
+fn a_custom_host_goes_with_every_relative_redirect_and_not_with_an_absolute_one() {
+    // As in Go: the first request's Host returns on a relative Location after an absolute one.
+    let mut server = HttpServer::local();
+    let back = format!("http://127.0.0.1:{}/to?location=/status/200", server.port());
+    let first = server.url(&format!("/to?location={back}"));
+    probe(&["http", &first, "--host", "custom.example"])
+        .assert_exit(0)
+        .assert_says("status=200");
+    let hosts: Vec<Vec<String>> = server
+        .requests()
+        .iter()
+        .map(|r| header_values(&parsed(r), "Host"))
+        .collect();
+    let direct = format!("127.0.0.1:{}", server.port());
+    assert_eq!(
+        hosts,
+        [
+            vec!["custom.example".to_owned()],
+            vec![direct],
+            vec!["custom.example".to_owned()]
+        ]
+    );
+}
+
+#[test]
+fn an_empty_accept_or_user_agent_header_means_none_is_sent() {
+    let mut server = HttpServer::local();
+    probe(&[
+        "http",
+        &server.url("/status/200"),
+        "--header",
+        "Accept:",
+        "--header",
+        "User-Agent:",
+    ])
+    .assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert!(header_values(&request, "Accept").is_empty(), "{request}");
+    assert!(
+        header_values(&request, "User-Agent").is_empty(),
+        "{request}"
+    );
+}
+
+#[test]
+fn a_body_that_breaks_off_after_a_200_is_unhealthy() {
+    // The server answered, so the check ran and failed: 1, not 3.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut connection, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = connection.read(&mut request);
+        connection
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+            .unwrap();
+    });
+    probe(&["http", &url])
+        .assert_exit(1)
+        .assert_says("reading the body");
+    server.join().unwrap();
+}
+
+#[test]
+fn tls_flags_with_an_http_url_are_checked_before_any_request() {
+    // They would serve a redirect to https; a bad one is a configuration error all the same.
+    let server = HttpServer::local();
+    let url = server.url("/status/200");
+    probe(&["http", &url, "--ca", "/nonexistent/ca.crt"]).assert_refused("--ca");
+    probe(&["http", &url, "--insecure", "--server-name", "bad name!"]).assert_refused("bad name!");
 }

@@ -80,7 +80,7 @@ pub struct HttpArgs {
     #[arg(long = "header", value_name = "'K: V'", value_parser = parse_header, env = "PODKIT_HEADER", value_delimiter = '\n')]
     pub headers: Vec<(String, String)>,
 
-    /// Host header (and TLS server name unless --server-name), when it differs from the URL's
+    /// Host header, when it differs from the URL's (the TLS name stays the URL's: see --server-name)
     #[arg(long, env = "PODKIT_HOST")]
     pub host: Option<String>,
 
@@ -310,7 +310,8 @@ pub struct WaitArgs {
     #[arg(long, default_value = "5m", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
-    /// The longest pause between two attempts at one target (the backoff starts at 50ms)
+    /// The longest pause between two attempts at one target (the backoff starts at 50ms); each
+    /// attempt may take this long, or 1s if that is longer
     #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_INTERVAL")]
     pub interval: Duration,
 

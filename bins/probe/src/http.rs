@@ -164,6 +164,7 @@ fn remove_dot_segments(path: &str) -> String {
 impl HttpCheck {
     /// The check `podkit-probe http` describes.
     pub fn new(args: crate::cli::HttpArgs) -> Result<HttpCheck, String> {
+        let tls_flags_given = args.tls.given_without_tls().is_some();
         let mut check =
             HttpCheck::defaults(&args.url, args.tls.client(args.k8s), args.tls.server_name)?;
         check.method = Method::from_bytes(args.method.as_bytes())
@@ -188,6 +189,10 @@ impl HttpCheck {
             .map(|at| given.remove(at).1);
         given.retain(|(name, _)| name != HOST);
         check.headers.extend(given);
+        // An empty Accept or User-Agent means "send none", as in the kubelet and Go's client.
+        check
+            .headers
+            .retain(|(name, value)| !(value.is_empty() && (name == ACCEPT || name == USER_AGENT)));
         let host_from_headers = host_from_headers
             .map(|value| {
                 value
@@ -203,19 +208,20 @@ impl HttpCheck {
         if args.tls.tls {
             return Err("--tls: the URL's scheme decides; use an https:// URL".to_owned());
         }
-        if check.url.https {
-            crate::connect::server_name(check.tls_name(&check.url, check.host_header.as_deref()))?;
+        // TLS settings for an http:// URL serve a redirect to https: check them now all the same,
+        // so that a bad one is a configuration error (exit 2) whatever the server answers.
+        if check.url.https || tls_flags_given {
+            check.tls_config()?;
+            crate::connect::server_name(check.tls_name(&check.url))?;
         }
         Ok(check)
     }
 
-    /// The name the server's certificate must carry: `--server-name`, else the Host header's
-    /// host, else the URL's.
-    fn tls_name<'a>(&'a self, url: &'a Url, host_header: Option<&'a str>) -> &'a str {
-        self.server_name
-            .as_deref()
-            .or(host_header.map(strip_port))
-            .unwrap_or(&url.host)
+    /// The name the server's certificate must carry, and the SNI sent: `--server-name`, else the
+    /// URL's host, as Go (the kubelet's client) does; a Host header does not change it, and an
+    /// IP address sends no SNI.
+    fn tls_name<'a>(&'a self, url: &'a Url) -> &'a str {
+        self.server_name.as_deref().unwrap_or(&url.host)
     }
 
     /// A GET of `url` with the kubelet's defaults: what a `wait` target means.
@@ -281,16 +287,29 @@ impl HttpCheck {
                 let why = format!("stopped after {MAX_REQUESTS} redirects");
                 return Finding::unhealthy(Some(status.to_string()), why);
             }
-            // Like Go's client, a custom Host goes along only with a relative Location.
-            if has_scheme(&location) {
-                host_header = None;
-            }
+            // Like Go's client: the first request's custom Host goes along with a relative
+            // Location, and an absolute one drops it.
+            host_header = if has_scheme(&location) {
+                None
+            } else {
+                self.host_header.clone()
+            };
             url = next;
         }
     }
 
-    fn judge(&self, status: u16, body: &[u8], warning: Option<String>) -> Finding {
+    fn judge(
+        &self,
+        status: u16,
+        body: &Result<Vec<u8>, String>,
+        warning: Option<String>,
+    ) -> Finding {
         let shown = Some(status.to_string());
+        // The kubelet reads the body before it looks at the status: a body that breaks off fails.
+        let body = match body {
+            Ok(body) => body,
+            Err(why) => return Finding::unhealthy(shown, why.clone()),
+        };
         if !self.expect_status.contains(status) {
             return Finding::unhealthy(shown, format!("status {status} is not expected"));
         }
@@ -318,7 +337,7 @@ impl HttpCheck {
         };
         let tls = if url.https {
             let config = self.tls_config()?;
-            let name = self.tls_name(url, host_header);
+            let name = self.tls_name(url);
             Some((config, name))
         } else {
             None
@@ -353,7 +372,7 @@ impl HttpCheck {
         // off means the answer never fully came.
         let body = read_capped(response.into_body())
             .await
-            .map_err(|e| format!("{endpoint}: reading the body: {e}"))?;
+            .map_err(|e| format!("reading the body: {e}"));
         Ok(Response {
             status,
             location,
@@ -376,20 +395,8 @@ impl HttpCheck {
 struct Response {
     status: u16,
     location: Option<String>,
-    body: Vec<u8>,
-}
-
-/// The host of a Host header value: `name:80` is `name`, `[::1]:8443` and `[::1]` are `::1`.
-fn strip_port(host: &str) -> &str {
-    if let Some(bracketed) = host.strip_prefix('[') {
-        return bracketed.split(']').next().unwrap_or(bracketed);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    }
+    /// What was read of the body, or why reading it failed.
+    body: Result<Vec<u8>, String>,
 }
 
 /// The first [`BODY_LIMIT`] bytes of a body; an endless body costs no more than that.
@@ -428,15 +435,6 @@ mod tests {
         assert!(Url::parse("http://user:pw@x/")
             .unwrap_err()
             .contains("credentials"));
-    }
-
-    #[test]
-    fn host_header_values_lose_their_port() {
-        assert_eq!(strip_port("example.com:8080"), "example.com");
-        assert_eq!(strip_port("example.com"), "example.com");
-        assert_eq!(strip_port("[::1]:8443"), "::1");
-        assert_eq!(strip_port("[::1]"), "::1");
-        assert_eq!(strip_port("::1"), "::1");
     }
 
     #[test]
