@@ -7,6 +7,7 @@
 //! the network tools' shared parts come behind cargo features: `tls` (rustls client configuration)
 //! today; the metrics endpoint and the volume watcher when their issues need them.
 
+pub mod addr;
 pub mod cli;
 pub mod duration;
 pub mod log;

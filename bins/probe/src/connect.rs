@@ -5,60 +5,15 @@
 //! probe runs every few seconds in every pod, so it starts no threads it does not need (an IP
 //! literal needs none).
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use podkit::addr::Address;
 use podkit::tls::rustls::ClientConfig;
 use podkit::tls::rustls_pki_types::ServerName;
 use podkit::tls::tokio_rustls::TlsConnector;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
-
-/// Where to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    Tcp { host: String, port: u16 },
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Endpoint::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Endpoint::Unix(path) => write!(f, "unix:{}", path.display()),
-        }
-    }
-}
-
-impl Endpoint {
-    /// Parses `HOST:PORT` or `[IPv6]:PORT`.
-    pub fn parse_host_port(text: &str) -> Result<Endpoint, String> {
-        let bad = || format!("expected HOST:PORT or [IPv6]:PORT, got {text:?}");
-        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-            let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
-            host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
-            (host, port)
-        } else {
-            let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-            if host.is_empty() || host.contains(':') {
-                return Err(bad());
-            }
-            (host, port)
-        };
-        let port = port
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(bad)?;
-        Ok(Endpoint::Tcp {
-            host: host.to_owned(),
-            port,
-        })
-    }
-}
 
 /// A TLS server name, checked: a DNS name or an IP address. Called where flags and URLs are
 /// parsed, so that a bad name is a configuration error (exit 2), not an unreachable target.
@@ -77,16 +32,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// Connects to `endpoint`, then does the TLS handshake if `tls` is given, naming the server
 /// `server_name`. The caller bounds the whole with its timeout.
 pub async fn connect(
-    endpoint: &Endpoint,
+    endpoint: &Address,
     tls: Option<(Arc<ClientConfig>, &str)>,
 ) -> Result<Box<dyn Io>, ConnectError> {
     let plain: Box<dyn Io> = match endpoint {
-        Endpoint::Unix(path) => Box::new(
+        Address::Unix(path) => Box::new(
             UnixStream::connect(path)
                 .await
                 .map_err(|e| ConnectError(format!("connect to {}: {e}", path.display())))?,
         ),
-        Endpoint::Tcp { host, port } => Box::new(connect_tcp(host, *port).await?),
+        Address::Tcp { host, port } => Box::new(connect_tcp(host, *port).await?),
     };
     let Some((config, server_name)) = tls else {
         return Ok(plain);
@@ -116,7 +71,7 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     let why = last_error.map_or("no address".to_owned(), |e| e.to_string());
     Err(ConnectError(format!(
         "connect to {}: {why}",
-        Endpoint::Tcp {
+        Address::Tcp {
             host: host.to_owned(),
             port
         }
@@ -139,33 +94,5 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError>
         Err(_) => Err(ConnectError(format!(
             "resolve {host}: resolver thread failed"
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_parses_names_ipv4_and_bracketed_ipv6() {
-        let tcp = |host: &str, port| Endpoint::Tcp {
-            host: host.to_owned(),
-            port,
-        };
-        assert_eq!(Endpoint::parse_host_port("db:5432"), Ok(tcp("db", 5432)));
-        assert_eq!(
-            Endpoint::parse_host_port("10.0.0.1:80"),
-            Ok(tcp("10.0.0.1", 80))
-        );
-        assert_eq!(
-            Endpoint::parse_host_port("[::1]:8080"),
-            Ok(tcp("::1", 8080))
-        );
-        assert_eq!(tcp("::1", 8080).to_string(), "[::1]:8080");
-        for bad in [
-            "db", "db:", ":80", "db:0", "db:99999", "::1:80", "[::1]", "[db]:80",
-        ] {
-            assert!(Endpoint::parse_host_port(bad).is_err(), "{bad}");
-        }
     }
 }

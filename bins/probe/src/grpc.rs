@@ -18,7 +18,9 @@ use podkit::tls::rustls_pki_types::ServerName;
 use podkit::tls::ClientTls;
 
 use crate::cli::TlsArgs;
-use crate::connect::{connect, Endpoint};
+use podkit::addr::Address;
+
+use crate::connect::connect;
 use crate::outcome::Finding;
 
 /// The standard health RPC (grpc/grpc `doc/health-checking.md`).
@@ -57,7 +59,7 @@ impl GrpcTls {
 /// Everything a gRPC health check needs, parsed and ready: the `grpc` subcommand runs one, the
 /// `wait` subcommand one per `grpc://` target.
 pub struct GrpcCheck {
-    endpoint: Endpoint,
+    endpoint: Address,
     service: String,
     /// Built in [`GrpcCheck::new`], so that a bad `--ca` or `--cert` is a configuration error,
     /// found before connecting, and a check run again (by `wait`) reads no file again.
@@ -69,7 +71,7 @@ pub struct GrpcCheck {
 impl GrpcCheck {
     /// Prepares a check of `service` (empty: the server as a whole) at `endpoint`.
     pub fn new(
-        endpoint: Endpoint,
+        endpoint: Address,
         service: String,
         tls: Option<GrpcTls>,
     ) -> Result<GrpcCheck, String> {
@@ -78,8 +80,8 @@ impl GrpcCheck {
             Some(tls) => {
                 let name = match (tls.server_name, &endpoint) {
                     (Some(name), _) => name,
-                    (None, Endpoint::Tcp { host, .. }) => host.clone(),
-                    (None, Endpoint::Unix(_)) => {
+                    (None, Address::Tcp { host, .. }) => host.clone(),
+                    (None, Address::Unix(_)) => {
                         return Err("TLS over a unix socket needs --server-name".to_owned())
                     }
                 };
@@ -138,8 +140,8 @@ impl GrpcCheck {
             .map_err(|e| format!("HTTP/2 handshake with {}: {}", self.endpoint, chain(&e)))?;
         tokio::spawn(connection);
         let authority = match &self.endpoint {
-            Endpoint::Tcp { .. } => self.endpoint.to_string(),
-            Endpoint::Unix(_) => "localhost".to_owned(),
+            Address::Tcp { .. } => self.endpoint.to_string(),
+            Address::Unix(_) => "localhost".to_owned(),
         };
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let request = Request::builder()
@@ -742,7 +744,7 @@ mod tests {
 
     #[test]
     fn the_target_names_the_service_and_tls_flags_need_tls() {
-        let endpoint = Endpoint::parse_host_port("[::1]:50051").unwrap();
+        let endpoint = Address::parse_host_port("[::1]:50051").unwrap();
         let check = GrpcCheck::new(endpoint.clone(), String::new(), None).unwrap();
         assert_eq!(check.target(), "grpc://[::1]:50051");
         let check = GrpcCheck::new(endpoint, "db".into(), None).unwrap();

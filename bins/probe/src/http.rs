@@ -14,7 +14,9 @@ use hyper_util::rt::TokioIo;
 use podkit::tls::rustls::ClientConfig;
 use podkit::tls::ClientTls;
 
-use crate::connect::{connect, Endpoint};
+use podkit::addr::Address;
+
+use crate::connect::connect;
 use crate::outcome::Finding;
 use crate::status_range::StatusRange;
 
@@ -329,8 +331,8 @@ impl HttpCheck {
 
     async fn request(&self, url: &Url, host_header: Option<&str>) -> Result<Response, String> {
         let endpoint = match &self.unix_socket {
-            Some(path) => Endpoint::Unix(path.clone()),
-            None => Endpoint::Tcp {
+            Some(path) => Address::Unix(path.clone()),
+            None => Address::Tcp {
                 host: url.host.clone(),
                 port: url.port,
             },

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use podkit::cli::EXIT_USAGE;
 
 use crate::cli::{CheckCommand, Cli, Output, WaitArgs};
-use crate::connect::Endpoint;
 use crate::outcome::{Finding, Verdict};
 use crate::target::Target;
+use podkit::addr::Address;
 
 fn main() {
     let result = Cli::parse_or_explain().and_then(|cli| {
@@ -78,7 +78,7 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
             (name, attempt(&target, timeout)?)
         }
         CheckCommand::Tcp(args) => {
-            let endpoint = Endpoint::parse_host_port(&args.address)?;
+            let endpoint = Address::parse_host_port(&args.address).map_err(|e| e.to_string())?;
             let name = endpoint.to_string();
             let target = Target::Tcp {
                 endpoint,
@@ -88,7 +88,7 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
             (name, attempt(&target, args.timeout)?)
         }
         CheckCommand::Grpc(args) => {
-            let endpoint = Endpoint::parse_host_port(&args.address)?;
+            let endpoint = Address::parse_host_port(&args.address).map_err(|e| e.to_string())?;
             let check = grpc::GrpcCheck::new(
                 endpoint,
                 args.service,

@@ -11,14 +11,16 @@ use std::sync::Arc;
 use podkit::tls::rustls::ClientConfig;
 
 use crate::cli::TlsArgs;
-use crate::connect::{connect, Endpoint};
+use podkit::addr::Address;
+
+use crate::connect::connect;
 use crate::grpc::{GrpcCheck, GrpcTls};
 use crate::http::HttpCheck;
 use crate::outcome::Finding;
 
 pub enum Target {
     Tcp {
-        endpoint: Endpoint,
+        endpoint: Address,
         tls: Option<Arc<ClientConfig>>,
         server_name: String,
     },
@@ -37,9 +39,9 @@ impl Target {
             .ok_or_else(|| fail("expected SCHEME://..., e.g. tcp://db:5432"))?;
         match scheme {
             "tcp" => {
-                let endpoint =
-                    Endpoint::parse_host_port(rest.trim_end_matches('/')).map_err(|e| fail(&e))?;
-                let Endpoint::Tcp { host, .. } = &endpoint else {
+                let endpoint = Address::parse_host_port(rest.trim_end_matches('/'))
+                    .map_err(|e| fail(&e.to_string()))?;
+                let Address::Tcp { host, .. } = &endpoint else {
                     unreachable!("parse_host_port gives TCP")
                 };
                 let server_name = tls.server_name.clone().unwrap_or_else(|| host.clone());
@@ -68,7 +70,8 @@ impl Target {
             }
             "grpc" => {
                 let (address, service) = rest.split_once('/').unwrap_or((rest, ""));
-                let endpoint = Endpoint::parse_host_port(address).map_err(|e| fail(&e))?;
+                let endpoint =
+                    Address::parse_host_port(address).map_err(|e| fail(&e.to_string()))?;
                 let tls = tls.tls.then(|| GrpcTls {
                     client: tls.client(false),
                     server_name: tls.server_name.clone(),
@@ -101,7 +104,7 @@ impl Target {
                 let tls = tls.clone().map(|config| (config, server_name.as_str()));
                 reached(connect(endpoint, tls).await)
             }
-            Target::Unix(path) => reached(connect(&Endpoint::Unix(path.clone()), None).await),
+            Target::Unix(path) => reached(connect(&Address::Unix(path.clone()), None).await),
             Target::Http(check) => check.run().await,
             Target::Grpc(check) => check.run().await,
             Target::File(path) => crate::file::check(path, None),
