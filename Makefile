@@ -46,10 +46,12 @@ images: build
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 test: lint images
 	cargo test --workspace --locked
+	# The lib's feature-gated parts, whichever tools use them yet.
+	cargo test -p podkit --all-features --locked
 
 demo: images
 	examples/compose/demo.sh

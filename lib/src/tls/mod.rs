@@ -4,9 +4,11 @@
 //! Only compiled with the `tls` feature: podkit-init never links it.
 
 mod client;
+mod identity;
 mod pem;
 
 pub use client::{ClientTls, ClientTlsError, TlsInput};
+pub use identity::{AllowRules, IdentityRule, Refusal, RuleError, UriPattern, VerifyRules};
 pub use pem::PemError;
 pub use rustls;
 pub use rustls_pki_types;
