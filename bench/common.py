@@ -3,11 +3,17 @@ libraries a dynamic binary would drag into an image."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+import datetime as dt
+import hashlib
+import platform
 from pathlib import Path
 
 
@@ -76,3 +82,51 @@ def shared_libs(path: Path) -> dict[str, int]:
         lib = os.path.realpath(m.group(1))
         libs[m.group(1)] = os.stat(lib).st_size
     return libs
+
+
+def hyperfine(commands: dict[str, list[str]], runs: int, warmup: int) -> dict[str, dict]:
+    """Times every command in ONE hyperfine call, so that all run under the same conditions,
+    and returns hyperfine's result for each, by label. -N: no intermediate shell, so each figure
+    is the command's own process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "hyperfine.json"
+        cmd = ["hyperfine", "-N", "--style", "none", "--warmup", str(warmup), "--runs", str(runs),
+               "--export-json", str(export)]
+        for label, argv in commands.items():
+            cmd += ["--command-name", label, shlex.join(argv)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"hyperfine failed (exit {p.returncode}):\n{p.stderr}")
+        return {r["command"]: r for r in json.loads(export.read_text())["results"]}
+
+
+def run_metadata(bin_dir: Path, packages: tuple[str, ...], binaries: dict[str, Path]) -> dict:
+    """Where and on what the figures were taken: date, commit, kernel, CPU, tool and package
+    versions, and the hash of every binary measured, which pins the build the figures belong to."""
+
+    def cmd_out(*argv: str) -> str | None:
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    cpu = None
+    try:
+        cpu = re.search(r"^model name\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1)
+    except (OSError, AttributeError):
+        pass
+    repo = Path(__file__).resolve().parent.parent
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": cmd_out("git", "-C", str(repo), "rev-parse", "HEAD"),
+        "kernel": platform.release(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "euid": os.geteuid(),
+        "hyperfine": cmd_out("hyperfine", "--version"),
+        "bin_dir": str(bin_dir),
+        "debian_packages": {pkg: cmd_out("dpkg-query", "-W", "-f", "${Version}", pkg) for pkg in packages},
+        "sha256": {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in binaries.items()},
+    }
+

@@ -26,13 +26,10 @@ namespaces, used as a fallback) for the PID-namespace measurements.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
 import os
 import platform
 import re
-import shlex
 import shutil
 import signal
 import statistics
@@ -44,7 +41,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
+from common import hyperfine, run_metadata, hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
@@ -161,20 +158,7 @@ def bench_startup(inits: list[Init], runs: int, warmup: int) -> dict:
     commands.update({i.name: i.argv(true) for i in runnable})
 
     info(f"[1/4] start-up: hyperfine, {warmup} warm-up + {runs} runs x {len(commands)} commands")
-    with tempfile.TemporaryDirectory() as tmp:
-        export = Path(tmp) / "startup.json"
-        # -N: no intermediate shell, so the figure is the init itself.
-        # One hyperfine call for all commands keeps them under the same conditions.
-        cmd = ["hyperfine", "-N", "--style", "none", "--warmup", str(warmup), "--runs", str(runs),
-               "--export-json", str(export)]
-        for label, argv in commands.items():
-            cmd += ["--command-name", label, shlex.join(argv)]
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        if p.returncode != 0:
-            sys.exit(f"hyperfine failed (exit {p.returncode}):\n{p.stderr}")
-        results = json.loads(export.read_text())["results"]
-
-    by_name = {r["command"]: r for r in results}
+    by_name = hyperfine(commands, runs, warmup)
     bare = by_name["/bin/true (bare)"]["mean"]
     base = by_name.get(BASELINE, {}).get("mean")
 
@@ -442,34 +426,7 @@ def _sample_memory(init: Init, helper: Path) -> tuple[dict | None, str | None]:
 
 
 def metadata(inits: list[Init], bin_dir: Path) -> dict:
-    def cmd_out(*argv: str) -> str | None:
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return p.stdout.strip() if p.returncode == 0 else None
-
-    cpu = None
-    try:
-        cpu = re.search(r"^model name\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1)
-    except (OSError, AttributeError):
-        pass
-
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": cmd_out("git", "-C", str(REPO), "rev-parse", "HEAD"),
-        "kernel": platform.release(),
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "euid": os.geteuid(),
-        "hyperfine": cmd_out("hyperfine", "--version"),
-        "bin_dir": str(bin_dir),
-        "debian_packages": {
-            pkg: cmd_out("dpkg-query", "-W", "-f", "${Version}", pkg) for pkg in ("tini", "dumb-init", "catatonit")
-        },
-        # Hashes pin which podkit-init build the figures belong to.
-        "sha256": {i.name: hashlib.sha256(i.path.read_bytes()).hexdigest() for i in inits},
-    }
+    return run_metadata(bin_dir, ("tini", "dumb-init", "catatonit"), {i.name: i.path for i in inits})
 
 
 def main() -> None:

@@ -29,8 +29,6 @@ Python 3.11, standard library only. Needs no root.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -48,7 +46,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
+from common import hyperfine, run_metadata, hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
@@ -236,18 +234,7 @@ def bench_time(cs: list[Client], refused: dict[str, str], runs: int, warmup: int
     commands.update({c.label: list(c.argv) for c in cs if c.label not in refused})
 
     info(f"[1-2/4] wall time: hyperfine, {warmup} warm-up + {runs} runs x {len(commands)} commands")
-    with tempfile.TemporaryDirectory() as tmp:
-        export = Path(tmp) / "time.json"
-        # -N: no intermediate shell, so the figure is the probe process itself.
-        # One hyperfine call for HTTP and TCP keeps every command under the same conditions.
-        cmd = ["hyperfine", "-N", "--style", "none", "--warmup", str(warmup), "--runs", str(runs),
-               "--export-json", str(export)]
-        for label, argv in commands.items():
-            cmd += ["--command-name", label, shlex.join(argv)]
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        if p.returncode != 0:
-            sys.exit(f"hyperfine failed (exit {p.returncode}):\n{p.stderr}")
-        by_name = {r["command"]: r for r in json.loads(export.read_text())["results"]}
+    by_name = hyperfine(commands, runs, warmup)
 
     floor = by_name[SPAWN_FLOOR]
     raw: dict[str, dict] = {SPAWN_FLOOR: hyperfine_raw(floor)}
@@ -431,38 +418,13 @@ def goals(report: dict) -> dict:
 
 
 def metadata(cs: list[Client], bin_dir: Path, helper: Path, server: Server) -> dict:
-    def cmd_out(*argv: str) -> str | None:
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return p.stdout.strip() if p.returncode == 0 else None
-
-    cpu = None
-    try:
-        cpu = re.search(r"^model name\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1)
-    except (OSError, AttributeError):
-        pass
-
     binaries = {BASELINE: cs[0].binary, "podkit-testhelper": helper}
     binaries.update({c.binary.name: c.binary for c in cs if not c.is_podkit})
+    packages = ("curl", "wget", "netcat-openbsd", "hyperfine", "time")
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": cmd_out("git", "-C", str(REPO), "rev-parse", "HEAD"),
-        "kernel": platform.release(),
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "euid": os.geteuid(),
-        "hyperfine": cmd_out("hyperfine", "--version"),
-        "bin_dir": str(bin_dir),
+        **run_metadata(bin_dir, packages, binaries),
         "server": {"argv": server.argv, "addr": server.addr,
                    "what": "thread per connection, 200 OK, body 'ok\\n', Connection: close"},
-        "debian_packages": {
-            pkg: cmd_out("dpkg-query", "-W", "-f", "${Version}", pkg)
-            for pkg in ("curl", "wget", "netcat-openbsd", "hyperfine", "time")
-        },
-        # Hashes pin which podkit-probe build the figures belong to.
-        "sha256": {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in binaries.items()},
     }
 
 
