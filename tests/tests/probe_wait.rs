@@ -120,6 +120,9 @@ fn a_bad_tls_server_name_is_refused_before_waiting_with_exit_2() {
     let target = format!("tcp://{}", dead.address);
     // A wait that started would retry until PODKIT_TIMEOUT and exit 3.
     probe(&["wait", "--tls", "--server-name", "bad name!", &target]).assert_refused("bad name!");
+    // An https:// target checks its server name just as early.
+    let https = format!("https://{}/", dead.address);
+    probe(&["wait", "--server-name", "bad name!", &https]).assert_refused("bad name!");
 }
 
 #[test]

@@ -212,11 +212,17 @@ impl HttpCheck {
         }
         // TLS settings for an http:// URL serve a redirect to https: check them now all the same,
         // so that a bad one is a configuration error (exit 2) whatever the server answers.
-        if check.url.https || tls_flags_given {
-            check.tls_config()?;
-            crate::connect::server_name(check.tls_name(&check.url))?;
+        if tls_flags_given {
+            check.check_tls_settings()?;
         }
         Ok(check)
+    }
+
+    /// Builds the TLS configuration and checks the server name now, so that a bad `--ca`,
+    /// `--cert` or `--server-name` is a configuration error (exit 2), not an unreachable target.
+    fn check_tls_settings(&self) -> Result<(), String> {
+        self.tls_config()?;
+        crate::connect::server_name(self.tls_name(&self.url)).map(drop)
     }
 
     /// The name the server's certificate must carry, and the SNI sent: `--server-name`, else the
@@ -248,10 +254,8 @@ impl HttpCheck {
             server_name,
             tls_config: OnceLock::new(),
         };
-        // An https URL needs its TLS configuration anyway: build it now, so that a bad --ca or
-        // --cert is a configuration error (exit 2) rather than an unreachable target.
         if check.url.https {
-            check.tls_config()?;
+            check.check_tls_settings()?;
         }
         Ok(check)
     }
