@@ -40,6 +40,73 @@ pub fn switch_value(value: &str) -> bool {
         .any(|word| value.trim().eq_ignore_ascii_case(word))
 }
 
+/// Parses the command line of a clap-based tool: help and version print and exit 0, and any
+/// error becomes one line, as every podkit tool reports bad input, blaming a `PODKIT_*` variable
+/// when the bad value came from the environment.
+#[cfg(feature = "clap")]
+pub fn parse_or_explain<P: clap::Parser>() -> Result<P, String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let error = match P::try_parse() {
+        Ok(parsed) => return Ok(parsed),
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
+            error.exit()
+        }
+        Err(error) => error,
+    };
+    let rendered = error.render().to_string();
+    // The first paragraph is the message; the rest is usage and a pointer to --help.
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let mut line = message.join(" ").trim_start_matches("error: ").to_owned();
+    if let Some(ContextValue::String(argument)) = error.get(ContextKind::InvalidArg) {
+        let flag = argument.split_whitespace().next().unwrap_or(argument);
+        let on_command_line =
+            std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        if let Some(name) = flag.strip_prefix("--").filter(|_| !on_command_line) {
+            let variable = env_name(name);
+            if std::env::var_os(&variable).is_some() {
+                line = line.replace(&format!("'{argument}'"), &variable);
+            }
+        }
+    }
+    Err(line)
+}
+
+/// Value parsers for the flags every tool shares, in the shape clap's `value_parser` wants.
+pub mod parse {
+    use std::time::Duration;
+
+    use crate::log::{Format, Level};
+
+    /// `500ms`, `30s`, `5m`.
+    pub fn duration(text: &str) -> Result<Duration, String> {
+        crate::duration::parse(text).map_err(|e| e.to_string())
+    }
+
+    /// `--log-level`: error, warn, info or debug.
+    pub fn level(text: &str) -> Result<Level, String> {
+        text.parse()
+    }
+
+    /// `--log-format`: text or json.
+    pub fn format(text: &str) -> Result<Format, String> {
+        text.parse()
+    }
+
+    /// A switch's value from the environment ([`super::switch_value`]).
+    pub fn switch(text: &str) -> Result<bool, std::convert::Infallible> {
+        Ok(super::switch_value(text))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@
 //! async runtime: `podkit-init` depends on it and must stay tiny, so the network tools' shared
 //! parts come behind cargo features: `tls` (rustls client configuration, peer identity rules),
 //! `serve` (tokio and hyper: [`shutdown`] on SIGTERM/SIGINT with a bounded drain, and the
-//! `/healthz` `/readyz` `/metrics` endpoint in [`serve`]); the volume watcher when its issue needs it.
+//! `/healthz` `/readyz` `/metrics` endpoint in [`serve`]), `watch` (notify and tokio: the watcher
+//! of kubelet-written Secret and ConfigMap volumes in [`watch`], `..data` swaps included).
 
 pub mod addr;
 pub mod cli;
@@ -20,3 +21,5 @@ pub mod shutdown;
 pub mod signal;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "watch")]
+pub mod watch;

@@ -6,6 +6,7 @@
 //! ship. Anything that signals runs inside a new PID namespace or a container, so a bug can never
 //! signal a process of the machine running the tests.
 
+pub mod ambassador;
 pub mod bins;
 pub mod docker;
 pub mod lines;

@@ -223,43 +223,9 @@ pub fn describe_tls_error(error: &ClientTlsError) -> String {
 }
 
 impl Cli {
-    /// Parses the command line; help and version print and exit 0, and any error becomes one
-    /// line, as every podkit tool reports bad input, blaming a `PODKIT_*` variable when the bad
-    /// value came from the environment.
+    /// Parses the command line as every podkit tool does ([`podkit::cli::parse_or_explain`]).
     pub fn parse_or_explain() -> Result<Cli, String> {
-        use clap::error::{ContextKind, ContextValue, ErrorKind};
-        let error = match Cli::try_parse() {
-            Ok(cli) => return Ok(cli),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-                ) =>
-            {
-                error.exit()
-            }
-            Err(error) => error,
-        };
-        let rendered = error.render().to_string();
-        // The first paragraph is the message; the rest is usage and a pointer to --help.
-        let message: Vec<&str> = rendered
-            .lines()
-            .take_while(|line| !line.trim().is_empty())
-            .map(str::trim)
-            .collect();
-        let mut line = message.join(" ").trim_start_matches("error: ").to_owned();
-        if let Some(ContextValue::String(argument)) = error.get(ContextKind::InvalidArg) {
-            let flag = argument.split_whitespace().next().unwrap_or(argument);
-            let on_command_line =
-                std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-            if let Some(name) = flag.strip_prefix("--").filter(|_| !on_command_line) {
-                let variable = podkit::cli::env_name(name);
-                if std::env::var_os(&variable).is_some() {
-                    line = line.replace(&format!("'{argument}'"), &variable);
-                }
-            }
-        }
-        Err(line)
+        podkit::cli::parse_or_explain()
     }
 }
 

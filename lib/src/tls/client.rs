@@ -9,6 +9,8 @@ use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, Crypt
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use super::certificate::Validity;
+use super::material::Material;
 use super::pem::{self, PemError};
 
 /// What a client's TLS flags ask for: `--ca`, `--cert`/`--key`, `--insecure`.
@@ -81,6 +83,34 @@ impl ClientTls {
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
+    }
+
+    /// [`config`](ClientTls::config) as reloadable [`Material`], with the validity of the
+    /// certificate presented (mTLS), if any.
+    pub fn load(&self, alpn: &[Vec<u8>]) -> Result<Material<ClientConfig>, ClientTlsError> {
+        let alpn: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+        let config = self.config(&alpn)?;
+        let validity = match &self.identity {
+            None => None,
+            Some((cert, _)) => {
+                let chain =
+                    pem::certificates(cert).map_err(|e| ClientTlsError::Pem(TlsInput::Cert, e))?;
+                Validity::of(&chain[0])
+            }
+        };
+        Ok(Material {
+            config: Arc::new(config),
+            validity,
+        })
+    }
+
+    /// The files this configuration is built from, for a watcher.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.ca.iter().cloned().collect();
+        if let Some((cert, key)) = &self.identity {
+            files.extend([cert.clone(), key.clone()]);
+        }
+        files
     }
 
     fn roots(&self) -> Result<RootCertStore, ClientTlsError> {

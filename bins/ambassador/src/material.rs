@@ -1,0 +1,168 @@
+//! The TLS material of either mode: loaded once at start (a bad file is a start-up error naming
+//! its flag), then kept fresh from SIGHUP and file changes, with readiness following its validity.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use podkit::serve::Readiness;
+use podkit::shutdown::Shutdown;
+use podkit::tls::reload::{self, Reload, Trigger};
+use podkit::tls::rustls::{ClientConfig, ServerConfig};
+use podkit::tls::{ClientTlsError, Material, Reloadable, TlsInput};
+
+use crate::config::{Config, Mode};
+use crate::metrics::Metrics;
+use crate::proxy::Side;
+
+/// How often readiness looks at the certificate's validity period.
+const EXPIRY_CHECK: Duration = Duration::from_secs(1);
+
+/// Builds fresh material from the files; the error names the flag of the file at fault.
+type Loader<C> = Box<dyn Fn() -> Result<Material<C>, String> + Send + Sync>;
+
+/// Material in use, and what is needed to reload it.
+pub struct Reloading<C> {
+    current: Arc<Reloadable<C>>,
+    load: Loader<C>,
+    files: Vec<PathBuf>,
+}
+
+pub enum Loaded {
+    Server(Reloading<ServerConfig>),
+    Client(Reloading<ClientConfig>),
+}
+
+/// Reads the mode's TLS files for the first time, and builds the connection side that uses them.
+pub fn load(config: &Config, metrics: &Metrics) -> Result<(Side, Loaded), String> {
+    let alpn = config.alpn.clone();
+    match &config.mode {
+        Mode::Server(server) => {
+            let tls = server.tls.clone();
+            let load: Loader<ServerConfig> = Box::new(move || {
+                tls.load(&alpn)
+                    .map_err(|e| format!("{} {e}", flag(e.input())))
+            });
+            let material = Reloading::start(load, server.tls.files(), metrics)?;
+            let side = Side::Terminate {
+                tls: material.current.clone(),
+                allow: server.allow.clone(),
+            };
+            Ok((side, Loaded::Server(material)))
+        }
+        Mode::Client(client) => {
+            let tls = client.tls.clone();
+            let load: Loader<ClientConfig> = Box::new(move || {
+                tls.load(&alpn).map_err(|e| match &e {
+                    ClientTlsError::Pem(input, pem) => format!("{} {pem}", flag(*input)),
+                    other => other.to_string(),
+                })
+            });
+            let material = Reloading::start(load, client.tls.files(), metrics)?;
+            let side = Side::Originate {
+                tls: material.current.clone(),
+                server_name: client.server_name.clone(),
+                verify: client.verify.clone(),
+            };
+            Ok((side, Loaded::Client(material)))
+        }
+    }
+}
+
+impl Loaded {
+    /// Starts the reload and readiness tasks.
+    pub fn keep_fresh(self, metrics: &Metrics, readiness: &Readiness, shutdown: &Shutdown) {
+        match self {
+            Loaded::Server(material) => material.keep_fresh(metrics, readiness, shutdown),
+            Loaded::Client(material) => material.keep_fresh(metrics, readiness, shutdown),
+        }
+    }
+}
+
+impl<C: Send + Sync + 'static> Reloading<C> {
+    fn start(load: Loader<C>, files: Vec<PathBuf>, metrics: &Metrics) -> Result<Self, String> {
+        let material = load()?;
+        note(&material, metrics);
+        Ok(Reloading {
+            current: Arc::new(Reloadable::new(material)),
+            load,
+            files,
+        })
+    }
+
+    fn keep_fresh(self, metrics: &Metrics, readiness: &Readiness, shutdown: &Shutdown) {
+        let Reloading {
+            current,
+            load,
+            files,
+        } = self;
+        let reloaded = current.clone();
+        let reload_metrics = metrics.clone();
+        tokio::spawn(async move {
+            let report = |reload: Reload<'_, C, String>| report(reload, &reload_metrics);
+            if let Err(e) = reload::keep_fresh(&reloaded, &files, load, report).await {
+                podkit::error!("certificate reload disabled", error = e);
+            }
+        });
+        let readiness = readiness.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            // Draining is the run loop's to announce: stop judging readiness then.
+            while !shutdown.is_requested() {
+                if current.current().is_valid_at(SystemTime::now()) {
+                    readiness.set_ready();
+                } else {
+                    readiness.set_not_ready("the certificate is expired or not yet valid");
+                }
+                tokio::select! {
+                    _ = shutdown.requested() => break,
+                    () = tokio::time::sleep(EXPIRY_CHECK) => {}
+                }
+            }
+        });
+    }
+}
+
+fn report<C>(reload: Reload<'_, C, String>, metrics: &Metrics) {
+    let trigger = match &reload.trigger {
+        Trigger::Signal => "SIGHUP".to_owned(),
+        Trigger::Files(paths) => paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    match reload.result {
+        Ok(material) => {
+            metrics.reloaded(true);
+            note(material, metrics);
+            podkit::info!("TLS material reloaded", trigger = trigger);
+        }
+        Err(e) => {
+            metrics.reloaded(false);
+            podkit::error!(
+                "TLS reload refused, keeping the material in use",
+                trigger = trigger,
+                error = e
+            );
+        }
+    }
+}
+
+/// Publishes the certificate's expiry, and warns when it is already outside its validity.
+fn note<C>(material: &Material<C>, metrics: &Metrics) {
+    if let (Some(gauge), Some(validity)) = (&metrics.certificate_not_after, material.validity) {
+        gauge.set(validity.not_after_unix());
+    }
+    if !material.is_valid_at(SystemTime::now()) {
+        podkit::warn!("the certificate in use is outside its validity period: not ready");
+    }
+}
+
+fn flag(input: TlsInput) -> &'static str {
+    match input {
+        TlsInput::Ca => "--cacert",
+        TlsInput::Cert => "--cert",
+        TlsInput::Key => "--key",
+    }
+}

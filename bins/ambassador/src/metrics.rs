@@ -1,0 +1,142 @@
+//! The ambassador's Prometheus metrics, registered once; the data path only increments handles.
+
+use podkit::serve::prometheus::{
+    exponential_buckets, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+};
+use podkit::serve::Registry;
+
+use crate::pipe::Way;
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub open_connections: IntGauge,
+    pub accepted: IntCounter,
+    refused: IntCounterVec,
+    pub handshake_seconds: Histogram,
+    bytes_to_target: IntCounter,
+    bytes_to_client: IntCounter,
+    /// Only when the ambassador presents a certificate (always in server mode, with --cert in
+    /// client mode): a zero would read as "expired in 1970" to an expiry alert.
+    pub certificate_not_after: Option<Gauge>,
+    reload_success: IntCounter,
+    reload_failure: IntCounter,
+}
+
+/// Why a connection was refused: a fixed set, so the metric's cardinality stays bounded.
+pub const REFUSAL_REASONS: &[&str] = &[
+    "handshake_failed",
+    "handshake_timeout",
+    "no_client_certificate",
+    "certificate_expired",
+    "unknown_issuer",
+    "bad_certificate",
+    "not_allowed",
+    "unreadable_certificate",
+    "server_not_allowed",
+    "target_unresolved",
+    "target_unreachable",
+    "target_timeout",
+];
+
+impl Metrics {
+    pub fn register(
+        registry: &Registry,
+        presents_certificate: bool,
+    ) -> podkit::serve::prometheus::Result<Metrics> {
+        let open_connections = IntGauge::new(
+            "podkit_ambassador_open_connections",
+            "Connections being proxied now.",
+        )?;
+        let accepted = IntCounter::new(
+            "podkit_ambassador_connections_accepted_total",
+            "Connections whose handshake and identity checks passed and whose target answered.",
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "podkit_ambassador_connections_refused_total",
+                "Connections closed before proxying, by reason.",
+            ),
+            &["reason"],
+        )?;
+        let handshake_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "podkit_ambassador_handshake_duration_seconds",
+                "Time to complete a TLS handshake.",
+            )
+            .buckets(exponential_buckets(0.0005, 2.0, 14)?),
+        )?;
+        let bytes = IntCounterVec::new(
+            Opts::new(
+                "podkit_ambassador_bytes_total",
+                "Bytes proxied, by direction: to_target (from the accepted connection) or to_client.",
+            ),
+            &["direction"],
+        )?;
+        let certificate_not_after = Gauge::new(
+            "podkit_ambassador_certificate_not_after_timestamp_seconds",
+            "When the certificate in use expires, in seconds since the epoch.",
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "podkit_ambassador_reloads_total",
+                "Reloads of the certificate, key and CA files, by result.",
+            ),
+            &["result"],
+        )?;
+        for metric in [
+            Box::new(open_connections.clone())
+                as Box<dyn podkit::serve::prometheus::core::Collector>,
+            Box::new(accepted.clone()),
+            Box::new(refused.clone()),
+            Box::new(handshake_seconds.clone()),
+            Box::new(bytes.clone()),
+            Box::new(reloads.clone()),
+        ] {
+            registry.register(metric)?;
+        }
+        let certificate_not_after = match presents_certificate {
+            true => {
+                registry.register(Box::new(certificate_not_after.clone()))?;
+                Some(certificate_not_after)
+            }
+            false => None,
+        };
+        // Every label value exists from the start: a rate() over a series that appears only on
+        // the first failure misses that failure.
+        for reason in REFUSAL_REASONS {
+            refused.with_label_values(&[reason]);
+        }
+        Ok(Metrics {
+            open_connections,
+            accepted,
+            refused,
+            handshake_seconds,
+            bytes_to_target: bytes.with_label_values(&["to_target"]),
+            bytes_to_client: bytes.with_label_values(&["to_client"]),
+            certificate_not_after,
+            reload_success: reloads.with_label_values(&["success"]),
+            reload_failure: reloads.with_label_values(&["failure"]),
+        })
+    }
+
+    /// Counts a refusal; `reason` is one of [`REFUSAL_REASONS`].
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.with_label_values(&[reason]).inc();
+    }
+
+    pub fn bytes(&self, way: Way, n: usize) {
+        let counter = match way {
+            Way::ToTarget => &self.bytes_to_target,
+            Way::ToClient => &self.bytes_to_client,
+        };
+        counter.inc_by(n as u64);
+    }
+
+    pub fn reloaded(&self, success: bool) {
+        if success {
+            self.reload_success.inc();
+        } else {
+            self.reload_failure.inc();
+        }
+    }
+}

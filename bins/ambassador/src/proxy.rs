@@ -1,0 +1,270 @@
+//! One connection's life, in either mode: the TLS handshake (bounded by the handshake timeout),
+//! the identity checks, the connection to the target, the PROXY header, then the pipe.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use podkit::addr::Address;
+use podkit::tls::rustls::{self, CertificateError, ClientConfig, ServerConfig};
+use podkit::tls::rustls_pki_types::ServerName;
+use podkit::tls::tokio_rustls::{TlsAcceptor, TlsConnector};
+use podkit::tls::{subject_common_name, AllowRules, Reloadable, VerifyRules};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::config::{Limits, ProxyProtocol};
+use crate::metrics::Metrics;
+use crate::net::{self, Ends, Stream};
+use crate::pipe::{pipe, Ended};
+use crate::proxy_header::{self, TlsFacts};
+
+/// Everything a connection needs, shared by all of them; built once at start.
+pub struct Proxy {
+    pub side: Side,
+    pub target: Address,
+    pub proxy_protocol: ProxyProtocol,
+    pub limits: Limits,
+    pub metrics: Metrics,
+}
+
+pub enum Side {
+    /// Server mode: TLS in, plain out.
+    Terminate {
+        tls: Arc<Reloadable<ServerConfig>>,
+        /// `None` when no client certificate is asked for.
+        allow: Option<AllowRules>,
+    },
+    /// Client mode: plain in, TLS out.
+    Originate {
+        tls: Arc<Reloadable<ClientConfig>>,
+        server_name: ServerName<'static>,
+        verify: VerifyRules,
+    },
+}
+
+/// A connection closed before any byte was proxied: why (a metric label) and the details.
+struct Refused {
+    reason: &'static str,
+    detail: String,
+}
+
+impl Refused {
+    fn new(reason: &'static str, detail: impl ToString) -> Refused {
+        Refused {
+            reason,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl Proxy {
+    /// Serves one accepted connection to its end; never fails, only logs and counts.
+    pub async fn handle(self: Arc<Self>, client: Stream, ends: Ends) {
+        self.metrics.open_connections.inc();
+        let peer = ends
+            .peer
+            .map_or_else(|| "unix socket".to_owned(), |a| a.to_string());
+        let outcome = match &self.side {
+            Side::Terminate { tls, allow } => {
+                self.terminate(client, &ends, tls, allow.as_ref()).await
+            }
+            Side::Originate {
+                tls,
+                server_name,
+                verify,
+            } => {
+                self.originate(client, &ends, tls, server_name, verify)
+                    .await
+            }
+        };
+        match outcome {
+            Ok(ended) => log_end(&peer, ended),
+            Err(refused) => {
+                self.metrics.refused(refused.reason);
+                podkit::warn!(
+                    "connection refused",
+                    peer = peer,
+                    reason = refused.reason,
+                    error = refused.detail
+                );
+            }
+        }
+        self.metrics.open_connections.dec();
+    }
+
+    async fn terminate(
+        &self,
+        client: Stream,
+        ends: &Ends,
+        tls: &Reloadable<ServerConfig>,
+        allow: Option<&AllowRules>,
+    ) -> Result<Ended, Refused> {
+        let acceptor = TlsAcceptor::from(tls.current().config.clone());
+        let started = Instant::now();
+        let handshake =
+            tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(client));
+        let mut client = match handshake.await {
+            Err(_) => {
+                return Err(Refused::new(
+                    "handshake_timeout",
+                    "no handshake within the timeout",
+                ))
+            }
+            Ok(Err(e)) => return Err(handshake_refusal(&e)),
+            Ok(Ok(stream)) => stream,
+        };
+        self.metrics
+            .handshake_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let (_, session) = client.get_ref();
+        let client_certificate = session.peer_certificates().and_then(|chain| chain.first());
+        if let Some(allow) = allow {
+            allow
+                .check(client_certificate)
+                .map_err(|refusal| Refused::new(refusal.reason(), &refusal))?;
+        }
+        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs).then(|| TlsFacts {
+            sni: session.server_name().map(str::to_owned),
+            alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+            version: session.protocol_version().and_then(version_name),
+            cipher: session
+                .negotiated_cipher_suite()
+                .and_then(|suite| suite.suite().as_str())
+                .map(str::to_owned),
+            client_cn: client_certificate.and_then(subject_common_name),
+            client_certificate: client_certificate.is_some(),
+        });
+        let mut target = net::connect(&self.target, self.limits.connect_timeout)
+            .await
+            .map_err(|e| Refused::new(e.reason(), format!("target {}: {e}", self.target)))?;
+        self.send_proxy_header(&mut target, ends, facts.as_ref())
+            .await?;
+        Ok(self.pipe(&mut client, &mut target).await)
+    }
+
+    async fn originate(
+        &self,
+        mut client: Stream,
+        ends: &Ends,
+        tls: &Reloadable<ClientConfig>,
+        server_name: &ServerName<'static>,
+        verify: &VerifyRules,
+    ) -> Result<Ended, Refused> {
+        let target = net::connect(&self.target, self.limits.connect_timeout)
+            .await
+            .map_err(|e| Refused::new(e.reason(), format!("target {}: {e}", self.target)))?;
+        let connector = TlsConnector::from(tls.current().config.clone());
+        let started = Instant::now();
+        let handshake = tokio::time::timeout(
+            self.limits.handshake_timeout,
+            connector.connect(server_name.clone(), target),
+        );
+        let mut target = match handshake.await {
+            Err(_) => {
+                return Err(Refused::new(
+                    "handshake_timeout",
+                    "no handshake within the timeout",
+                ))
+            }
+            Ok(Err(e)) => return Err(handshake_refusal(&e)),
+            Ok(Ok(stream)) => stream,
+        };
+        self.metrics
+            .handshake_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let (_, session) = target.get_ref();
+        if let Some(server_certificate) =
+            session.peer_certificates().and_then(|chain| chain.first())
+        {
+            verify
+                .check(server_certificate)
+                .map_err(|refusal| Refused::new("server_not_allowed", &refusal))?;
+        }
+        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs).then(|| TlsFacts {
+            sni: Some(server_name.to_str().into_owned()),
+            alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+            version: session.protocol_version().and_then(version_name),
+            cipher: session
+                .negotiated_cipher_suite()
+                .and_then(|suite| suite.suite().as_str())
+                .map(str::to_owned),
+            client_cn: None,
+            client_certificate: false,
+        });
+        self.send_proxy_header(&mut target, ends, facts.as_ref())
+            .await?;
+        Ok(self.pipe(&mut client, &mut target).await)
+    }
+
+    async fn send_proxy_header(
+        &self,
+        target: &mut (impl AsyncWrite + Unpin),
+        ends: &Ends,
+        facts: Option<&TlsFacts>,
+    ) -> Result<(), Refused> {
+        if self.proxy_protocol == ProxyProtocol::Off {
+            return Ok(());
+        }
+        let header = proxy_header::v2(ends, facts);
+        target
+            .write_all(&header)
+            .await
+            .map_err(|e| Refused::new("target_unreachable", format!("target {}: {e}", self.target)))
+    }
+
+    async fn pipe<C, T>(&self, client: &mut C, target: &mut T) -> Ended
+    where
+        C: tokio::io::AsyncRead + AsyncWrite + Unpin,
+        T: tokio::io::AsyncRead + AsyncWrite + Unpin,
+    {
+        self.metrics.accepted.inc();
+        let metrics = &self.metrics;
+        pipe(client, target, self.limits.idle_timeout, |way, n| {
+            metrics.bytes(way, n)
+        })
+        .await
+    }
+}
+
+/// Names a failed handshake by what a user can act on: the peer's certificate (missing, expired,
+/// from an unknown CA, otherwise bad) or the handshake itself.
+fn handshake_refusal(error: &io::Error) -> Refused {
+    let tls_error = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let reason = match tls_error {
+        Some(rustls::Error::NoCertificatesPresented) => "no_client_certificate",
+        Some(rustls::Error::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        )) => "certificate_expired",
+        Some(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            "unknown_issuer"
+        }
+        Some(rustls::Error::InvalidCertificate(_)) => "bad_certificate",
+        _ => "handshake_failed",
+    };
+    Refused::new(reason, error)
+}
+
+fn version_name(version: rustls::ProtocolVersion) -> Option<&'static str> {
+    match version {
+        rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+        rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+        _ => None,
+    }
+}
+
+fn log_end(peer: &str, ended: Ended) {
+    match ended {
+        Ended::Closed => podkit::debug!("connection closed", peer = peer),
+        Ended::Idle => podkit::info!("connection closed: idle timeout", peer = peer),
+        Ended::Failed(way, error) => {
+            podkit::debug!(
+                "connection failed",
+                peer = peer,
+                way = format!("{way:?}"),
+                error = error
+            )
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Keeps [`Reloadable`] material fresh: on SIGHUP, and whenever one of its files changes on disk
+//! (a kubelet Secret volume update included, through [`VolumeWatch`]).
+//!
+//! A reload that fails leaves the material in use untouched: connections and handshakes go on
+//! with what worked, and the tool reports the failure (a log line, a metric) and waits for the
+//! next change. That is the difference between a typo in a rotated certificate and an outage.
+
+use std::path::PathBuf;
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::material::{Material, Reloadable};
+use crate::watch::{VolumeWatch, WatchError, WatchOptions};
+
+/// What started a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// SIGHUP, the operator's "reload now".
+    Signal,
+    /// These files changed on disk.
+    Files(Vec<PathBuf>),
+}
+
+/// One reload attempt, as the tool's report callback sees it.
+#[derive(Debug)]
+pub struct Reload<'a, C, E> {
+    pub trigger: Trigger,
+    /// The new material, now in use; or why it was refused (the old one is still in use).
+    pub result: Result<&'a Material<C>, E>,
+}
+
+/// Runs forever: watches `files`, and on each change or SIGHUP calls `load` and, if it succeeds,
+/// puts the new material in `reloadable`. Every attempt goes to `report`. Fails only at start,
+/// when the files cannot be watched or SIGHUP cannot be handled.
+pub async fn keep_fresh<C, E>(
+    reloadable: &Reloadable<C>,
+    files: &[PathBuf],
+    load: impl Fn() -> Result<Material<C>, E>,
+    mut report: impl FnMut(Reload<'_, C, E>),
+) -> Result<(), ReloadSetupError> {
+    let mut watch =
+        VolumeWatch::new(files, WatchOptions::default()).map_err(ReloadSetupError::Watch)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(ReloadSetupError::Signal)?;
+    loop {
+        let trigger = tokio::select! {
+            change = watch.changed() => Trigger::Files(change.paths),
+            Some(()) = hangup.recv() => Trigger::Signal,
+        };
+        match load() {
+            Ok(material) => {
+                reloadable.replace(material);
+                let current = reloadable.current();
+                report(Reload {
+                    trigger,
+                    result: Ok(&current),
+                });
+            }
+            Err(e) => report(Reload {
+                trigger,
+                result: Err(e),
+            }),
+        }
+    }
+}
+
+/// Why reloading could not be set up.
+#[derive(Debug)]
+pub enum ReloadSetupError {
+    Watch(WatchError),
+    Signal(std::io::Error),
+}
+
+impl std::fmt::Display for ReloadSetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadSetupError::Watch(e) => write!(f, "cannot watch the TLS files: {e}"),
+            ReloadSetupError::Signal(e) => write!(f, "cannot handle SIGHUP: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadSetupError {}

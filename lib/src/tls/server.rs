@@ -1,0 +1,126 @@
+//! The server side: what to present, and whom to ask for a certificate.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::ring;
+use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig};
+
+use super::certificate::Validity;
+use super::pem::{self, PemError};
+use super::{Material, TlsInput};
+
+/// What a server's TLS flags ask for: `--cert`/`--key`, and `--cacert` to require client
+/// certificates signed by those CAs (mTLS). Without a client CA, no client certificate is asked
+/// for: a tool that wants that only on an explicit flag (`--disable-authentication`) decides so
+/// when it parses its flags.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Why a server configuration could not be built; `Display` names the file at fault.
+#[derive(Debug)]
+pub enum ServerTlsError {
+    Pem(TlsInput, PemError),
+    /// The key is not the one the certificate was issued for.
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// rustls refused the certificate or key (an unsupported key type, typically).
+    Rustls(TlsInput, PathBuf, rustls::Error),
+    /// The client CA bundle cannot verify anything (no usable CA in it).
+    ClientCa(PathBuf, VerifierBuilderError),
+}
+
+impl ServerTlsError {
+    /// Which file was at fault, so that a tool can name its own flag for it.
+    pub fn input(&self) -> TlsInput {
+        match self {
+            ServerTlsError::Pem(input, _) | ServerTlsError::Rustls(input, _, _) => *input,
+            ServerTlsError::KeyMismatch { .. } => TlsInput::Key,
+            ServerTlsError::ClientCa(..) => TlsInput::Ca,
+        }
+    }
+}
+
+impl fmt::Display for ServerTlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerTlsError::Pem(_, e) => e.fmt(f),
+            ServerTlsError::KeyMismatch { cert, key } => write!(
+                f,
+                "{}: not the private key of the certificate in {}",
+                key.display(),
+                cert.display()
+            ),
+            ServerTlsError::Rustls(_, path, e) => write!(f, "{}: {e}", path.display()),
+            ServerTlsError::ClientCa(path, e) => {
+                write!(f, "{}: cannot verify clients with it: {e}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ServerTlsError {}
+
+impl ServerTls {
+    /// Reads the files and builds the rustls configuration (TLS 1.2 and 1.3, rustls's AEAD
+    /// suites), accepting the `alpn` protocols in the server's order of preference.
+    pub fn load(&self, alpn: &[Vec<u8>]) -> Result<Material<ServerConfig>, ServerTlsError> {
+        let chain =
+            pem::certificates(&self.cert).map_err(|e| ServerTlsError::Pem(TlsInput::Cert, e))?;
+        let key = pem::private_key(&self.key).map_err(|e| ServerTlsError::Pem(TlsInput::Key, e))?;
+        let validity = Validity::of(&chain[0]);
+
+        let provider = Arc::new(ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServerTlsError::Rustls(TlsInput::Cert, self.cert.clone(), e))?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let roots = client_roots(path)?;
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| ServerTlsError::ClientCa(path.to_path_buf(), e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => ServerTlsError::KeyMismatch {
+                cert: self.cert.clone(),
+                key: self.key.clone(),
+            },
+            other => ServerTlsError::Rustls(TlsInput::Key, self.key.clone(), other),
+        })?;
+        config.alpn_protocols = alpn.to_vec();
+        Ok(Material {
+            config: Arc::new(config),
+            validity,
+        })
+    }
+
+    /// The files this configuration is built from, for a watcher.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.cert.clone(), self.key.clone()];
+        files.extend(self.client_ca.iter().cloned());
+        files
+    }
+}
+
+fn client_roots(path: &Path) -> Result<Arc<RootCertStore>, ServerTlsError> {
+    let certificates = pem::certificates(path).map_err(|e| ServerTlsError::Pem(TlsInput::Ca, e))?;
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates {
+        roots
+            .add(certificate)
+            .map_err(|e| ServerTlsError::Rustls(TlsInput::Ca, path.to_owned(), e))?;
+    }
+    Ok(Arc::new(roots))
+}
