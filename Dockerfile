@@ -13,3 +13,11 @@ COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certi
 COPY target/x86_64-unknown-linux-musl/release/podkit-probe /podkit-probe
 USER 65532:65532
 ENTRYPOINT ["/podkit-probe"]
+
+# TLS ambassador and terminator: makes TLS connections (client mode), so it carries the CA bundle
+# for targets verified against the system roots.
+FROM scratch AS ambassador
+COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY target/x86_64-unknown-linux-musl/release/podkit-ambassador /podkit-ambassador
+USER 65532:65532
+ENTRYPOINT ["/podkit-ambassador"]

@@ -1,13 +1,14 @@
 //! One connection's life, in either mode: the TLS handshake (bounded by the handshake timeout),
 //! the identity checks, the connection to the target, the PROXY header, then the pipe.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
 use podkit::addr::Address;
 use podkit::tls::rustls::{self, CertificateError, ClientConfig, ServerConfig};
-use podkit::tls::rustls_pki_types::ServerName;
+use podkit::tls::rustls_pki_types::{CertificateDer, ServerName};
 use podkit::tls::tokio_rustls::{TlsAcceptor, TlsConnector};
 use podkit::tls::{subject_common_name, AllowRules, Reloadable, VerifyRules};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -46,6 +47,10 @@ pub enum Side {
 struct Refused {
     reason: &'static str,
     detail: String,
+    /// The peer closed before saying anything: a TCP health check (the kubelet's tcpSocket
+    /// probe, a load balancer's) rather than a client. Counted, but logged only at debug level,
+    /// or every probe period would write a warning.
+    silent_peer: bool,
 }
 
 impl Refused {
@@ -53,6 +58,7 @@ impl Refused {
         Refused {
             reason,
             detail: detail.to_string(),
+            silent_peer: false,
         }
     }
 }
@@ -79,6 +85,14 @@ impl Proxy {
         };
         match outcome {
             Ok(ended) => log_end(&peer, ended),
+            Err(refused) if refused.silent_peer => {
+                self.metrics.refused(refused.reason);
+                podkit::debug!(
+                    "connection closed before the handshake",
+                    peer = peer,
+                    reason = refused.reason
+                );
+            }
             Err(refused) => {
                 self.metrics.refused(refused.reason);
                 podkit::warn!(
@@ -100,22 +114,7 @@ impl Proxy {
         allow: Option<&AllowRules>,
     ) -> Result<Ended, Refused> {
         let acceptor = TlsAcceptor::from(tls.current().config.clone());
-        let started = Instant::now();
-        let handshake =
-            tokio::time::timeout(self.limits.handshake_timeout, acceptor.accept(client));
-        let mut client = match handshake.await {
-            Err(_) => {
-                return Err(Refused::new(
-                    "handshake_timeout",
-                    "no handshake within the timeout",
-                ))
-            }
-            Ok(Err(e)) => return Err(handshake_refusal(&e)),
-            Ok(Ok(stream)) => stream,
-        };
-        self.metrics
-            .handshake_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let mut client = self.handshake(acceptor.accept(client)).await?;
         let (_, session) = client.get_ref();
         let client_certificate = session.peer_certificates().and_then(|chain| chain.first());
         if let Some(allow) = allow {
@@ -123,20 +122,11 @@ impl Proxy {
                 .check(client_certificate)
                 .map_err(|refusal| Refused::new(refusal.reason(), &refusal))?;
         }
-        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs).then(|| TlsFacts {
-            sni: session.server_name().map(str::to_owned),
-            alpn: session.alpn_protocol().map(<[u8]>::to_vec),
-            version: session.protocol_version().and_then(version_name),
-            cipher: session
-                .negotiated_cipher_suite()
-                .and_then(|suite| suite.suite().as_str())
-                .map(str::to_owned),
-            client_cn: client_certificate.and_then(subject_common_name),
-            client_certificate: client_certificate.is_some(),
+        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs).then(|| {
+            let sni = session.server_name().map(str::to_owned);
+            tls_facts(session, sni, client_certificate)
         });
-        let mut target = net::connect(&self.target, self.limits.connect_timeout)
-            .await
-            .map_err(|e| Refused::new(e.reason(), format!("target {}: {e}", self.target)))?;
+        let mut target = self.connect_target().await?;
         self.send_proxy_header(&mut target, ends, facts.as_ref())
             .await?;
         Ok(self.pipe(&mut client, &mut target).await)
@@ -150,28 +140,11 @@ impl Proxy {
         server_name: &ServerName<'static>,
         verify: &VerifyRules,
     ) -> Result<Ended, Refused> {
-        let target = net::connect(&self.target, self.limits.connect_timeout)
-            .await
-            .map_err(|e| Refused::new(e.reason(), format!("target {}: {e}", self.target)))?;
+        let target = self.connect_target().await?;
         let connector = TlsConnector::from(tls.current().config.clone());
-        let started = Instant::now();
-        let handshake = tokio::time::timeout(
-            self.limits.handshake_timeout,
-            connector.connect(server_name.clone(), target),
-        );
-        let mut target = match handshake.await {
-            Err(_) => {
-                return Err(Refused::new(
-                    "handshake_timeout",
-                    "no handshake within the timeout",
-                ))
-            }
-            Ok(Err(e)) => return Err(handshake_refusal(&e)),
-            Ok(Ok(stream)) => stream,
-        };
-        self.metrics
-            .handshake_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let mut target = self
+            .handshake(connector.connect(server_name.clone(), target))
+            .await?;
         let (_, session) = target.get_ref();
         if let Some(server_certificate) =
             session.peer_certificates().and_then(|chain| chain.first())
@@ -180,20 +153,38 @@ impl Proxy {
                 .check(server_certificate)
                 .map_err(|refusal| Refused::new("server_not_allowed", &refusal))?;
         }
-        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs).then(|| TlsFacts {
-            sni: Some(server_name.to_str().into_owned()),
-            alpn: session.alpn_protocol().map(<[u8]>::to_vec),
-            version: session.protocol_version().and_then(version_name),
-            cipher: session
-                .negotiated_cipher_suite()
-                .and_then(|suite| suite.suite().as_str())
-                .map(str::to_owned),
-            client_cn: None,
-            client_certificate: false,
-        });
+        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs)
+            .then(|| tls_facts(session, Some(server_name.to_str().into_owned()), None));
         self.send_proxy_header(&mut target, ends, facts.as_ref())
             .await?;
         Ok(self.pipe(&mut client, &mut target).await)
+    }
+
+    /// Runs a TLS handshake within the handshake timeout, timing it.
+    async fn handshake<S>(
+        &self,
+        handshake: impl Future<Output = io::Result<S>>,
+    ) -> Result<S, Refused> {
+        let started = Instant::now();
+        match tokio::time::timeout(self.limits.handshake_timeout, handshake).await {
+            Err(_) => Err(Refused::new(
+                "handshake_timeout",
+                "no handshake within the timeout",
+            )),
+            Ok(Err(e)) => Err(handshake_refusal(&e)),
+            Ok(Ok(stream)) => {
+                self.metrics
+                    .handshake_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                Ok(stream)
+            }
+        }
+    }
+
+    async fn connect_target(&self) -> Result<Stream, Refused> {
+        net::connect(&self.target, self.limits.connect_timeout)
+            .await
+            .map_err(|e| Refused::new(e.reason(), format!("target {}: {e}", self.target)))
     }
 
     async fn send_proxy_header(
@@ -243,7 +234,30 @@ fn handshake_refusal(error: &io::Error) -> Refused {
         Some(rustls::Error::InvalidCertificate(_)) => "bad_certificate",
         _ => "handshake_failed",
     };
-    Refused::new(reason, error)
+    Refused {
+        silent_peer: tls_error.is_none() && error.kind() == io::ErrorKind::UnexpectedEof,
+        ..Refused::new(reason, error)
+    }
+}
+
+/// What the PROXY header's TLVs carry about a session; `client_certificate` is the certificate
+/// the client presented to us (server mode only).
+fn tls_facts(
+    session: &rustls::CommonState,
+    sni: Option<String>,
+    client_certificate: Option<&CertificateDer<'_>>,
+) -> TlsFacts {
+    TlsFacts {
+        sni,
+        alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+        version: session.protocol_version().and_then(version_name),
+        cipher: session
+            .negotiated_cipher_suite()
+            .and_then(|suite| suite.suite().as_str())
+            .map(str::to_owned),
+        client_cn: client_certificate.and_then(subject_common_name),
+        client_certificate: client_certificate.is_some(),
+    }
 }
 
 fn version_name(version: rustls::ProtocolVersion) -> Option<&'static str> {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use podkit::cli::parse;
 use podkit::log::{Format, Level};
 use podkit::tls::{ClientTls, ClientTlsError, TlsInput};
 
@@ -29,11 +30,11 @@ pub struct Cli {
     pub output: Output,
 
     /// error, warn, info or debug
-    #[arg(long, global = true, default_value = "warn", value_parser = parse_level, env = "PODKIT_LOG_LEVEL")]
+    #[arg(long, global = true, default_value = "warn", value_parser = parse::level, env = "PODKIT_LOG_LEVEL")]
     pub log_level: Level,
 
     /// text or json
-    #[arg(long, global = true, default_value = "text", value_parser = parse_format, env = "PODKIT_LOG_FORMAT")]
+    #[arg(long, global = true, default_value = "text", value_parser = parse::format, env = "PODKIT_LOG_FORMAT")]
     pub log_format: Format,
 }
 
@@ -93,7 +94,7 @@ pub struct HttpArgs {
     pub expect_body: Option<regex_lite::Regex>,
 
     /// Give up after this long, connection included
-    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// Connect to this unix socket instead of the URL's host and port
@@ -101,7 +102,7 @@ pub struct HttpArgs {
     pub unix_socket: Option<PathBuf>,
 
     /// Behave exactly as the kubelet's HTTP probe, which skips TLS verification
-    #[arg(long, env = "PODKIT_K8S", value_parser = parse_switch)]
+    #[arg(long, env = "PODKIT_K8S", value_parser = parse::switch)]
     pub k8s: bool,
 
     #[command(flatten)]
@@ -114,14 +115,14 @@ pub struct TcpArgs {
     pub address: String,
 
     /// Give up after this long
-    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Kill the command and report a timeout after this long
-    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// The command and its arguments
@@ -135,7 +136,7 @@ pub struct FileArgs {
     pub path: PathBuf,
 
     /// Unhealthy when the file was last modified longer ago than this
-    #[arg(long, value_parser = parse_duration, env = "PODKIT_MAX_AGE")]
+    #[arg(long, value_parser = parse::duration, env = "PODKIT_MAX_AGE")]
     pub max_age: Option<Duration>,
 }
 
@@ -149,7 +150,7 @@ pub struct GrpcArgs {
     pub service: String,
 
     /// Give up after this long, connection included
-    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     #[command(flatten)]
@@ -160,7 +161,7 @@ pub struct GrpcArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TlsArgs {
     /// Use TLS even for a plain scheme (grpc, wait targets)
-    #[arg(long, env = "PODKIT_TLS", value_parser = parse_switch)]
+    #[arg(long, env = "PODKIT_TLS", value_parser = parse::switch)]
     pub tls: bool,
 
     /// Trust only the CAs in this PEM file (default: the system bundle)
@@ -180,7 +181,7 @@ pub struct TlsArgs {
     pub server_name: Option<String>,
 
     /// Do not verify the server certificate (the kubelet's behaviour; see --k8s)
-    #[arg(long, env = "PODKIT_INSECURE", value_parser = parse_switch)]
+    #[arg(long, env = "PODKIT_INSECURE", value_parser = parse::switch)]
     pub insecure: bool,
 }
 
@@ -229,24 +230,6 @@ impl Cli {
     }
 }
 
-/// A switch's value from the environment, read as every podkit tool reads one
-/// (`podkit::cli::switch_value`: `1`, `yes`, `true` and the empty string are on).
-fn parse_switch(text: &str) -> Result<bool, std::convert::Infallible> {
-    Ok(podkit::cli::switch_value(text))
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    podkit::duration::parse(text).map_err(|e| e.to_string())
-}
-
-fn parse_level(text: &str) -> Result<Level, String> {
-    text.parse()
-}
-
-fn parse_format(text: &str) -> Result<Format, String> {
-    text.parse()
-}
-
 fn parse_regex(text: &str) -> Result<regex_lite::Regex, String> {
     regex_lite::Regex::new(text).map_err(|e| format!("invalid regular expression: {e}"))
 }
@@ -273,12 +256,12 @@ pub struct WaitArgs {
     pub targets: Vec<String>,
 
     /// Give up, without running CMD, after this long
-    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "5m", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// The longest pause between two attempts at one target (the backoff starts at 50ms); each
     /// attempt may take this long, or 1s if that is longer
-    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "PODKIT_INTERVAL")]
+    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_INTERVAL")]
     pub interval: Duration,
 
     #[command(flatten)]
