@@ -51,17 +51,33 @@ impl Address {
                 expected: ANY,
             }),
             Some(path) => Ok(Address::Unix(PathBuf::from(path))),
-            None => host_port(text, ANY),
+            None => host_port(text, ANY, Port::NonZero),
         }
     }
 
     /// `HOST:PORT` or `[IPv6]:PORT` only, for what needs a TCP peer.
     pub fn parse_host_port(text: &str) -> Result<Address, AddressError> {
-        host_port(text, TCP)
+        host_port(text, TCP, Port::NonZero)
+    }
+
+    /// An address to listen on: as [`parse`](Address::parse), and port 0 asks the kernel for a
+    /// free port (the tool logs the one it got).
+    pub fn parse_listen(text: &str) -> Result<Address, AddressError> {
+        match text.strip_prefix("unix:") {
+            Some(_) => Address::parse(text),
+            None => host_port(text, ANY, Port::AnyIncludingZero),
+        }
     }
 }
 
-fn host_port(text: &str, expected: &'static str) -> Result<Address, AddressError> {
+/// Whether port 0 is a valid port: only to listen on, where it means "any free one".
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Port {
+    NonZero,
+    AnyIncludingZero,
+}
+
+fn host_port(text: &str, expected: &'static str, ports: Port) -> Result<Address, AddressError> {
     let bad = || AddressError {
         input: text.to_owned(),
         expected,
@@ -80,7 +96,7 @@ fn host_port(text: &str, expected: &'static str) -> Result<Address, AddressError
     let port = port
         .parse::<u16>()
         .ok()
-        .filter(|p| *p != 0)
+        .filter(|p| *p != 0 || ports == Port::AnyIncludingZero)
         .ok_or_else(bad)?;
     Ok(Address::Tcp {
         host: host.to_owned(),
@@ -133,6 +149,19 @@ mod tests {
     }
 
     #[test]
+    fn only_a_listen_address_may_ask_for_port_zero() {
+        assert_eq!(
+            Address::parse_listen("127.0.0.1:0"),
+            Ok(tcp("127.0.0.1", 0))
+        );
+        assert_eq!(
+            Address::parse_listen("unix:/run/a.sock"),
+            Ok(Address::Unix("/run/a.sock".into()))
+        );
+        assert!(Address::parse("127.0.0.1:0").is_err());
+    }
+
+    #[test]
     fn display_gives_back_what_parses() {
         for text in ["db:5432", "[::1]:8080", "unix:/run/app.sock"] {
             assert_eq!(Address::parse(text).unwrap().to_string(), text);
@@ -147,6 +176,7 @@ mod tests {
             let error = Address::parse(bad).unwrap_err().to_string();
             assert!(error.contains(&format!("{bad:?}")), "{error}");
         }
+        assert!(Address::parse_listen("db:99999").is_err());
         assert!(Address::parse_host_port("unix:/run/app.sock")
             .unwrap_err()
             .to_string()

@@ -143,8 +143,8 @@ pub struct ServerArgs {
 /// What both modes share: where to listen, where to connect, and the limits in between.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// Accept connections here: HOST:PORT, [IPv6]:PORT or unix:PATH
-    #[arg(long, value_name = "ADDR", value_parser = parse_address, env = "PODKIT_LISTEN")]
+    /// Accept connections here: HOST:PORT, [IPv6]:PORT or unix:PATH (port 0: any free port, logged)
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, env = "PODKIT_LISTEN")]
     pub listen: Address,
 
     /// Connect each accepted connection here: HOST:PORT, [IPv6]:PORT or unix:PATH; a name is
@@ -196,6 +196,10 @@ pub struct ProxyArgs {
 
 fn parse_address(text: &str) -> Result<Address, String> {
     Address::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_listen_address(text: &str) -> Result<Address, String> {
+    Address::parse_listen(text).map_err(|e| e.to_string())
 }
 
 impl Cli {

@@ -55,11 +55,13 @@ pub async fn run(config: Config) -> i32 {
         Ok(listener) => listener,
         Err(e) => return fail(EXIT_USAGE, format!("--listen {}", config.listen), e),
     };
+    // The endpoint outlives the drain: /readyz says "draining" and /metrics counts the last
+    // connections until the process exits.
+    let (stop_metrics, metrics_stop) = tokio::sync::oneshot::channel::<()>();
     if let Some(addr) = config.metrics_addr {
         match MetricsServer::bind(addr, registry, readiness.clone()).await {
             Ok(server) => {
-                let stop = shutdown.clone();
-                tokio::spawn(server.serve(async move { stop.requested().await }));
+                tokio::spawn(server.serve(metrics_stop));
             }
             Err(e) => return fail(EXIT_USAGE, "--metrics-addr", e),
         }
@@ -106,6 +108,7 @@ pub async fn run(config: Config) -> i32 {
             open = connections.len()
         ),
     }
+    let _ = stop_metrics.send(());
     0
 }
 

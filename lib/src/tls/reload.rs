@@ -30,20 +30,25 @@ pub struct Reload<'a, C, E> {
 }
 
 /// Runs forever: watches `files`, and on each change or SIGHUP calls `load` and, if it succeeds,
-/// puts the new material in `reloadable`. Every attempt goes to `report`. Fails only at start,
-/// when the files cannot be watched or SIGHUP cannot be handled.
+/// puts the new material in `reloadable`. Every attempt goes to `report`. With no files (a client
+/// that trusts the system bundle and presents no certificate), only SIGHUP reloads. Fails only
+/// at start, when the files cannot be watched or SIGHUP cannot be handled.
 pub async fn keep_fresh<C, E>(
     reloadable: &Reloadable<C>,
     files: &[PathBuf],
     load: impl Fn() -> Result<Material<C>, E>,
     mut report: impl FnMut(Reload<'_, C, E>),
 ) -> Result<(), ReloadSetupError> {
-    let mut watch =
-        VolumeWatch::new(files, WatchOptions::default()).map_err(ReloadSetupError::Watch)?;
+    let mut watch = match files {
+        [] => None,
+        files => Some(
+            VolumeWatch::new(files, WatchOptions::default()).map_err(ReloadSetupError::Watch)?,
+        ),
+    };
     let mut hangup = signal(SignalKind::hangup()).map_err(ReloadSetupError::Signal)?;
     loop {
         let trigger = tokio::select! {
-            change = watch.changed() => Trigger::Files(change.paths),
+            Some(change) = changed(&mut watch) => Trigger::Files(change.paths),
             Some(()) = hangup.recv() => Trigger::Signal,
         };
         match load() {
@@ -60,6 +65,14 @@ pub async fn keep_fresh<C, E>(
                 result: Err(e),
             }),
         }
+    }
+}
+
+/// The next change, or never when nothing is watched.
+async fn changed(watch: &mut Option<VolumeWatch>) -> Option<crate::watch::Change> {
+    match watch {
+        Some(watch) => Some(watch.changed().await),
+        None => std::future::pending().await,
     }
 }
 
