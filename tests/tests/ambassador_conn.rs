@@ -1,0 +1,856 @@
+//! podkit-ambassador's connection handling, observed end to end: half-close in both directions,
+//! bulk transfer, the idle and handshake timeouts, drain on SIGTERM, `--max-conns`, unreachable
+//! targets, Unix sockets, and the health endpoints.
+//!
+//! Most tests chain both modes so that the test speaks plain TCP at both ends:
+//! test client -> `client` mode -> mTLS -> `server` mode -> a backend the test controls. A byte
+//! or a FIN then crosses a plain socket, a TLS session (close_notify) and a plain socket again.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use podkit_tests::ambassador::{Ambassador, TlsPki};
+use podkit_tests::servers::{DeadPort, Scratch};
+use podkit_tests::wait::HANG_GUARD;
+use podkit_tests::{bins, pidns, wait};
+
+// ---------------------------------------------------------------------------------------------
+// The ambassadors.
+
+/// `server` mode presenting the `server` certificate, client certificates required and CN
+/// `client` admitted.
+fn server_args(pki: &TlsPki, target: &str, extra: &[&str]) -> Vec<String> {
+    server_args_presenting(pki, "server", target, extra)
+}
+
+/// As [`server_args`], presenting the certificate `NAME.crt` of the test PKI.
+fn server_args_presenting(pki: &TlsPki, name: &str, target: &str, extra: &[&str]) -> Vec<String> {
+    let (cert, key) = (
+        pki.file(&format!("{name}.crt")),
+        pki.file(&format!("{name}.key")),
+    );
+    let ca = pki.file("ca.crt");
+    let fixed = [
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        target,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--cacert",
+        &ca,
+        "--allow-cn",
+        "client",
+    ];
+    fixed.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+}
+
+/// `client` mode, presenting the `client` certificate to a target that must be `localhost`.
+fn client_args(pki: &TlsPki, target: &str, extra: &[&str]) -> Vec<String> {
+    let (cert, key, ca) = (
+        pki.file("client.crt"),
+        pki.file("client.key"),
+        pki.file("ca.crt"),
+    );
+    let fixed = [
+        "client",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        target,
+        "--cacert",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--server-name",
+        "localhost",
+    ];
+    fixed.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+}
+
+/// `args` with `--listen` replaced by `listen`.
+fn listening_on(mut args: Vec<String>, listen: &str) -> Vec<String> {
+    let at = args.iter().position(|a| a == "--listen").expect("--listen") + 1;
+    args[at] = listen.to_owned();
+    args
+}
+
+/// A `client` mode ambassador in front of `server`, for the test to speak plain TCP to.
+fn front(pki: &TlsPki, server: &Ambassador, extra: &[&str]) -> Ambassador {
+    Ambassador::start(&client_args(pki, &server.addr().to_string(), extra))
+}
+
+/// Both modes in a row in front of `target`: returns (client mode, server mode).
+fn chain(pki: &TlsPki, target: &str, server_extra: &[&str]) -> (Ambassador, Ambassador) {
+    let server = Ambassador::start(&server_args(pki, target, server_extra));
+    (front(pki, &server, &[]), server)
+}
+
+/// podkit-ambassador ARGS as PID 1 of a new PID namespace, for the tests that signal it.
+fn start_in_pidns(args: &[String]) -> Ambassador {
+    let mut argv = vec![bins::path("ambassador").display().to_string()];
+    argv.extend_from_slice(args);
+    Ambassador::spawn(pidns::command(&argv), |_| {})
+}
+
+/// Sends `signal` to the ambassador that [`start_in_pidns`] started, which is PID 1 of its
+/// namespace (never to the `unshare` wrapper).
+fn signal_pid1(ambassador: &Ambassador, signal: i32) {
+    let pid1 = pidns::pid1_of(ambassador.pid() as i32);
+    // SAFETY: kill with the host pid of PID 1 of a namespace this test created.
+    let sent = unsafe { libc::kill(pid1, signal) };
+    assert_eq!(sent, 0, "signal {signal} to the namespace's PID 1 {pid1}");
+}
+
+/// Waits for the ambassador to exit; returns its exit code and log as one string.
+fn exit_of(ambassador: Ambassador) -> (Option<i32>, String) {
+    let (code, log) = ambassador.wait();
+    (code, log.join("\n"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics endpoint.
+
+/// A port for `--metrics-addr`, held until the ambassador binds it (see [`DeadPort`]).
+fn metrics_port() -> DeadPort {
+    DeadPort::for_a_server()
+}
+
+/// `GET path` on `addr`: the status code and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = connect(addr);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("an HTTP response from {addr}{path}: {response:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("a status line from {addr}{path}: {head:?}"));
+    (status, body.to_owned())
+}
+
+/// The value of the one series `series` (name with its labels, if any).
+fn metric(addr: &str, series: &str) -> f64 {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200, "/metrics: {body}");
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{body}"))
+}
+
+fn refused(reason: &str) -> String {
+    format!("podkit_ambassador_connections_refused_total{{reason=\"{reason}\"}}")
+}
+
+const OPEN_CONNECTIONS: &str = "podkit_ambassador_open_connections";
+
+/// Waits until the series `series` on `addr` has the value `value`.
+fn wait_for_metric(addr: &str, series: &str, value: f64) {
+    wait::until(&format!("{series} to be {value} on {addr}"), || {
+        (metric(addr, series) == value).then_some(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends and clients.
+
+/// A plain TCP server the test controls: it counts every connection it accepts, then hands it to
+/// `serve` on a thread of its own. Its listening thread ends when it is dropped.
+struct Backend {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Backend {
+    fn start(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the backend");
+        let addr = listener.local_addr().expect("the backend's address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (count, stop, serve) = (accepted.clone(), stopped.clone(), Arc::new(serve));
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                with_hang_guard(&stream);
+                let serve = serve.clone();
+                thread::spawn(move || serve(stream));
+            }
+        });
+        Backend {
+            addr,
+            accepted,
+            stopped,
+        }
+    }
+
+    /// Sends back every byte it receives, and closes when the client does.
+    fn echo() -> Backend {
+        Backend::start(|mut stream| {
+            let mut reader = stream.try_clone().expect("clone the stream");
+            let _ = std::io::copy(&mut reader, &mut stream);
+        })
+    }
+
+    fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// How many connections reached it so far.
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Reads and writes on `stream` fail after the hang guard instead of blocking a test forever.
+fn with_hang_guard(stream: &TcpStream) {
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    stream.set_write_timeout(Some(HANG_GUARD)).unwrap();
+}
+
+fn connect(addr: impl std::net::ToSocketAddrs + std::fmt::Debug) -> TcpStream {
+    let stream = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect to {addr:?}: {e}"));
+    with_hang_guard(&stream);
+    stream
+}
+
+/// A TCP connection to `addr` started and not waited for, as a flood starts them: a
+/// non-blocking socket whose connect(2) is in progress or done. Closing it abandons it.
+fn start_connecting(addr: SocketAddr) -> OwnedFd {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("an IPv4 address: {addr}")
+    };
+    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket has no memory preconditions; the result is checked.
+    let raw = unsafe { libc::socket(libc::AF_INET, flags, 0) };
+    assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `raw` was just opened and nothing else owns it.
+    let socket = unsafe { OwnedFd::from_raw_fd(raw) };
+    let address = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `address` is a valid sockaddr_in and the length given is its size.
+    let connected = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            std::ptr::addr_of!(address).cast::<libc::sockaddr>(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    let error = std::io::Error::last_os_error();
+    assert!(
+        connected == 0 || error.raw_os_error() == Some(libc::EINPROGRESS),
+        "connect to {addr}: {error}"
+    );
+    socket
+}
+
+/// Writes `bytes` and reads them back from an echo backend.
+fn round_trip(stream: &mut (impl Read + Write), bytes: &[u8]) {
+    stream.write_all(bytes).expect("send through the proxy");
+    let mut back = vec![0; bytes.len()];
+    stream
+        .read_exact(&mut back)
+        .expect("the echo through the proxy");
+    assert_eq!(back, bytes, "the echo differs from what was sent");
+}
+
+/// Reads to the end of `stream`, which must end with a FIN (not a reset, not a hang) and no byte
+/// before it.
+fn expect_eof(stream: &mut impl Read, what: &str) {
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => assert!(
+            rest.is_empty(),
+            "{what}: {} unexpected bytes before the end",
+            rest.len()
+        ),
+        Err(e) => panic!("{what}: expected the end of the stream, got {e}"),
+    }
+}
+
+/// Like [`expect_eof`], but a reset also counts as closed: the ambassador drops a connection it
+/// refuses without reading what may be left in it.
+fn expect_closed(stream: &mut impl Read, what: &str) {
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "{what}: {} unexpected bytes", rest.len()),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("{what}: expected the connection to be closed, got {e}"),
+    }
+}
+
+/// `len` bytes that differ from `seed` to `seed` and never repeat with a short period
+/// (xorshift64), so that a lost, duplicated or reordered chunk shows.
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// Reads `stream` to its end and checks it against `expected` as it comes, without keeping it:
+/// `Err` names the first byte that differs, or the lengths.
+fn read_matching(stream: &mut impl Read, expected: &[u8]) -> Result<(), String> {
+    let mut buffer = vec![0; 256 * 1024];
+    let mut at = 0;
+    loop {
+        let n = stream
+            .read(&mut buffer)
+            .map_err(|e| format!("read failed after {at} bytes: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        let Some(wanted) = expected.get(at..at + n) else {
+            return Err(format!("more than the {} bytes sent", expected.len()));
+        };
+        if buffer[..n] != *wanted {
+            let i = (0..n).find(|&i| buffer[i] != wanted[i]).unwrap_or(0);
+            return Err(format!("byte {} differs", at + i));
+        }
+        at += n;
+    }
+    match at == expected.len() {
+        true => Ok(()),
+        false => Err(format!("{at} bytes of {}", expected.len())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Half-close and bulk transfer.
+
+#[test]
+fn a_client_fin_crosses_both_modes_and_the_reply_still_comes_back() {
+    let trailer = Arc::new(pattern(1, 256 * 1024));
+    let reply_trailer = trailer.clone();
+    // The backend answers only once the client's FIN reached it.
+    let backend = Backend::start(move |mut stream| {
+        let mut request = Vec::new();
+        stream.read_to_end(&mut request).expect("read to the FIN");
+        let _ = writeln!(stream, "received {} bytes", request.len());
+        let _ = stream.write_all(&reply_trailer);
+    });
+    let pki = TlsPki::generate();
+    let (client, _server) = chain(&pki, &backend.target(), &[]);
+
+    let mut stream = connect(client.addr());
+    stream.write_all(&pattern(2, 100_000)).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+
+    let mut expected = b"received 100000 bytes\n".to_vec();
+    expected.extend_from_slice(&trailer);
+    read_matching(&mut stream, &expected)
+        .unwrap_or_else(|e| panic!("the reply after the client's FIN: {e}"));
+}
+
+#[test]
+fn a_backend_fin_crosses_both_modes_and_the_client_can_still_send() {
+    let greeting = Arc::new(pattern(3, 256 * 1024));
+    let sent = greeting.clone();
+    let (received, heard) = mpsc::channel();
+    // The backend speaks first and ends its side, then listens to the end.
+    let backend = Backend::start(move |mut stream| {
+        stream.write_all(&sent).expect("send the greeting");
+        stream.shutdown(Shutdown::Write).expect("send the FIN");
+        let mut request = Vec::new();
+        let read = stream.read_to_end(&mut request).map(|_| request);
+        let _ = received.send(read.map_err(|e| e.to_string()));
+    });
+    let pki = TlsPki::generate();
+    let (client, _server) = chain(&pki, &backend.target(), &[]);
+
+    let mut stream = connect(client.addr());
+    read_matching(&mut stream, &greeting)
+        .unwrap_or_else(|e| panic!("the backend's data up to its FIN: {e}"));
+    let request = pattern(4, 100_000);
+    stream
+        .write_all(&request)
+        .expect("send after the backend's FIN");
+    stream.shutdown(Shutdown::Write).unwrap();
+
+    let got = heard
+        .recv_timeout(HANG_GUARD)
+        .expect("the backend reads to the client's FIN")
+        .expect("the backend's read");
+    assert!(
+        got == request,
+        "the backend got {} bytes after its FIN, not the {} the client sent",
+        got.len(),
+        request.len()
+    );
+}
+
+#[test]
+fn sixty_four_mib_each_way_at_once_arrive_byte_exact() {
+    const SIZE: usize = 64 << 20;
+    let (up, down) = (Arc::new(pattern(5, SIZE)), Arc::new(pattern(6, SIZE)));
+    let (backend_up, backend_down) = (up.clone(), down.clone());
+    let (report, reported) = mpsc::channel();
+    let backend = Backend::start(move |mut stream| {
+        let mut writer = stream.try_clone().expect("clone the stream");
+        let down = backend_down.clone();
+        let sending = thread::spawn(move || {
+            writer.write_all(&down)?;
+            writer.shutdown(Shutdown::Write)
+        });
+        let matched = read_matching(&mut stream, &backend_up);
+        let sent = sending.join().expect("the backend's writer");
+        let _ = report.send((matched, sent.map_err(|e| e.to_string())));
+    });
+    let pki = TlsPki::generate();
+    let (client, _server) = chain(&pki, &backend.target(), &[]);
+
+    let mut stream = connect(client.addr());
+    let mut writer = stream.try_clone().unwrap();
+    let sending = thread::spawn(move || {
+        writer.write_all(&up)?;
+        writer.shutdown(Shutdown::Write)
+    });
+    let downstream = read_matching(&mut stream, &down);
+    sending
+        .join()
+        .unwrap()
+        .expect("the client sends 64 MiB and its FIN");
+    let (upstream, backend_sent) = reported.recv_timeout(HANG_GUARD).expect("the backend ends");
+    backend_sent.expect("the backend sends 64 MiB and its FIN");
+    upstream.unwrap_or_else(|e| panic!("client -> backend: {e}"));
+    downstream.unwrap_or_else(|e| panic!("backend -> client: {e}"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle timeout.
+
+#[test]
+fn a_silent_connection_is_closed_after_the_idle_timeout() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let (client, server) = chain(&pki, &backend.target(), &["--idle-timeout", "1s"]);
+
+    let mut stream = connect(client.addr());
+    round_trip(&mut stream, b"proxied");
+    expect_eof(&mut stream, "a silent connection");
+    server.wait_for_log("connection closed: idle timeout");
+}
+
+#[test]
+fn a_byte_each_way_every_200ms_keeps_a_connection_past_the_idle_timeout() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let (client, server) = chain(&pki, &backend.target(), &["--idle-timeout", "1s"]);
+
+    let mut stream = connect(client.addr());
+    for byte in b"fifteen * 200ms" {
+        round_trip(&mut stream, &[*byte]);
+        thread::sleep(Duration::from_millis(200));
+    }
+    round_trip(&mut stream, b"still open after 3 s");
+    let closed = server
+        .log()
+        .into_iter()
+        .find(|line| line.contains("idle timeout"));
+    assert_eq!(closed, None, "a busy connection was closed as idle");
+}
+
+#[test]
+fn bytes_only_from_the_backend_keep_a_connection_past_the_idle_timeout() {
+    const TICKS: &[u8] = b"fifteen * 200ms";
+    // The backend ticks for 3 s while the client says nothing, then echoes.
+    let backend = Backend::start(|mut stream| {
+        for byte in TICKS {
+            if stream.write_all(&[*byte]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        let mut reader = stream.try_clone().expect("clone the stream");
+        let _ = std::io::copy(&mut reader, &mut stream);
+    });
+    let pki = TlsPki::generate();
+    let (client, server) = chain(&pki, &backend.target(), &["--idle-timeout", "1s"]);
+
+    let mut stream = connect(client.addr());
+    let mut ticks = vec![0; TICKS.len()];
+    stream
+        .read_exact(&mut ticks)
+        .expect("every tick of the backend");
+    assert_eq!(ticks, TICKS);
+    round_trip(&mut stream, b"still open after 3 s");
+    let closed = server
+        .log()
+        .into_iter()
+        .find(|line| line.contains("idle timeout"));
+    assert_eq!(closed, None, "a connection with traffic was closed as idle");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drain on SIGTERM.
+
+#[test]
+fn on_sigterm_it_refuses_new_connections_finishes_the_open_one_and_exits_0() {
+    if !pidns::available("on_sigterm_it_refuses_new_connections_finishes_the_open_one_and_exits_0")
+    {
+        return;
+    }
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let server = start_in_pidns(&server_args(&pki, &backend.target(), &[]));
+    let client = front(&pki, &server, &[]);
+    let mut open = connect(client.addr());
+    round_trip(&mut open, b"before SIGTERM");
+
+    signal_pid1(&server, libc::SIGTERM);
+    server.wait_for_log("no longer accepting");
+    let refused = TcpStream::connect(server.addr()).map(|_| ());
+    assert_eq!(
+        refused.map_err(|e| e.kind()),
+        Err(ErrorKind::ConnectionRefused),
+        "a new connection to the draining server mode"
+    );
+    let mut late = connect(client.addr());
+    expect_closed(
+        &mut late,
+        "a new connection through the chain while draining",
+    );
+    round_trip(&mut open, b"after SIGTERM, both ways");
+    assert_eq!(
+        backend.accepted(),
+        1,
+        "only the open connection reached the backend"
+    );
+
+    drop(open);
+    let (code, log) = exit_of(server);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("drained"), "{log}");
+}
+
+#[test]
+fn after_the_drain_timeout_open_connections_are_closed_and_it_exits_0() {
+    if !pidns::available("after_the_drain_timeout_open_connections_are_closed_and_it_exits_0") {
+        return;
+    }
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let server = start_in_pidns(&server_args(
+        &pki,
+        &backend.target(),
+        &["--drain-timeout", "1s"],
+    ));
+    let client = front(&pki, &server, &[]);
+    let mut kept = connect(client.addr());
+    round_trip(&mut kept, b"kept open");
+
+    signal_pid1(&server, libc::SIGTERM);
+    expect_eof(&mut kept, "a connection kept open past the drain timeout");
+    let (code, log) = exit_of(server);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("drain timeout reached"), "{log}");
+}
+
+#[test]
+fn sigint_stops_it_with_exit_0() {
+    if !pidns::available("sigint_stops_it_with_exit_0") {
+        return;
+    }
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let server = start_in_pidns(&server_args(&pki, &backend.target(), &[]));
+    let client = front(&pki, &server, &[]);
+    round_trip(&mut connect(client.addr()), b"served");
+
+    signal_pid1(&server, libc::SIGINT);
+    let (code, log) = exit_of(server);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("cause=SIGINT"), "{log}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --max-conns.
+
+#[test]
+fn beyond_max_conns_a_connection_waits_unproxied_until_a_slot_frees() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let server = Ambassador::start(&server_args(&pki, &backend.target(), &["--max-conns", "2"]));
+    // The third connection's handshake waits in the server's backlog: the client mode in front
+    // must not give up on it before the test frees a slot.
+    let client = front(&pki, &server, &["--handshake-timeout", "60s"]);
+    let mut first = connect(client.addr());
+    let mut second = connect(client.addr());
+    round_trip(&mut first, b"first");
+    round_trip(&mut second, b"second");
+
+    let mut third = connect(client.addr());
+    third.write_all(b"third").unwrap();
+    round_trip(&mut first, b"first again");
+    round_trip(&mut second, b"second again");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        backend.accepted(),
+        2,
+        "a connection beyond --max-conns was proxied"
+    );
+
+    drop(first);
+    let mut echo = [0; 5];
+    third
+        .read_exact(&mut echo)
+        .expect("the third connection is proxied once a slot frees");
+    assert_eq!(&echo, b"third");
+    assert_eq!(backend.accepted(), 3);
+    round_trip(&mut second, b"second still works");
+}
+
+#[test]
+fn a_flood_beyond_max_conns_is_absorbed_and_it_keeps_serving() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let port = metrics_port();
+    let server = Ambassador::start(&server_args(
+        &pki,
+        &backend.target(),
+        &["--max-conns", "10", "--metrics-addr", &port.address],
+    ));
+    let client = front(&pki, &server, &[]);
+
+    // The listen backlog holds only so many: the rest of the flood is still knocking (SYN).
+    let flood: Vec<OwnedFd> = (0..300).map(|_| start_connecting(server.addr())).collect();
+    let open = wait::until("the flood to fill every slot", || {
+        let open = metric(&port.address, OPEN_CONNECTIONS);
+        (open >= 10.0).then_some(open)
+    });
+    assert_eq!(
+        open, 10.0,
+        "open connections under a flood with --max-conns 10"
+    );
+    drop(flood);
+    wait_for_metric(&port.address, OPEN_CONNECTIONS, 0.0);
+
+    let mut stream = connect(client.addr());
+    round_trip(&mut stream, b"served after the flood");
+    drop(stream);
+    wait_for_metric(&port.address, OPEN_CONNECTIONS, 0.0);
+    assert_eq!(
+        backend.accepted(),
+        1,
+        "only the normal request reached the backend"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handshake timeout and target failures.
+
+#[test]
+fn a_silent_or_stalled_tls_client_is_closed_after_the_handshake_timeout_and_counted() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let port = metrics_port();
+    let server = Ambassador::start(&server_args(
+        &pki,
+        &backend.target(),
+        &["--handshake-timeout", "1s", "--metrics-addr", &port.address],
+    ));
+
+    let mut silent = connect(server.addr());
+    // The first bytes of a TLS record header, and then nothing.
+    let mut stalled = connect(server.addr());
+    stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    expect_closed(&mut silent, "a client that sends nothing");
+    expect_closed(&mut stalled, "a client that stalls in its ClientHello");
+    wait_for_metric(&port.address, &refused("handshake_timeout"), 2.0);
+    server.wait_for_log("reason=handshake_timeout");
+    assert_eq!(backend.accepted(), 0);
+}
+
+/// Starts each mode with `--target target`, connects through it, and checks that the client's
+/// connection is closed and counted as `reason` in that mode's metrics.
+fn assert_refused_in_both_modes(target: &str, reason: &str) {
+    let pki = TlsPki::generate();
+
+    let client_port = metrics_port();
+    let client = Ambassador::start(&client_args(
+        &pki,
+        target,
+        &["--metrics-addr", &client_port.address],
+    ));
+    expect_closed(
+        &mut connect(client.addr()),
+        &format!("client mode, target {target}"),
+    );
+    wait_for_metric(&client_port.address, &refused(reason), 1.0);
+
+    let server_port = metrics_port();
+    let server = Ambassador::start(&server_args(
+        &pki,
+        target,
+        &["--metrics-addr", &server_port.address],
+    ));
+    let client = front(&pki, &server, &[]);
+    expect_closed(
+        &mut connect(client.addr()),
+        &format!("server mode, target {target}"),
+    );
+    wait_for_metric(&server_port.address, &refused(reason), 1.0);
+}
+
+#[test]
+fn a_dead_target_port_closes_the_client_and_counts_target_unreachable() {
+    let dead = DeadPort::reserve();
+    assert_refused_in_both_modes(&dead.address, "target_unreachable");
+}
+
+#[test]
+fn an_unresolvable_target_closes_the_client_and_counts_target_unresolved() {
+    assert_refused_in_both_modes("nonexistent.invalid:80", "target_unresolved");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unix sockets.
+
+/// An echo server on a Unix socket, on a thread that ends with the test process.
+fn unix_echo(path: &Path) {
+    let listener = UnixListener::bind(path).expect("bind the Unix backend");
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            thread::spawn(move || {
+                let mut reader = stream.try_clone().expect("clone the stream");
+                let _ = std::io::copy(&mut reader, &mut stream);
+            });
+        }
+    });
+}
+
+#[test]
+fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
+    if !pidns::available("unix_sockets_work_on_both_sides_and_are_removed_on_exit") {
+        return;
+    }
+    let scratch = Scratch::new("ambassador-unix");
+    let (app, tls, backend) = (
+        scratch.file("app.sock"),
+        scratch.file("tls.sock"),
+        scratch.join("backend.sock"),
+    );
+    unix_echo(&backend);
+    let pki = TlsPki::generate();
+    // app -> client mode on app.sock -> TLS over tls.sock -> server mode -> backend.sock.
+    let server = start_in_pidns(&listening_on(
+        server_args(&pki, &format!("unix:{}", backend.display()), &[]),
+        &format!("unix:{tls}"),
+    ));
+    let client = start_in_pidns(&listening_on(
+        client_args(&pki, &format!("unix:{tls}"), &[]),
+        &format!("unix:{app}"),
+    ));
+
+    let mut stream = UnixStream::connect(&app).expect("connect to the client mode's socket");
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    round_trip(&mut stream, b"over Unix sockets, TLS in the middle");
+    stream.shutdown(Shutdown::Write).unwrap();
+    expect_eof(&mut stream, "the echo after the client's FIN");
+
+    for ambassador in [client, server] {
+        signal_pid1(&ambassador, libc::SIGTERM);
+        let (code, log) = exit_of(ambassador);
+        assert_eq!(code, Some(0), "{log}");
+    }
+    assert!(!Path::new(&app).exists(), "{app} is left behind");
+    assert!(!Path::new(&tls).exists(), "{tls} is left behind");
+}
+
+// ---------------------------------------------------------------------------------------------
+// /healthz and /readyz.
+
+#[test]
+fn with_an_expired_certificate_it_starts_live_but_not_ready() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let port = metrics_port();
+    let server = Ambassador::start(&server_args_presenting(
+        &pki,
+        "server-expired",
+        &backend.target(),
+        &["--metrics-addr", &port.address],
+    ));
+
+    server.wait_for_log("outside its validity period");
+    assert_eq!(get(&port.address, "/healthz").0, 200);
+    let (status, body) = wait::until("/readyz to judge the certificate", || {
+        let (status, body) = get(&port.address, "/readyz");
+        body.contains("certificate").then_some((status, body))
+    });
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("expired"), "{body}");
+}
+
+#[test]
+fn with_a_valid_certificate_it_is_ready_and_exports_its_expiry() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let port = metrics_port();
+    let _server = Ambassador::start(&server_args(
+        &pki,
+        &backend.target(),
+        &["--metrics-addr", &port.address],
+    ));
+
+    wait::until("/readyz to answer 200", || {
+        (get(&port.address, "/readyz").0 == 200).then_some(())
+    });
+    assert_eq!(get(&port.address, "/healthz").0, 200);
+    // server.crt is valid until 2035-01-01T00:00:00Z.
+    assert_eq!(
+        metric(
+            &port.address,
+            "podkit_ambassador_certificate_not_after_timestamp_seconds"
+        ),
+        2_051_222_400.0
+    );
+}
