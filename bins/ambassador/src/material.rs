@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use podkit::serve::Readiness;
 use podkit::shutdown::Shutdown;
-use podkit::tls::reload::{self, Reload, Trigger};
+use podkit::tls::reload::{Reload, Trigger, Triggers};
 use podkit::tls::rustls::{ClientConfig, ServerConfig};
 use podkit::tls::{ClientTlsError, Material, Reloadable, TlsInput};
 
@@ -25,7 +25,7 @@ type Loader<C> = Box<dyn Fn() -> Result<Material<C>, String> + Send + Sync>;
 pub struct Reloading<C> {
     current: Arc<Reloadable<C>>,
     load: Loader<C>,
-    files: Vec<PathBuf>,
+    triggers: Triggers,
 }
 
 pub enum Loaded {
@@ -81,12 +81,14 @@ impl Loaded {
 
 impl<C: Send + Sync + 'static> Reloading<C> {
     fn start(load: Loader<C>, files: Vec<PathBuf>, metrics: &Metrics) -> Result<Self, String> {
+        // Watching starts before the first read, so that no change can fall in between.
+        let triggers = Triggers::install(&files).map_err(|e| e.to_string())?;
         let material = load()?;
         note(&material, metrics);
         Ok(Reloading {
             current: Arc::new(Reloadable::new(material)),
             load,
-            files,
+            triggers,
         })
     }
 
@@ -94,15 +96,13 @@ impl<C: Send + Sync + 'static> Reloading<C> {
         let Reloading {
             current,
             load,
-            files,
+            triggers,
         } = self;
         let reloaded = current.clone();
         let reload_metrics = metrics.clone();
         tokio::spawn(async move {
             let report = |reload: Reload<'_, C, String>| report(reload, &reload_metrics);
-            if let Err(e) = reload::keep_fresh(&reloaded, &files, load, report).await {
-                podkit::error!("certificate reload disabled", error = e);
-            }
+            triggers.keep_fresh(&reloaded, load, report).await;
         });
         let readiness = readiness.clone();
         let shutdown = shutdown.clone();

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use super::material::{Material, Reloadable};
 use crate::watch::{VolumeWatch, WatchError, WatchOptions};
@@ -29,41 +29,58 @@ pub struct Reload<'a, C, E> {
     pub result: Result<&'a Material<C>, E>,
 }
 
-/// Runs forever: watches `files`, and on each change or SIGHUP calls `load` and, if it succeeds,
-/// puts the new material in `reloadable`. Every attempt goes to `report`. With no files (a client
-/// that trusts the system bundle and presents no certificate), only SIGHUP reloads. Fails only
-/// at start, when the files cannot be watched or SIGHUP cannot be handled.
-pub async fn keep_fresh<C, E>(
-    reloadable: &Reloadable<C>,
-    files: &[PathBuf],
-    load: impl Fn() -> Result<Material<C>, E>,
-    mut report: impl FnMut(Reload<'_, C, E>),
-) -> Result<(), ReloadSetupError> {
-    let mut watch = match files {
-        [] => None,
-        files => Some(
-            VolumeWatch::new(files, WatchOptions::default()).map_err(ReloadSetupError::Watch)?,
-        ),
-    };
-    let mut hangup = signal(SignalKind::hangup()).map_err(ReloadSetupError::Signal)?;
-    loop {
-        let trigger = tokio::select! {
-            Some(change) = changed(&mut watch) => Trigger::Files(change.paths),
-            Some(()) = hangup.recv() => Trigger::Signal,
+/// The triggers of reloads, set up before the material is first read: a change made between that
+/// first read and the start of the watch would otherwise be lost for good (the watch would take
+/// the changed files as its starting point), and a SIGHUP in that window would kill the process,
+/// or, as PID 1, be ignored.
+pub struct Triggers {
+    watch: Option<VolumeWatch>,
+    hangup: Signal,
+}
+
+impl Triggers {
+    /// Starts watching `files` and handling SIGHUP. With no files (a client that trusts the
+    /// system bundle and presents no certificate), only SIGHUP reloads. Must run within a tokio
+    /// runtime (for the signal handler).
+    pub fn install(files: &[PathBuf]) -> Result<Triggers, ReloadSetupError> {
+        let watch = match files {
+            [] => None,
+            files => Some(
+                VolumeWatch::new(files, WatchOptions::default())
+                    .map_err(ReloadSetupError::Watch)?,
+            ),
         };
-        match load() {
-            Ok(material) => {
-                reloadable.replace(material);
-                let current = reloadable.current();
-                report(Reload {
+        let hangup = signal(SignalKind::hangup()).map_err(ReloadSetupError::Signal)?;
+        Ok(Triggers { watch, hangup })
+    }
+
+    /// Runs forever: on each change or SIGHUP, calls `load` and, if it succeeds, puts the new
+    /// material in `reloadable`. Every attempt goes to `report`.
+    pub async fn keep_fresh<C, E>(
+        mut self,
+        reloadable: &Reloadable<C>,
+        load: impl Fn() -> Result<Material<C>, E>,
+        mut report: impl FnMut(Reload<'_, C, E>),
+    ) {
+        loop {
+            let trigger = tokio::select! {
+                Some(change) = changed(&mut self.watch) => Trigger::Files(change.paths),
+                Some(()) = self.hangup.recv() => Trigger::Signal,
+            };
+            match load() {
+                Ok(material) => {
+                    reloadable.replace(material);
+                    let current = reloadable.current();
+                    report(Reload {
+                        trigger,
+                        result: Ok(&current),
+                    });
+                }
+                Err(e) => report(Reload {
                     trigger,
-                    result: Ok(&current),
-                });
+                    result: Err(e),
+                }),
             }
-            Err(e) => report(Reload {
-                trigger,
-                result: Err(e),
-            }),
         }
     }
 }

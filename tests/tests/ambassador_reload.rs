@@ -1,0 +1,961 @@
+//! podkit-ambassador's hot reload, as an operator rotating certificates sees it: files replaced on
+//! disk, a kubelet Secret volume update, SIGHUP, a bad new file, rotations under traffic, client
+//! mode, and the image with a mounted volume. Which certificate a new handshake presents is read
+//! by a real client (`openssl s_client`, curl) and compared with the files: every assertion is
+//! about what a peer or a scrape of /metrics observes.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use podkit_tests::ambassador::{Ambassador, TlsPki};
+use podkit_tests::docker::{self, docker_ok, Container};
+use podkit_tests::lines::Lines;
+use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
+use podkit_tests::{bins, pidns, procs, wait};
+use rcgen::{
+    date_time_ymd, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer,
+    KeyPair, KeyUsagePurpose,
+};
+
+const IMAGE: &str = "podkit/ambassador:latest";
+
+/// When `rotated` expires (year, month, day): not when `server` does, so that the not-after
+/// gauge shows the swap.
+const ROTATED_EXPIRY: (i32, u8, u8) = (2034, 6, 30);
+
+fn rotated_not_after() -> f64 {
+    let (year, month, day) = ROTATED_EXPIRY;
+    date_time_ymd(year, month, day).unix_timestamp() as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates and the files the ambassador reads.
+// ---------------------------------------------------------------------------------------------
+
+/// The harness's PKI plus `rotated`: a second server certificate from the same CA, with the same
+/// names as `server` but its own subject (CN `server-rotated`) and not-after. Rotations swap it
+/// with `server`.
+struct Pki {
+    tls: TlsPki,
+}
+
+impl Pki {
+    fn generate() -> Pki {
+        let tls = TlsPki::generate();
+        let ca_key = KeyPair::from_pem(&read(&tls.file("ca.key"))).expect("the CA's key");
+        // The harness's CA subject: a leaf's issuer name must match it byte for byte.
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name = DistinguishedName::new();
+        ca.distinguished_name
+            .push(DnType::CommonName, "podkit test ca");
+        let issuer = Issuer::new(ca, ca_key);
+
+        let names = ["localhost", "ambassador.test", "127.0.0.1", "::1"].map(String::from);
+        let mut leaf = CertificateParams::new(names).expect("valid names");
+        leaf.distinguished_name = DistinguishedName::new();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "server-rotated");
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        leaf.not_before = date_time_ymd(2025, 1, 1);
+        let (year, month, day) = ROTATED_EXPIRY;
+        leaf.not_after = date_time_ymd(year, month, day);
+        let key = KeyPair::generate().expect("a leaf key");
+        let certificate = leaf
+            .signed_by(&key, &issuer)
+            .expect("the rotated certificate");
+        std::fs::write(tls.file("rotated.crt"), certificate.pem()).unwrap();
+        std::fs::write(tls.file("rotated.key"), key.serialize_pem()).unwrap();
+        Pki { tls }
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.tls.file(name)
+    }
+
+    /// A CA bundle of the named CAs, one after the other.
+    fn bundle(&self, cas: &[&str]) -> String {
+        cas.iter()
+            .map(|ca| read(&self.file(&format!("{ca}.crt"))))
+            .collect()
+    }
+
+    /// Which of `server` and `rotated` is the first certificate in `text` (a client's output).
+    fn identify(&self, text: &str) -> Option<&'static str> {
+        let served = first_certificate(text)?;
+        ["server", "rotated"].into_iter().find(|name| {
+            first_certificate(&read(&self.file(&format!("{name}.crt")))).as_ref() == Some(&served)
+        })
+    }
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+/// The base64 body of the first PEM certificate in `text`, whitespace removed.
+fn first_certificate(text: &str) -> Option<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    let start = text.find(BEGIN)? + BEGIN.len();
+    let end = start + text[start..].find("-----END CERTIFICATE-----")?;
+    Some(text[start..end].split_whitespace().collect())
+}
+
+/// The paths of the certificate, key and CA bundle given to the ambassador.
+trait TlsFiles {
+    fn path(&self, name: &str) -> String;
+
+    fn cert(&self) -> String {
+        self.path("tls.crt")
+    }
+    fn key(&self) -> String {
+        self.path("tls.key")
+    }
+    fn ca(&self) -> String {
+        self.path("ca.crt")
+    }
+}
+
+/// `tls.crt`, `tls.key` and `ca.crt` in a directory of their own, replaced the way careful tools
+/// do it: the new content goes to a temporary file in the same directory, renamed over the old.
+struct TlsDir {
+    dir: Scratch,
+}
+
+impl TlsFiles for TlsDir {
+    fn path(&self, name: &str) -> String {
+        self.dir.file(name)
+    }
+}
+
+impl TlsDir {
+    /// The `leaf` pair with `ca.crt` as the bundle.
+    fn new(pki: &Pki, leaf: &str) -> TlsDir {
+        let files = TlsDir {
+            dir: Scratch::new("ambassador-reload-tls"),
+        };
+        files.install(pki, leaf, &pki.bundle(&["ca"]));
+        files
+    }
+
+    /// Writes `content` as `name`, in place: what an editor or `cat > file` does.
+    fn overwrite(&self, name: &str, content: &str) {
+        std::fs::write(self.path(name), content).unwrap();
+    }
+
+    /// Replaces `tls.crt`, `tls.key` and `ca.crt` with `leaf`'s pair and `bundle`: every new file
+    /// is written first, then each renamed over its old one.
+    fn install(&self, pki: &Pki, leaf: &str, bundle: &str) {
+        let new = [
+            ("tls.crt", read(&pki.file(&format!("{leaf}.crt")))),
+            ("tls.key", read(&pki.file(&format!("{leaf}.key")))),
+            ("ca.crt", bundle.to_owned()),
+        ];
+        for (name, content) in &new {
+            std::fs::write(self.path(&format!(".{name}.new")), content).unwrap();
+        }
+        for (name, _) in &new {
+            std::fs::rename(self.path(&format!(".{name}.new")), self.path(name)).unwrap();
+        }
+    }
+
+    /// Replaces the pair with `leaf`'s and keeps `ca.crt` as it was.
+    fn install_pair(&self, pki: &Pki, leaf: &str) {
+        self.install(pki, leaf, &read(&self.ca()));
+    }
+}
+
+/// A Secret volume as the kubelet lays it out and updates it (its AtomicWriter): the files in a
+/// timestamped directory, `..data` a symlink to that directory, and the names a user sees
+/// (`tls.crt`, `tls.key`, `ca.crt`) symlinks through `..data`.
+struct SecretVolume {
+    dir: Scratch,
+    generation: u32,
+}
+
+impl TlsFiles for SecretVolume {
+    fn path(&self, name: &str) -> String {
+        self.dir.file(name)
+    }
+}
+
+impl SecretVolume {
+    fn new(pki: &Pki, leaf: &str) -> SecretVolume {
+        let volume = SecretVolume {
+            dir: Scratch::new("ambassador-reload-secret"),
+            generation: 1,
+        };
+        volume.write_generation(pki, leaf);
+        symlink(&volume.timestamped(), &volume.path("..data"));
+        for name in ["tls.crt", "tls.key", "ca.crt"] {
+            symlink(&format!("..data/{name}"), &volume.path(name));
+        }
+        volume
+    }
+
+    /// An update exactly as the kubelet makes it: a new timestamped directory, `..data_tmp`
+    /// pointing to it renamed over `..data`, then the old directory removed.
+    fn update(&mut self, pki: &Pki, leaf: &str) {
+        let old = self.timestamped();
+        self.generation += 1;
+        self.write_generation(pki, leaf);
+        symlink(&self.timestamped(), &self.path("..data_tmp"));
+        std::fs::rename(self.path("..data_tmp"), self.path("..data")).unwrap();
+        std::fs::remove_dir_all(self.path(&old)).unwrap();
+    }
+
+    fn timestamped(&self) -> String {
+        let n = self.generation;
+        format!("..2026_11_23_01_00_{n:02}.{n:09}")
+    }
+
+    fn write_generation(&self, pki: &Pki, leaf: &str) {
+        let dir = self.dir.join(&self.timestamped());
+        std::fs::create_dir(&dir).unwrap();
+        for (name, from) in [
+            ("tls.crt", format!("{leaf}.crt")),
+            ("tls.key", format!("{leaf}.key")),
+            ("ca.crt", "ca.crt".to_owned()),
+        ] {
+            std::fs::copy(pki.file(&from), dir.join(name)).unwrap();
+        }
+    }
+
+    fn dir(&self) -> String {
+        self.dir.path.display().to_string()
+    }
+}
+
+/// A [`SecretVolume`]'s files as a container that mounts the volume at `/tls` sees them.
+struct MountedVolume;
+
+impl TlsFiles for MountedVolume {
+    fn path(&self, name: &str) -> String {
+        format!("/tls/{name}")
+    }
+}
+
+fn symlink(target: &str, link: &str) {
+    std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("symlink {link}: {e}"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ambassador, its metrics, and the peers.
+// ---------------------------------------------------------------------------------------------
+
+/// Server mode in front of `target`, with mTLS (any client of the CA is admitted).
+fn terminator_args(files: &impl TlsFiles, target: &str) -> Vec<String> {
+    [
+        "server",
+        "--target",
+        target,
+        "--cert",
+        &files.cert(),
+        "--key",
+        &files.key(),
+        "--cacert",
+        &files.ca(),
+        "--allow-all",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A running ambassador and the address of its /metrics.
+struct Running {
+    ambassador: Ambassador,
+    metrics: String,
+}
+
+impl Running {
+    fn start(args: &[String]) -> Running {
+        Running::launch(args, Ambassador::start)
+    }
+
+    /// As PID 1 of a new PID namespace (with its own mount namespace), for a test that signals it.
+    fn in_pid_namespace(args: &[String]) -> Running {
+        Running::launch(args, |args| {
+            let mut argv = vec![bins::path("ambassador").display().to_string()];
+            argv.extend_from_slice(args);
+            Ambassador::spawn(pidns::command(&argv), |_| {})
+        })
+    }
+
+    /// Adds `--listen` (a free port, read from the log) and `--metrics-addr` to `args`; the
+    /// metrics port is held until the ambassador listens, so that no other test takes it.
+    fn launch(args: &[String], start: impl FnOnce(&[String]) -> Ambassador) -> Running {
+        let metrics = DeadPort::for_a_server();
+        let mut args = args.to_vec();
+        args.extend(
+            [
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                &metrics.address,
+            ]
+            .map(String::from),
+        );
+        let ambassador = start(&args);
+        Running {
+            ambassador,
+            metrics: metrics.address.clone(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.ambassador.addr()
+    }
+
+    /// The value of one series of /metrics, e.g. `podkit_ambassador_reloads_total{result="success"}`.
+    fn metric(&self, series: &str) -> f64 {
+        let text = http_get(&self.metrics, "/metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{text}"))
+            .parse()
+            .expect("a number")
+    }
+
+    fn reloads(&self, result: &str) -> f64 {
+        self.metric(&format!(
+            "podkit_ambassador_reloads_total{{result=\"{result}\"}}"
+        ))
+    }
+
+    fn not_after(&self) -> f64 {
+        self.metric("podkit_ambassador_certificate_not_after_timestamp_seconds")
+    }
+
+    /// Waits until `count` reloads ended with `result`, and insists there were no more; shows
+    /// the ambassador's log if they never come.
+    fn wait_for_reloads(&self, result: &str, count: f64) {
+        let start = Instant::now();
+        let seen = loop {
+            let seen = self.reloads(result);
+            if seen >= count {
+                break seen;
+            }
+            assert!(
+                start.elapsed() < wait::HANG_GUARD,
+                "hung waiting for {count} reloads with result {result} (seen {seen}); log:\n{}",
+                self.ambassador.log().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(
+            seen,
+            count,
+            "reloads with result {result}; log:\n{}",
+            self.ambassador.log().join("\n")
+        );
+    }
+}
+
+/// The body of `GET PATH` from a plain HTTP server (/metrics), read to the end.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream.set_read_timeout(Some(wait::HANG_GUARD)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("the response");
+    let (_, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a complete response");
+    body.to_owned()
+}
+
+/// `openssl s_client` to `addr`, verifying the server against `ca.crt` and presenting `client`.
+fn s_client(pki: &Pki, addr: SocketAddr) -> Command {
+    let mut command = Command::new("openssl");
+    command
+        .args(["s_client", "-connect", &addr.to_string()])
+        .args(["-servername", "localhost", "-verify_return_error"])
+        .args(["-CAfile", &pki.file("ca.crt")])
+        .args(["-cert", &pki.file("client.crt")])
+        .args(["-key", &pki.file("client.key")]);
+    command
+}
+
+/// The certificate a new handshake with `addr` presents (`server` or `rotated`), as
+/// `openssl s_client` receives it.
+fn presented(pki: &Pki, addr: SocketAddr) -> &'static str {
+    let client = s_client(pki, addr);
+    // Under `timeout`: a handshake that never ends fails the test instead of hanging it.
+    let output = Command::new("timeout")
+        .arg(wait::HANG_GUARD.as_secs().to_string())
+        .arg(client.get_program())
+        .args(client.get_args())
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "openssl s_client to {addr}: {}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    pki.identify(&stdout)
+        .unwrap_or_else(|| panic!("an unknown certificate from {addr}:\n{stdout}"))
+}
+
+/// Runs curl with `args`: its stdout, or why it failed.
+fn curl(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--fail", "--max-time", "30"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    match output.status.success() {
+        true => Ok(stdout),
+        false => Err(format!(
+            "curl {args:?}: {}: {}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
+}
+
+/// `GET /status/200` over mTLS through a terminator, with `client`'s certificate; the body,
+/// then the certificate chain the server presented (curl's `%{certs}`).
+fn https_request(pki: &Pki, addr: SocketAddr) -> Result<String, String> {
+    curl(&[
+        "--cacert",
+        &pki.file("ca.crt"),
+        "--cert",
+        &pki.file("client.crt"),
+        "--key",
+        &pki.file("client.key"),
+        "--write-out",
+        "\n%{certs}",
+        &format!("https://{addr}/status/200"),
+    ])
+}
+
+/// The fixture server's answer to `/status/200`.
+const OK_BODY: &str = "status 200";
+
+/// Asserts that a request over mTLS through the terminator at `addr` gets the backend's answer.
+#[track_caller]
+fn assert_serves(pki: &Pki, addr: SocketAddr) {
+    let answer = https_request(pki, addr);
+    assert!(
+        answer.as_ref().is_ok_and(|body| body.starts_with(OK_BODY)),
+        "{answer:?}"
+    );
+}
+
+/// The test helper's echo server, killed when the test ends.
+struct EchoServer {
+    child: Child,
+    address: String,
+}
+
+impl EchoServer {
+    fn start() -> EchoServer {
+        let mut child = Command::new(bins::helper())
+            .args(["serve-echo", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the test helper starts");
+        let mut stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
+        let line =
+            stdout.next_satisfying("announcing the address", |l| l.starts_with("listening "));
+        let address = line["listening ".len()..].to_owned();
+        EchoServer { child, address }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TLS connection held open through a terminator to the echo server: `openssl s_client`
+/// sending the lines written to its stdin and printing their echo.
+struct OpenConnection {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines,
+}
+
+impl OpenConnection {
+    fn open(pki: &Pki, addr: SocketAddr) -> OpenConnection {
+        let mut child = s_client(pki, addr)
+            .arg("-quiet")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl runs");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
+        OpenConnection {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Sends `line` and waits for its echo.
+    fn echo(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("s_client takes the line");
+        self.stdout
+            .next_satisfying(&format!("the echo of {line:?}"), |l| l == line);
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation: files replaced on disk, a kubelet volume update, SIGHUP.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn replaced_files_reach_new_handshakes_while_an_open_connection_keeps_going() {
+    let pki = Pki::generate();
+    let files = TlsDir::new(&pki, "server");
+    let echo = EchoServer::start();
+    let terminator = Running::start(&terminator_args(&files, &echo.address));
+    assert_eq!(presented(&pki, terminator.addr()), "server");
+    let not_after_before = terminator.not_after();
+    let mut open = OpenConnection::open(&pki, terminator.addr());
+    open.echo("sent before the reload");
+
+    files.install_pair(&pki, "rotated");
+    terminator.wait_for_reloads("success", 1.0);
+
+    assert_eq!(presented(&pki, terminator.addr()), "rotated");
+    assert_ne!(terminator.not_after(), not_after_before);
+    assert_eq!(terminator.not_after(), rotated_not_after());
+    open.echo("sent after the reload");
+}
+
+#[test]
+fn a_kubelet_secret_volume_update_reaches_new_handshakes_every_time() {
+    let pki = Pki::generate();
+    let mut volume = SecretVolume::new(&pki, "server");
+    let backend = HttpServer::local();
+    let terminator = Running::start(&terminator_args(&volume, &backend.address));
+    assert_eq!(presented(&pki, terminator.addr()), "server");
+
+    volume.update(&pki, "rotated");
+    terminator.wait_for_reloads("success", 1.0);
+    assert_eq!(presented(&pki, terminator.addr()), "rotated");
+
+    // `..data` now points to a directory that did not exist at start: the next update is seen too.
+    volume.update(&pki, "server");
+    terminator.wait_for_reloads("success", 2.0);
+    assert_eq!(presented(&pki, terminator.addr()), "server");
+    assert_serves(&pki, terminator.addr());
+}
+
+#[test]
+fn sighup_reloads_a_change_no_watch_can_see_and_the_ambassador_keeps_serving() {
+    let test = "sighup_reloads_a_change_no_watch_can_see_and_the_ambassador_keeps_serving";
+    if !pidns::available(test) {
+        return;
+    }
+    let pki = Pki::generate();
+    let files = TlsDir::new(&pki, "server");
+    let backend = HttpServer::local();
+    let terminator = Running::in_pid_namespace(&terminator_args(&files, &backend.address));
+    let pid1 = pidns::pid1_of(terminator.ambassador.pid() as i32);
+
+    // In the ambassador's own mount namespace, `rotated` is bind-mounted over tls.crt and
+    // tls.key: the files it opens by those names change, and no inotify event says so. Only a
+    // reload that SIGHUP starts can put `rotated` in use.
+    for (file, over) in [("rotated.crt", files.cert()), ("rotated.key", files.key())] {
+        let output = Command::new("nsenter")
+            .args(["--target", &pid1.to_string(), "--mount", "--"])
+            .args(["mount", "--bind", &pki.file(file), &over])
+            .output()
+            .expect("nsenter runs");
+        assert!(
+            output.status.success(),
+            "bind-mount {file} over {over}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(presented(&pki, terminator.addr()), "server");
+    assert_eq!(terminator.reloads("success"), 0.0);
+
+    reloaded_by_sighup(&terminator, pid1);
+    terminator.wait_for_reloads("success", 1.0);
+    assert_eq!(presented(&pki, terminator.addr()), "rotated");
+    assert_serves(&pki, terminator.addr());
+}
+
+#[test]
+fn a_change_made_as_soon_as_the_ambassador_listens_is_not_lost() {
+    let pki = Pki::generate();
+    let files = TlsDir::new(&pki, "server");
+    let backend = HttpServer::local();
+    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    // A kubelet update may land at any moment, the first milliseconds included: the files
+    // changed after they were first read, so the ambassador must take the new ones.
+    files.install_pair(&pki, "rotated");
+    terminator.wait_for_reloads("success", 1.0);
+    assert_eq!(presented(&pki, terminator.addr()), "rotated");
+}
+
+#[test]
+fn sighup_as_soon_as_the_ambassador_listens_reloads_and_does_not_stop_it() {
+    let test = "sighup_as_soon_as_the_ambassador_listens_reloads_and_does_not_stop_it";
+    if !pidns::available(test) {
+        return;
+    }
+    let pki = Pki::generate();
+    let files = TlsDir::new(&pki, "server");
+    let backend = HttpServer::local();
+    let terminator = Running::in_pid_namespace(&terminator_args(&files, &backend.address));
+    let pid1 = pidns::pid1_of(terminator.ambassador.pid() as i32);
+    reloaded_by_sighup(&terminator, pid1);
+    assert_serves(&pki, terminator.addr());
+}
+
+/// Sends SIGHUP to the ambassador, PID 1 of its namespace with host pid `pid1`, and waits for the
+/// reload it starts; fails at once, with the log, if the signal ends the ambassador instead.
+fn reloaded_by_sighup(terminator: &Running, pid1: i32) {
+    // SAFETY: kill with the host pid of the PID 1 of this test's own namespace.
+    let sent = unsafe { libc::kill(pid1, libc::SIGHUP) };
+    assert_eq!(sent, 0, "SIGHUP to {pid1}");
+    let reloaded = wait::until("the reload that SIGHUP starts", || {
+        let log = terminator.ambassador.log();
+        if let Some(line) = log.iter().find(|l| l.contains("TLS material reloaded")) {
+            return Some(line.clone());
+        }
+        let alive = procs::get(pid1).is_some_and(|p| !p.is_zombie());
+        assert!(
+            alive,
+            "SIGHUP ended the ambassador; its log:\n{}",
+            log.join("\n")
+        );
+        None
+    });
+    assert!(reloaded.contains("trigger=SIGHUP"), "{reloaded}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A bad new file.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_garbage_certificate_is_refused_logged_and_counted_and_the_old_one_stays_in_use() {
+    let pki = Pki::generate();
+    let files = TlsDir::new(&pki, "server");
+    let backend = HttpServer::local();
+    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    assert_eq!(presented(&pki, terminator.addr()), "server");
+    files.overwrite("tls.crt", "this is not a certificate\n");
+    refused_then_recovered(&pki, &files, &terminator, &files.cert());
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_is_refused_and_the_old_pair_stays_in_use() {
+    let pki = Pki::generate();
+    let files = TlsDir::new(&pki, "server");
+    let backend = HttpServer::local();
+    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    assert_eq!(presented(&pki, terminator.addr()), "server");
+    files.overwrite("tls.key", &read(&pki.file("client.key")));
+    refused_then_recovered(&pki, &files, &terminator, &files.key());
+}
+
+/// After a bad file: one failed reload, logged with the file's path; the old certificate still
+/// presented and admitting requests; then a good pair is taken as usual.
+fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Running, bad: &str) {
+    terminator.wait_for_reloads("failure", 1.0);
+    let refused = terminator.ambassador.wait_for_log("TLS reload refused");
+    assert!(refused.contains(bad), "the error names {bad}: {refused}");
+    assert_eq!(terminator.reloads("success"), 0.0);
+    assert_eq!(presented(pki, terminator.addr()), "server");
+    assert_serves(pki, terminator.addr());
+
+    files.install_pair(pki, "rotated");
+    terminator.wait_for_reloads("success", 1.0);
+    assert_eq!(presented(pki, terminator.addr()), "rotated");
+    assert_eq!(terminator.reloads("failure"), 1.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Under traffic.
+// ---------------------------------------------------------------------------------------------
+
+/// Requests in a loop on a few threads, each a new curl process (a new TCP connection and a full
+/// handshake), until stopped; every outcome is kept: curl's output, or why it failed.
+struct Traffic {
+    /// How many requests have started: the number of the next one.
+    started: Arc<AtomicUsize>,
+    /// Each ended request: its number, and its outcome.
+    ended: Arc<Mutex<Vec<(usize, Outcome)>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+type Outcome = Result<String, String>;
+
+impl Traffic {
+    fn start(threads: usize, request: impl Fn() -> Outcome + Send + Sync + 'static) -> Traffic {
+        let started = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let request = Arc::new(request);
+        let threads = (0..threads)
+            .map(|_| {
+                let (started, ended) = (started.clone(), ended.clone());
+                let (stop, request) = (stop.clone(), request.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let number = started.fetch_add(1, Ordering::SeqCst);
+                        let outcome = request();
+                        ended.lock().unwrap().push((number, outcome));
+                    }
+                })
+            })
+            .collect();
+        Traffic {
+            started,
+            ended,
+            stop,
+            threads,
+        }
+    }
+
+    /// Waits until a request started after this call satisfies `wanted`. One started before
+    /// (on another thread, still in its handshake) may show an older state, and does not count.
+    /// A failed request ends the wait at once, with its error.
+    fn wait_for(&self, what: &str, wanted: impl Fn(&Outcome) -> bool) {
+        let mark = self.started.load(Ordering::SeqCst);
+        wait::until(what, || {
+            let ended = self.ended.lock().unwrap();
+            if let Some((number, Err(error))) = ended.iter().find(|(_, o)| o.is_err()) {
+                let failure = format!("request {number} of {} failed: {error}", ended.len());
+                drop(ended);
+                panic!("{failure} (waiting for {what})");
+            }
+            ended
+                .iter()
+                .any(|(number, outcome)| *number >= mark && wanted(outcome))
+                .then_some(())
+        });
+    }
+
+    /// Stops the loop and returns every outcome.
+    fn finish(mut self) -> Vec<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            thread.join().expect("a request thread");
+        }
+        let ended = std::mem::take(&mut *self.ended.lock().unwrap());
+        ended.into_iter().map(|(_, outcome)| outcome).collect()
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn rotating_certificates_and_ca_bundle_under_traffic_fails_no_request() {
+    const ROTATIONS: usize = 5;
+    const MIN_REQUESTS: usize = 20;
+    let pki = Arc::new(Pki::generate());
+    let files = TlsDir::new(&pki, "server");
+    let backend = HttpServer::local();
+    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    let addr = terminator.addr();
+    let traffic = {
+        let pki = pki.clone();
+        Traffic::start(2, move || https_request(&pki, addr))
+    };
+    let served = |leaf: &'static str| {
+        let pki = pki.clone();
+        move |outcome: &Outcome| {
+            outcome
+                .as_ref()
+                .is_ok_and(|out| pki.identify(out) == Some(leaf))
+        }
+    };
+    traffic.wait_for("a first request answered", served("server"));
+
+    for rotation in 1..=ROTATIONS {
+        // Both leaves come from `ca`; the client CA bundle gains and loses a second CA, and
+        // `client`'s issuer is in it all along.
+        let (leaf, cas) = match rotation % 2 {
+            1 => ("rotated", &["other-ca", "ca"][..]),
+            _ => ("server", &["ca"][..]),
+        };
+        files.install(&pki, leaf, &pki.bundle(cas));
+        traffic.wait_for(
+            &format!("rotation {rotation} to {leaf} to be served"),
+            served(leaf),
+        );
+    }
+    for _ in 0..10 {
+        traffic.wait_for("one more request after the last rotation", |_| true);
+    }
+    let outcomes = traffic.finish();
+
+    let failures: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {failures:#?}",
+        failures.len(),
+        outcomes.len()
+    );
+    assert!(
+        outcomes.len() >= MIN_REQUESTS,
+        "only {} requests",
+        outcomes.len()
+    );
+    for outcome in outcomes.iter().flatten() {
+        assert!(
+            outcome.starts_with(OK_BODY),
+            "a request's answer: {outcome}"
+        );
+    }
+    for leaf in ["server", "rotated"] {
+        let count = outcomes.iter().filter(|o| served(leaf)(o)).count();
+        assert!(
+            count > 0,
+            "{leaf} was never served in {} requests",
+            outcomes.len()
+        );
+    }
+    let reloads = terminator.reloads("success");
+    assert!(
+        reloads >= ROTATIONS as f64,
+        "{reloads} reloads for {ROTATIONS} rotations"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client mode.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_rotated_client_certificate_is_presented_on_new_connections() {
+    let pki = Pki::generate();
+    let backend = HttpServer::local();
+    let terminator = Running::start(
+        &[
+            "server",
+            "--target",
+            &backend.address,
+            "--cert",
+            &pki.file("server.crt"),
+            "--key",
+            &pki.file("server.key"),
+            "--cacert",
+            &pki.file("ca.crt"),
+            "--allow-cn",
+            "other",
+        ]
+        .map(String::from),
+    );
+    let files = TlsDir::new(&pki, "client");
+    let ambassador = Running::start(
+        &[
+            "client",
+            "--target",
+            &terminator.addr().to_string(),
+            "--cacert",
+            &files.ca(),
+            "--cert",
+            &files.cert(),
+            "--key",
+            &files.key(),
+        ]
+        .map(String::from),
+    );
+    let url = format!("http://{}/status/200", ambassador.addr());
+    let not_allowed = "podkit_ambassador_connections_refused_total{reason=\"not_allowed\"}";
+
+    let before = curl(&[&url]);
+    assert!(before.is_err(), "`client` was admitted: {before:?}");
+    terminator.ambassador.wait_for_log("reason=not_allowed");
+    assert_eq!(terminator.metric(not_allowed), 1.0);
+
+    files.install_pair(&pki, "other");
+    ambassador.wait_for_reloads("success", 1.0);
+    let after = curl(&[&url]);
+    assert!(
+        after.as_ref().is_ok_and(|body| body.starts_with(OK_BODY)),
+        "{after:?}"
+    );
+    assert_eq!(terminator.metric(not_allowed), 1.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The image, with a mounted volume.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_image_reloads_when_its_mounted_secret_volume_is_updated() {
+    let test = "the_image_reloads_when_its_mounted_secret_volume_is_updated";
+    if !docker::available(test, IMAGE) {
+        return;
+    }
+    let pki = Pki::generate();
+    let mut volume = SecretVolume::new(&pki, "server");
+    let backend = HttpServer::local();
+    let mount = format!("{}:/tls:ro", volume.dir());
+    // On the host's network, so that it reaches the backend and the test reaches it.
+    let mut args = vec!["--network", "host", "-v", &mount, IMAGE];
+    let command = terminator_args(&MountedVolume, &backend.address);
+    args.extend(command.iter().map(String::as_str));
+    args.extend(["--listen", "127.0.0.1:0"]);
+    let container = Container::run("ambassador-reload", &args);
+    let addr = listening_in(&container);
+    assert_eq!(presented(&pki, addr), "server");
+
+    volume.update(&pki, "rotated");
+    wait::until("the container to present the rotated certificate", || {
+        (presented(&pki, addr) == "rotated").then_some(())
+    });
+    assert!(
+        container.logs().contains("TLS material reloaded"),
+        "{}",
+        container.logs()
+    );
+    assert_serves(&pki, addr);
+}
+
+/// The address the ambassador in `container` listens on (host network), from its log.
+fn listening_in(container: &Container) -> SocketAddr {
+    wait::until("the container to listen", || {
+        let logs = container.logs();
+        if docker_ok(&["inspect", "-f", "{{.State.Running}}", &container.name]) != "true" {
+            panic!("the container stopped:\n{logs}");
+        }
+        logs.lines()
+            .filter(|line| line.contains("listening"))
+            .flat_map(str::split_whitespace)
+            .find_map(|field| field.strip_prefix("listen=")?.parse().ok())
+    })
+}
