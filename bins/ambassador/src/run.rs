@@ -49,7 +49,7 @@ pub async fn run(config: Config) -> i32 {
 
     let (side, material) = match material::load(&config, &metrics) {
         Ok(loaded) => loaded,
-        Err(message) => return fail(EXIT_USAGE, "TLS configuration", message),
+        Err(message) => return fail(EXIT_USAGE, "TLS", message),
     };
     let listener = match Listener::bind(&config.listen).await {
         Ok(listener) => listener,
@@ -149,7 +149,9 @@ async fn accept_until_stopped(
     connections
 }
 
+/// A start-up failure: one line on stderr in the same shape as a bad flag's, whatever the log
+/// format, since it is for the person who wrote the command line.
 fn fail(code: i32, what: impl Display, error: impl Display) -> i32 {
-    podkit::error!(&format!("{what}: {error}"));
+    eprintln!("podkit-ambassador: error: {what}: {error}");
     code
 }
