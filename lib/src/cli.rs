@@ -101,9 +101,32 @@ pub mod parse {
         text.parse()
     }
 
+    /// A duration that must not be zero: a timeout of 0 would fail every connection, and
+    /// a user who wrote it probably meant "off", which is leaving the flag out.
+    pub fn nonzero_duration(text: &str) -> Result<Duration, String> {
+        match duration(text)? {
+            Duration::ZERO => {
+                Err("must be more than 0 (leave the flag out for no limit)".to_owned())
+            }
+            nonzero => Ok(nonzero),
+        }
+    }
+
     /// A switch's value from the environment ([`super::switch_value`]).
     pub fn switch(text: &str) -> Result<bool, std::convert::Infallible> {
         Ok(super::switch_value(text))
+    }
+
+    /// A switch that weakens security (`--disable-authentication`, `--allow-all`): from the
+    /// environment only an explicit word turns it on or off, never an empty or mistyped value
+    /// (a Helm value left blank would otherwise open the door).
+    pub fn explicit_switch(text: &str) -> Result<bool, String> {
+        let word = text.trim().to_ascii_lowercase();
+        match word.as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(format!("expected true or false, got {text:?}")),
+        }
     }
 }
 

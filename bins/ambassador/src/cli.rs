@@ -132,11 +132,11 @@ pub struct ServerArgs {
     pub allow_uri: Vec<String>,
 
     /// Admit any client whose certificate chains to --cacert
-    #[arg(long, env = "PODKIT_ALLOW_ALL", value_parser = parse::switch)]
+    #[arg(long, env = "PODKIT_ALLOW_ALL", value_parser = parse::explicit_switch)]
     pub allow_all: bool,
 
     /// Ask for no client certificate: plain TLS, anyone may connect
-    #[arg(long, env = "PODKIT_DISABLE_AUTHENTICATION", value_parser = parse::switch)]
+    #[arg(long, env = "PODKIT_DISABLE_AUTHENTICATION", value_parser = parse::explicit_switch)]
     pub disable_authentication: bool,
 }
 
@@ -170,15 +170,15 @@ pub struct ProxyArgs {
     pub proxy_protocol_tlvs: bool,
 
     /// Give up connecting to the target after this long
-    #[arg(long, default_value = "10s", value_parser = parse::duration, env = "PODKIT_CONNECT_TIMEOUT")]
+    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration, env = "PODKIT_CONNECT_TIMEOUT")]
     pub connect_timeout: Duration,
 
     /// Give up on a TLS handshake after this long (a slow or silent peer)
-    #[arg(long, default_value = "10s", value_parser = parse::duration, env = "PODKIT_HANDSHAKE_TIMEOUT")]
+    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration, env = "PODKIT_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Duration,
 
     /// Close a connection with no byte in either direction for this long (default: never)
-    #[arg(long, value_parser = parse::duration, env = "PODKIT_IDLE_TIMEOUT")]
+    #[arg(long, value_parser = parse::nonzero_duration, env = "PODKIT_IDLE_TIMEOUT")]
     pub idle_timeout: Option<Duration>,
 
     /// Serve at most this many connections at once; more wait in the listen backlog

@@ -55,7 +55,9 @@ pub fn load(config: &Config, metrics: &Metrics) -> Result<(Side, Loaded), String
             let load: Loader<ClientConfig> = Box::new(move || {
                 tls.load(&alpn).map_err(|e| match &e {
                     ClientTlsError::Pem(input, pem) => format!("{} {pem}", flag(*input)),
-                    other => other.to_string(),
+                    ClientTlsError::KeyMismatch { .. } => format!("--key {e}"),
+                    ClientTlsError::NoSystemRoots(_) => format!("{e} with --cacert"),
+                    ClientTlsError::Rustls(_) => e.to_string(),
                 })
             });
             let material = Reloading::start(load, client.tls.files(), metrics)?;
@@ -102,6 +104,7 @@ impl<C: Send + Sync + 'static> Reloading<C> {
         let reload_metrics = metrics.clone();
         tokio::spawn(async move {
             let report = |reload: Reload<'_, C, String>| report(reload, &reload_metrics);
+            let load = || no_worse_than(load()?, &reloaded.current());
             triggers.keep_fresh(&reloaded, load, report).await;
         });
         let readiness = readiness.clone();
@@ -121,6 +124,20 @@ impl<C: Send + Sync + 'static> Reloading<C> {
             }
         });
     }
+}
+
+/// Refuses new material whose certificate is outside its validity period while the one in use
+/// is valid: rotating in an expired certificate would fail every handshake from then on. An
+/// expired certificate in use may be replaced by anything that loads.
+fn no_worse_than<C>(new: Material<C>, in_use: &Material<C>) -> Result<Material<C>, String> {
+    let now = SystemTime::now();
+    if !new.is_valid_at(now) && in_use.is_valid_at(now) {
+        return Err(
+            "--cert: the new certificate is expired or not yet valid; the valid one stays in use"
+                .to_owned(),
+        );
+    }
+    Ok(new)
 }
 
 fn report<C>(reload: Reload<'_, C, String>, metrics: &Metrics) {

@@ -59,8 +59,7 @@ impl Listener {
         match self {
             Listener::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await?;
-                // A proxy that waits to fill segments adds its delay to every request.
-                stream.set_nodelay(true)?;
+                tune(&stream);
                 let local = stream.local_addr().ok();
                 Ok((
                     Stream::Tcp(stream),
@@ -99,6 +98,36 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
         _ => Ok(()),
+    }
+}
+
+/// How long a connection may be silent before the kernel starts probing whether its peer is
+/// still there, then how often, and how many unanswered probes end it: a peer that vanished
+/// without FIN or RST (a node gone, a NAT entry expired) frees its connection in about 2.5
+/// minutes instead of holding it, and a `--max-conns` slot, forever.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const KEEPALIVE_PROBES: u32 = 6;
+
+/// Socket options for every TCP connection, on either side. Failures are ignored: they only
+/// cost latency (Nagle) or the early detection of a dead peer.
+fn tune(stream: &TcpStream) {
+    // A proxy that waits to fill segments adds its delay to every request.
+    let _ = stream.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
+impl Stream {
+    /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN, so that the plain side
+    /// of a connection that broke on the TLS side does not take a cut-off stream for a whole one.
+    pub fn abort_on_close(&self) {
+        if let Stream::Tcp(stream) = self {
+            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+        }
     }
 }
 
@@ -155,7 +184,7 @@ async fn connect_now(target: &Address) -> Result<Stream, ConnectError> {
             for address in addresses {
                 match TcpStream::connect(address).await {
                     Ok(stream) => {
-                        stream.set_nodelay(true).map_err(ConnectError::Connect)?;
+                        tune(&stream);
                         return Ok(Stream::Tcp(stream));
                     }
                     Err(e) => last_error = Some(e),

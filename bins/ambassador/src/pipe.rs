@@ -5,6 +5,15 @@
 //! sending half is shut down once what was read has been written, and the other direction keeps
 //! flowing until it ends too. Only then is the pipe done.
 //!
+//! Failures: a reset read ends the pipe at once (the peer is gone both ways). A failed write ends
+//! only its direction, which then reads and discards what its sender still sends: a target that
+//! answers early and closes without reading the whole upload (an HTTP 413, say) gets its answer
+//! through, and the client is not reset in the middle of reading it. That discarding lasts until
+//! the sender stops, or [`LINGER`] after the other direction has ended.
+//!
+//! Fairness: a direction moves at most [`READS_PER_TURN`] chunks before yielding, so a sender
+//! that never pauses cannot starve the other direction of the same connection.
+//!
 //! Memory: a direction holds a buffer only while it has bytes in hand. When a read would block
 //! and everything read has been written, the buffer goes back to the allocator, so an idle
 //! connection costs its sockets and TLS state, not two copy buffers (ghostunnel and stunnel keep
@@ -21,6 +30,14 @@ use tokio::time::{Instant, Sleep};
 
 /// Bytes per read: large enough that bulk transfers cost few system calls and whole TLS records.
 const CHUNK: usize = 32 * 1024;
+
+/// Chunks one direction may move before it lets the other have a turn.
+const READS_PER_TURN: usize = 8;
+
+/// How long a direction whose writer failed keeps discarding its sender's bytes once the other
+/// direction has ended: long enough for a client to read an early answer, short enough that a
+/// client that never stops sending cannot hold the connection.
+pub const LINGER: Duration = Duration::from_secs(2);
 
 /// Which way bytes go, for metrics and for errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +83,7 @@ where
             last_activity: Instant::now(),
             timer: Box::pin(tokio::time::sleep(timeout)),
         }),
+        linger: None,
         on_bytes,
     }
 }
@@ -76,6 +94,8 @@ pub struct Pipe<'a, C, T, F> {
     to_target: Direction,
     to_client: Direction,
     idle: Option<Idle>,
+    /// Started when one direction has ended and the other only discards.
+    linger: Option<Pin<Box<Sleep>>>,
     on_bytes: F,
 }
 
@@ -118,18 +138,32 @@ where
             moved = true;
             on_bytes(Way::ToTarget, n);
         });
-        if let Poll::Ready(Err(e)) = up {
-            return Poll::Ready(Ended::Failed(Way::ToTarget, e));
-        }
         let down = this.to_client.poll_copy(cx, this.target, this.client, |n| {
             moved = true;
             on_bytes(Way::ToClient, n);
         });
-        if let Poll::Ready(Err(e)) = down {
-            return Poll::Ready(Ended::Failed(Way::ToClient, e));
+        // A reset read: the peer is gone both ways, nothing more can arrive.
+        for (direction, way) in [
+            (&mut this.to_target, Way::ToTarget),
+            (&mut this.to_client, Way::ToClient),
+        ] {
+            if let Some(e) = direction.read_failure.take() {
+                return Poll::Ready(Ended::Failed(way, e));
+            }
         }
         if up.is_ready() && down.is_ready() {
-            return Poll::Ready(Ended::Closed);
+            return Poll::Ready(this.ended());
+        }
+        // One direction has ended and the other only discards: give the sender a while to stop.
+        if (up.is_ready() && this.to_client.discarding())
+            || (down.is_ready() && this.to_target.discarding())
+        {
+            let linger = this
+                .linger
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
+            if linger.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(this.ended());
+            }
         }
         if let Some(idle) = &mut this.idle {
             if moved {
@@ -143,6 +177,20 @@ where
     }
 }
 
+impl<C, T, F> Pipe<'_, C, T, F> {
+    /// How the pipe ended once both directions are over: the first write failure, if any.
+    fn ended(&mut self) -> Ended {
+        match (
+            self.to_target.write_failure.take(),
+            self.to_client.write_failure.take(),
+        ) {
+            (Some(e), _) => Ended::Failed(Way::ToTarget, e),
+            (None, Some(e)) => Ended::Failed(Way::ToClient, e),
+            (None, None) => Ended::Closed,
+        }
+    }
+}
+
 /// One direction's state: bytes read and not yet written, and how far its shutdown has got.
 #[derive(Default)]
 struct Direction {
@@ -153,43 +201,72 @@ struct Direction {
     unflushed: bool,
     read_ended: bool,
     done: bool,
+    /// The writer failed: what is read from now on is dropped.
+    write_failure: Option<io::Error>,
+    /// The reader failed: the pipe ends.
+    read_failure: Option<io::Error>,
 }
 
 impl Direction {
+    fn discarding(&self) -> bool {
+        self.write_failure.is_some() && !self.done
+    }
+
+    /// Moves bytes until the reader has nothing (Pending), the turn is over (Pending, after a
+    /// wake-up), or the direction is over (Ready). Failures are recorded, not returned.
     fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         reader: &mut R,
         writer: &mut W,
         mut on_bytes: impl FnMut(usize),
-    ) -> Poll<io::Result<()>>
+    ) -> Poll<()>
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
         if self.done {
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(());
         }
+        let mut reads = 0;
         loop {
-            if self.written < self.filled {
+            if self.written < self.filled && self.write_failure.is_none() {
                 let buffer = self.buffer.as_deref().unwrap_or_default();
-                let n = ready!(
+                let written = ready!(
                     Pin::new(&mut *writer).poll_write(cx, &buffer[self.written..self.filled])
-                )?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                );
+                match written {
+                    Ok(0) => self.write_failure = Some(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.written += n;
+                        self.unflushed = true;
+                    }
+                    Err(e) => self.write_failure = Some(e),
                 }
-                self.written += n;
-                self.unflushed = true;
                 continue;
             }
             if self.read_ended {
-                ready!(Pin::new(&mut *writer).poll_flush(cx))?;
-                ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                // Pass the end on: what the writer holds, then FIN (or close_notify and FIN).
+                if self.write_failure.is_none() {
+                    if let Err(e) = ready!(Pin::new(&mut *writer).poll_flush(cx)) {
+                        self.write_failure = Some(e);
+                    }
+                }
+                if self.write_failure.is_none() {
+                    if let Err(e) = ready!(Pin::new(&mut *writer).poll_shutdown(cx)) {
+                        self.write_failure = Some(e);
+                    }
+                }
                 self.buffer = None;
                 self.done = true;
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(());
             }
+            if reads == READS_PER_TURN {
+                // Let the other direction (and other connections) run; come back at once.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            reads += 1;
             let buffer = self
                 .buffer
                 .get_or_insert_with(|| vec![0; CHUNK].into_boxed_slice());
@@ -199,7 +276,7 @@ impl Direction {
                     let n = read.filled().len();
                     if n == 0 {
                         self.read_ended = true;
-                    } else {
+                    } else if self.write_failure.is_none() {
                         on_bytes(n);
                     }
                     self.written = 0;
@@ -212,13 +289,20 @@ impl Direction {
                     self.written = 0;
                     self.filled = 0;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Err(e)) => {
+                    self.read_failure = Some(e);
+                    self.buffer = None;
+                    self.done = true;
+                    return Poll::Ready(());
+                }
                 Poll::Pending => {
                     // Nothing in hand: give the buffer back while waiting, and push out what
                     // the writer may still hold (a TLS record not yet sent).
                     self.buffer = None;
-                    if self.unflushed {
-                        ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                    if self.unflushed && self.write_failure.is_none() {
+                        if let Err(e) = ready!(Pin::new(&mut *writer).poll_flush(cx)) {
+                            self.write_failure = Some(e);
+                        }
                         self.unflushed = false;
                     }
                     return Poll::Pending;

@@ -43,6 +43,15 @@ pub enum Side {
     },
 }
 
+/// Who is on the other end of a handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// The accepted connection (server mode).
+    Client,
+    /// The target (client mode).
+    Server,
+}
+
 /// A connection closed before any byte was proxied: why (a metric label) and the details.
 struct Refused {
     reason: &'static str,
@@ -114,7 +123,9 @@ impl Proxy {
         allow: Option<&AllowRules>,
     ) -> Result<Ended, Refused> {
         let acceptor = TlsAcceptor::from(tls.current().config.clone());
-        let mut client = self.handshake(acceptor.accept(client)).await?;
+        let mut client = self
+            .handshake(acceptor.accept(client), Peer::Client)
+            .await?;
         let (_, session) = client.get_ref();
         let client_certificate = session.peer_certificates().and_then(|chain| chain.first());
         if let Some(allow) = allow {
@@ -129,7 +140,11 @@ impl Proxy {
         let mut target = self.connect_target().await?;
         self.send_proxy_header(&mut target, ends, facts.as_ref())
             .await?;
-        Ok(self.pipe(&mut client, &mut target).await)
+        let ended = self.pipe(&mut client, &mut target).await;
+        if matches!(ended, Ended::Failed(..)) {
+            target.abort_on_close();
+        }
+        Ok(ended)
     }
 
     async fn originate(
@@ -140,10 +155,19 @@ impl Proxy {
         server_name: &ServerName<'static>,
         verify: &VerifyRules,
     ) -> Result<Ended, Refused> {
-        let target = self.connect_target().await?;
+        let mut target = self.connect_target().await?;
+        // Before the ClientHello, on the TCP connection itself, as haproxy's send-proxy-v2 does:
+        // the target's TLS listener reads it first (`accept-proxy`). The client side is plain,
+        // so the TLVs carry only the server name it will be asked for.
+        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs).then(|| TlsFacts {
+            sni: Some(server_name.to_str().into_owned()),
+            ..TlsFacts::default()
+        });
+        self.send_proxy_header(&mut target, ends, facts.as_ref())
+            .await?;
         let connector = TlsConnector::from(tls.current().config.clone());
         let mut target = self
-            .handshake(connector.connect(server_name.clone(), target))
+            .handshake(connector.connect(server_name.clone(), target), Peer::Server)
             .await?;
         let (_, session) = target.get_ref();
         if let Some(server_certificate) =
@@ -153,17 +177,18 @@ impl Proxy {
                 .check(server_certificate)
                 .map_err(|refusal| Refused::new("server_not_allowed", &refusal))?;
         }
-        let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs)
-            .then(|| tls_facts(session, Some(server_name.to_str().into_owned()), None));
-        self.send_proxy_header(&mut target, ends, facts.as_ref())
-            .await?;
-        Ok(self.pipe(&mut client, &mut target).await)
+        let ended = self.pipe(&mut client, &mut target).await;
+        if matches!(ended, Ended::Failed(..)) {
+            client.abort_on_close();
+        }
+        Ok(ended)
     }
 
     /// Runs a TLS handshake within the handshake timeout, timing it.
     async fn handshake<S>(
         &self,
         handshake: impl Future<Output = io::Result<S>>,
+        peer: Peer,
     ) -> Result<S, Refused> {
         let started = Instant::now();
         match tokio::time::timeout(self.limits.handshake_timeout, handshake).await {
@@ -171,7 +196,7 @@ impl Proxy {
                 "handshake_timeout",
                 "no handshake within the timeout",
             )),
-            Ok(Err(e)) => Err(handshake_refusal(&e)),
+            Ok(Err(e)) => Err(handshake_refusal(&e, peer)),
             Ok(Ok(stream)) => {
                 self.metrics
                     .handshake_seconds
@@ -219,7 +244,7 @@ impl Proxy {
 
 /// Names a failed handshake by what a user can act on: the peer's certificate (missing, expired,
 /// from an unknown CA, otherwise bad) or the handshake itself.
-fn handshake_refusal(error: &io::Error) -> Refused {
+fn handshake_refusal(error: &io::Error, peer: Peer) -> Refused {
     let tls_error = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
@@ -235,7 +260,10 @@ fn handshake_refusal(error: &io::Error) -> Refused {
         _ => "handshake_failed",
     };
     Refused {
-        silent_peer: tls_error.is_none() && error.kind() == io::ErrorKind::UnexpectedEof,
+        // Only a client can be a health check; a target that hangs up is worth a warning.
+        silent_peer: peer == Peer::Client
+            && tls_error.is_none()
+            && error.kind() == io::ErrorKind::UnexpectedEof,
         ..Refused::new(reason, error)
     }
 }

@@ -58,6 +58,11 @@ fn with_tlvs(mut header: Builder, facts: &TlsFacts) -> std::io::Result<Builder> 
     if let Some(sni) = &facts.sni {
         header = header.write_tlv(Type::Authority, sni.as_bytes())?;
     }
+    // The SSL TLV says the client connected over TLS: only true in server mode, where the
+    // version is known.
+    if facts.version.is_none() {
+        return Ok(header);
+    }
     header.write_tlv(Type::SSL, &ssl_tlv(facts))
 }
 
@@ -68,7 +73,10 @@ fn ssl_tlv(facts: &TlsFacts) -> Vec<u8> {
         client |= CLIENT_CERT_CONN | CLIENT_CERT_SESS;
     }
     let mut value = vec![client];
-    value.extend_from_slice(&0u32.to_be_bytes());
+    // 0 only for a certificate that was presented and verified (the spec's wording); a client
+    // without one (--disable-authentication) gets 1.
+    let verify: u32 = if facts.client_certificate { 0 } else { 1 };
+    value.extend_from_slice(&verify.to_be_bytes());
     let subs = [
         (Type::SSLVersion, facts.version.map(str::as_bytes)),
         (Type::SSLCipher, facts.cipher.as_deref().map(str::as_bytes)),
@@ -145,6 +153,37 @@ mod tests {
         let bytes = v2(&ends("10.1.2.3:40000", "[2001:db8::1]:8443"), None);
         let header = Header::try_from(bytes.as_slice()).unwrap();
         assert!(matches!(header.addresses, Addresses::IPv6(_)));
+    }
+
+    #[test]
+    fn without_a_tls_client_there_is_no_ssl_tlv_and_without_a_certificate_verify_is_not_zero() {
+        let ends = ends("10.1.2.3:40000", "10.9.9.9:8443");
+        let plain = TlsFacts {
+            sni: Some("api.example.com".into()),
+            ..TlsFacts::default()
+        };
+        let bytes = v2(&ends, Some(&plain));
+        let header = Header::try_from(bytes.as_slice()).unwrap();
+        let kinds: Vec<u8> = header.tlvs().map(|tlv| tlv.unwrap().kind).collect();
+        assert_eq!(kinds, vec![Type::Authority as u8]);
+
+        let anonymous = TlsFacts {
+            version: Some("TLSv1.3"),
+            ..TlsFacts::default()
+        };
+        let bytes = v2(&ends, Some(&anonymous));
+        let header = Header::try_from(bytes.as_slice()).unwrap();
+        let ssl = header
+            .tlvs()
+            .map(|tlv| tlv.unwrap())
+            .find(|tlv| tlv.kind == Type::SSL as u8)
+            .expect("an SSL TLV");
+        assert_eq!(ssl.value[0], CLIENT_SSL);
+        assert_ne!(
+            &ssl.value[1..5],
+            &[0, 0, 0, 0],
+            "no certificate: not verified"
+        );
     }
 
     #[test]

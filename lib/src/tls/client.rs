@@ -37,6 +37,11 @@ pub enum TlsInput {
 pub enum ClientTlsError {
     Pem(TlsInput, PemError),
     NoSystemRoots(String),
+    /// `--key` is not the private key of `--cert`.
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+    },
     Rustls(rustls::Error),
 }
 
@@ -45,8 +50,14 @@ impl fmt::Display for ClientTlsError {
         match self {
             ClientTlsError::Pem(_, e) => e.fmt(f),
             ClientTlsError::NoSystemRoots(why) => {
-                write!(f, "no system CA certificates ({why}); give --ca")
+                write!(f, "no system CA certificates ({why}); give a CA file")
             }
+            ClientTlsError::KeyMismatch { cert, key } => write!(
+                f,
+                "{}: not the private key of the certificate in {}",
+                key.display(),
+                cert.display()
+            ),
             ClientTlsError::Rustls(e) => write!(f, "TLS configuration: {e}"),
         }
     }
@@ -71,14 +82,20 @@ impl ClientTls {
         };
         let mut config = match &self.identity {
             None => builder.with_no_client_auth(),
-            Some((cert, key)) => {
+            Some((cert, key_path)) => {
                 let chain =
                     pem::certificates(cert).map_err(|e| ClientTlsError::Pem(TlsInput::Cert, e))?;
-                let key =
-                    pem::private_key(key).map_err(|e| ClientTlsError::Pem(TlsInput::Key, e))?;
+                let key = pem::private_key(key_path)
+                    .map_err(|e| ClientTlsError::Pem(TlsInput::Key, e))?;
                 builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(ClientTlsError::Rustls)?
+                    .map_err(|e| match e {
+                        rustls::Error::InconsistentKeys(_) => ClientTlsError::KeyMismatch {
+                            cert: cert.clone(),
+                            key: key_path.clone(),
+                        },
+                        other => ClientTlsError::Rustls(other),
+                    })?
             }
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

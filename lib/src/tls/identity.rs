@@ -14,7 +14,8 @@
 //!   admits every client with a verified certificate and cannot be combined with other rules. A
 //!   server with no rule at all is a configuration error, not an open door; a client with no
 //!   `--verify-*` rule relies on the chain and server-name checks alone.
-//! - `--allow-cn` compares the subject's common name exactly, case included.
+//! - `--allow-cn` compares the subject's common name exactly, case included; of a subject with
+//!   several, the last one, as Go reads it.
 //! - `--allow-dns` and `--verify-dns` compare with the certificate's DNS SANs, ignoring ASCII case
 //!   (DNS names are case-insensitive, RFC 4343) and a trailing dot. There is no wildcard
 //!   matching: a rule `*.example.com` matches only a SAN that is literally `*.example.com`, and a
@@ -329,15 +330,19 @@ impl<'a> Peer<'a> {
     fn parse(der: &'a CertificateDer<'_>) -> Result<Self, Refusal> {
         let unreadable = |e: &dyn fmt::Display| Refusal::UnreadableCertificate(e.to_string());
         let (_, certificate) = X509Certificate::from_der(der).map_err(|e| unreadable(&e))?;
-        // Every CN, as a subject may hold several. One in a string type that is not UTF-8
-        // compatible (BMPString, TeletexString) cannot equal a rule typed on a command line, so
-        // it is left out. The field rather than `subject()`, which ties the names to
-        // `certificate` instead of the DER.
+        // The subject's last CN, as Go's `Subject.CommonName` (and so ghostunnel) reads it: a
+        // subject with several CNs must not pass `--allow-cn admin` through an extra `CN=admin`
+        // next to its real one. A CN in a string type that is not UTF-8 compatible
+        // (BMPString, TeletexString) cannot equal a rule typed on a command line, so it counts
+        // as none. The field rather than `subject()`, which ties the names to `certificate`
+        // instead of the DER.
         let cn = certificate
             .tbs_certificate
             .subject
             .iter_common_name()
-            .filter_map(|cn| cn.as_str().ok())
+            .last()
+            .and_then(|cn| cn.as_str().ok())
+            .into_iter()
             .collect();
         let mut dns = Vec::new();
         let mut uris = Vec::new();
