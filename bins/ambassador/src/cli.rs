@@ -17,7 +17,7 @@ use crate::config::{ClientMode, Config, Limits, Mode, ProxyProtocol, ServerMode}
 pub const EXIT_CODES: &str = "\
 Exit status:
   0  stopped on SIGTERM or SIGINT (after draining open connections)
-  1  failed while running (the listener or the metrics endpoint broke)
+  1  an internal failure at start (the runtime, signal handling)
   2  usage or configuration error (a flag, an address, a certificate, a key)
 
 Repeatable flags take one value per line when they come from their PODKIT_* variable.";
