@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// Bytes per read: large enough that bulk transfers cost few system calls and whole TLS records.
-const CHUNK: usize = 32 * 1024;
+const CHUNK: usize = 64 * 1024;
 
 /// Chunks one direction may move before it lets the other have a turn.
 const READS_PER_TURN: usize = 8;
