@@ -11,8 +11,10 @@
 //! through, and the client is not reset in the middle of reading it. That discarding lasts until
 //! the sender stops, or [`LINGER`] after the other direction has ended.
 //!
-//! Fairness: a direction moves at most [`READS_PER_TURN`] chunks before yielding, so a sender
-//! that never pauses cannot starve the other direction of the same connection.
+//! Fairness: a direction moves at most [`BYTES_PER_TURN`] before yielding, so a sender that
+//! never pauses cannot starve the other direction of the same connection. The budget is in
+//! bytes, not reads, because a TLS read returns one record (16 KiB) where a plain one fills the
+//! buffer.
 //!
 //! Memory: a direction holds a buffer only while it has bytes in hand. When a read would block
 //! and everything read has been written, the buffer goes back to the allocator, so an idle
@@ -31,8 +33,8 @@ use tokio::time::{Instant, Sleep};
 /// Bytes per read: large enough that bulk transfers cost few system calls and whole TLS records.
 const CHUNK: usize = 64 * 1024;
 
-/// Chunks one direction may move before it lets the other have a turn.
-const READS_PER_TURN: usize = 8;
+/// Bytes one direction may move before it lets the other have a turn.
+const BYTES_PER_TURN: usize = 256 * 1024;
 
 /// How long a direction whose writer failed keeps discarding its sender's bytes once the other
 /// direction has ended: long enough for a client to read an early answer, short enough that a
@@ -228,7 +230,7 @@ impl Direction {
         if self.done {
             return Poll::Ready(());
         }
-        let mut reads = 0;
+        let mut moved = 0;
         loop {
             if self.written < self.filled && self.write_failure.is_none() {
                 let buffer = self.buffer.as_deref().unwrap_or_default();
@@ -261,12 +263,11 @@ impl Direction {
                 self.done = true;
                 return Poll::Ready(());
             }
-            if reads == READS_PER_TURN {
+            if moved >= BYTES_PER_TURN {
                 // Let the other direction (and other connections) run; come back at once.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            reads += 1;
             let buffer = self
                 .buffer
                 .get_or_insert_with(|| vec![0; CHUNK].into_boxed_slice());
@@ -274,6 +275,7 @@ impl Direction {
             match Pin::new(&mut *reader).poll_read(cx, &mut read) {
                 Poll::Ready(Ok(())) => {
                     let n = read.filled().len();
+                    moved += n;
                     if n == 0 {
                         self.read_ended = true;
                     } else if self.write_failure.is_none() {
