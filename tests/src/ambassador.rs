@@ -1,5 +1,7 @@
 //! What podkit-ambassador's tests share: a PKI with every certificate the identity rules and
-//! refusals need, and a running ambassador whose listening address is read from its log.
+//! refusals need, the command lines of both modes, a running ambassador whose listening address
+//! is read from its log (with its `/metrics` address, or as PID 1 of a PID namespace), and the
+//! series of `/metrics` the tests read.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
-use crate::servers::Scratch;
+use crate::servers::{DeadPort, Scratch};
 
 /// The SPIFFE trust domain of the test PKI.
 pub const TRUST_DOMAIN: &str = "spiffe://cluster.test";
@@ -128,10 +130,33 @@ impl TlsPki {
         self.dir.file(name)
     }
 
+    /// The paths of `NAME.crt` and `NAME.key`: a certificate and its key, for `--cert` and
+    /// `--key`.
+    pub fn pair(&self, name: &str) -> (String, String) {
+        (
+            self.file(&format!("{name}.crt")),
+            self.file(&format!("{name}.key")),
+        )
+    }
+
     /// The directory the files are in.
     pub fn dir(&self) -> PathBuf {
         self.dir.join("")
     }
+}
+
+/// `server --target TARGET --cert CERT --key KEY EXTRA...`: server mode's command line, without
+/// `--listen` (see [`Metered`]) unless `extra` has it.
+pub fn server_args(cert: &str, key: &str, target: &str, extra: &[&str]) -> Vec<String> {
+    let fixed = ["server", "--target", target, "--cert", cert, "--key", key];
+    fixed.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+}
+
+/// `client --target TARGET --cacert CACERT EXTRA...`: client mode's command line, without
+/// `--listen` (see [`Metered`]) unless `extra` has it.
+pub fn client_args(target: &str, cacert: &str, extra: &[&str]) -> Vec<String> {
+    let fixed = ["client", "--target", target, "--cacert", cacert];
+    fixed.iter().chain(extra).map(|s| (*s).to_owned()).collect()
 }
 
 fn make_ca(dir: &Scratch, name: &str) -> Issuer<'static, KeyPair> {
@@ -253,6 +278,29 @@ impl Ambassador {
         self.child.id()
     }
 
+    /// `podkit-ambassador ARGS...` as PID 1 of a new PID namespace (with its own mount
+    /// namespace), for a test that signals it: see [`pid1`](Ambassador::pid1).
+    pub fn start_as_pid1<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Ambassador {
+        let mut argv = vec![crate::bins::path("ambassador").into_os_string()];
+        argv.extend(args.iter().map(|arg| arg.as_ref().to_owned()));
+        Ambassador::spawn(crate::pidns::command(&argv), |_| {})
+    }
+
+    /// The host pid of the ambassador that [`start_as_pid1`](Ambassador::start_as_pid1) started,
+    /// PID 1 of its namespace (never the `unshare` wrapper).
+    pub fn pid1(&self) -> i32 {
+        crate::pidns::pid1_of(self.pid() as i32)
+    }
+
+    /// Sends `signal` to the ambassador that [`start_as_pid1`](Ambassador::start_as_pid1)
+    /// started.
+    pub fn signal_pid1(&self, signal: i32) {
+        let pid1 = self.pid1();
+        // SAFETY: kill with the host pid of PID 1 of a namespace this test created.
+        let sent = unsafe { libc::kill(pid1, signal) };
+        assert_eq!(sent, 0, "signal {signal} to the namespace's PID 1 {pid1}");
+    }
+
     /// Every log line so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -322,4 +370,131 @@ pub fn run_to_exit<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, Strin
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// A running podkit-ambassador listening on a free loopback port, and the address of its
+/// `/metrics`: the two flags every test that reads the metrics adds.
+pub struct Metered {
+    pub ambassador: Ambassador,
+    /// `127.0.0.1:PORT` of `/metrics`, `/readyz` and `/healthz`.
+    pub metrics: String,
+}
+
+impl Metered {
+    /// `podkit-ambassador ARGS --listen 127.0.0.1:0 --metrics-addr ...`, started.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Metered {
+        Metered::launch(args, Ambassador::start)
+    }
+
+    /// As [`start`](Metered::start), adjusting the command first (its environment).
+    pub fn start_with<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Metered {
+        Metered::launch(args, |args| Ambassador::start_with(args, adjust))
+    }
+
+    /// As [`start`](Metered::start), as PID 1 of a new PID namespace: see
+    /// [`Ambassador::start_as_pid1`].
+    pub fn start_as_pid1<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Metered {
+        Metered::launch(args, Ambassador::start_as_pid1)
+    }
+
+    /// The metrics port is held until the ambassador listens, so that no other test takes it.
+    fn launch<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+        start: impl FnOnce(&[std::ffi::OsString]) -> Ambassador,
+    ) -> Metered {
+        let metrics = DeadPort::for_a_server();
+        let mut args: Vec<std::ffi::OsString> =
+            args.iter().map(|arg| arg.as_ref().to_owned()).collect();
+        args.extend(
+            [
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                &metrics.address,
+            ]
+            .map(std::ffi::OsString::from),
+        );
+        Metered {
+            ambassador: start(&args),
+            metrics: metrics.address.clone(),
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.ambassador.addr()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr().port()
+    }
+
+    /// Its log so far, one string.
+    pub fn log(&self) -> String {
+        self.ambassador.log().join("\n")
+    }
+
+    /// The value of one series of its `/metrics`: see [`metric`].
+    pub fn metric(&self, series: &str) -> f64 {
+        metric(&self.metrics, series)
+    }
+
+    /// `podkit_ambassador_connections_accepted_total`.
+    pub fn accepted(&self) -> f64 {
+        self.metric(ACCEPTED)
+    }
+
+    /// `podkit_ambassador_connections_refused_total{reason="REASON"}`.
+    pub fn refused(&self, reason: &str) -> f64 {
+        self.metric(&refused_series(reason))
+    }
+
+    /// `podkit_ambassador_reloads_total{result="RESULT"}`.
+    pub fn reloads(&self, result: &str) -> f64 {
+        self.metric(&reloads_series(result))
+    }
+
+    /// `podkit_ambassador_certificate_not_after_timestamp_seconds`.
+    pub fn not_after(&self) -> f64 {
+        self.metric(NOT_AFTER)
+    }
+}
+
+/// Connections proxied so far.
+pub const ACCEPTED: &str = "podkit_ambassador_connections_accepted_total";
+
+/// Connections open now.
+pub const OPEN_CONNECTIONS: &str = "podkit_ambassador_open_connections";
+
+/// When the certificate in use expires, as a Unix timestamp.
+pub const NOT_AFTER: &str = "podkit_ambassador_certificate_not_after_timestamp_seconds";
+
+/// The series of connections refused for `reason` (`not_allowed`, `handshake_timeout`...).
+pub fn refused_series(reason: &str) -> String {
+    format!("podkit_ambassador_connections_refused_total{{reason=\"{reason}\"}}")
+}
+
+/// The series of reloads that ended with `result` (`success` or `failure`).
+pub fn reloads_series(result: &str) -> String {
+    format!("podkit_ambassador_reloads_total{{result=\"{result}\"}}")
+}
+
+/// The value of the one series `series` (its name with its labels, if any) on the `/metrics` of
+/// `addr`, which must answer 200.
+pub fn metric(addr: &str, series: &str) -> f64 {
+    let (status, body) = crate::tools::http_get(addr, "/metrics");
+    assert_eq!(status, 200, "/metrics: {body}");
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{body}"))
+}
+
+/// Waits until the series `series` on the `/metrics` of `addr` has the value `value`.
+pub fn wait_for_metric(addr: &str, series: &str, value: f64) {
+    crate::wait::until(&format!("{series} to be {value} on {addr}"), || {
+        (metric(addr, series) == value).then_some(())
+    });
 }

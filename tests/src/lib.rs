@@ -14,6 +14,7 @@ pub mod pidns;
 pub mod procs;
 pub mod pty;
 pub mod servers;
+pub mod tools;
 pub mod wait;
 
 /// Reports why a test cannot run here. Under `PODKIT_REQUIRE_ALL=1`, which CI sets because its

@@ -7,20 +7,23 @@
 //! or a FIN then crosses a plain socket, a TLS session (close_notify) and a plain socket again.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use podkit_tests::ambassador::{Ambassador, TlsPki};
+use podkit_tests::ambassador::{
+    self, metric, refused_series, wait_for_metric, Ambassador, Metered, TlsPki, NOT_AFTER,
+    OPEN_CONNECTIONS,
+};
 use podkit_tests::servers::{DeadPort, Scratch};
+use podkit_tests::tools::{connect, http_get, Backend};
 use podkit_tests::wait::HANG_GUARD;
-use podkit_tests::{bins, pidns, wait};
+use podkit_tests::{pidns, wait};
 
 // ---------------------------------------------------------------------------------------------
 // The ambassadors.
@@ -33,221 +36,78 @@ fn server_args(pki: &TlsPki, target: &str, extra: &[&str]) -> Vec<String> {
 
 /// As [`server_args`], presenting the certificate `NAME.crt` of the test PKI.
 fn server_args_presenting(pki: &TlsPki, name: &str, target: &str, extra: &[&str]) -> Vec<String> {
-    let (cert, key) = (
-        pki.file(&format!("{name}.crt")),
-        pki.file(&format!("{name}.key")),
-    );
+    let (cert, key) = pki.pair(name);
     let ca = pki.file("ca.crt");
-    let fixed = [
-        "server",
-        "--listen",
-        "127.0.0.1:0",
-        "--target",
-        target,
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-        "--cacert",
-        &ca,
-        "--allow-cn",
-        "client",
-    ];
-    fixed.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+    let mut flags = vec!["--cacert", &ca, "--allow-cn", "client"];
+    flags.extend_from_slice(extra);
+    ambassador::server_args(&cert, &key, target, &flags)
 }
 
 /// `client` mode, presenting the `client` certificate to a target that must be `localhost`.
 fn client_args(pki: &TlsPki, target: &str, extra: &[&str]) -> Vec<String> {
-    let (cert, key, ca) = (
-        pki.file("client.crt"),
-        pki.file("client.key"),
-        pki.file("ca.crt"),
-    );
-    let fixed = [
-        "client",
-        "--listen",
-        "127.0.0.1:0",
-        "--target",
-        target,
-        "--cacert",
-        &ca,
-        "--cert",
-        &cert,
-        "--key",
-        &key,
-        "--server-name",
-        "localhost",
-    ];
-    fixed.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+    let (cert, key) = pki.pair("client");
+    let mut flags = vec!["--cert", &cert, "--key", &key, "--server-name", "localhost"];
+    flags.extend_from_slice(extra);
+    ambassador::client_args(target, &pki.file("ca.crt"), &flags)
 }
 
-/// `args` with `--listen` replaced by `listen`.
+/// `args` with `--listen LISTEN`.
 fn listening_on(mut args: Vec<String>, listen: &str) -> Vec<String> {
-    let at = args.iter().position(|a| a == "--listen").expect("--listen") + 1;
-    args[at] = listen.to_owned();
+    args.extend(["--listen", listen].map(String::from));
     args
+}
+
+/// podkit-ambassador ARGS listening on a free loopback port.
+fn start(args: Vec<String>) -> Ambassador {
+    Ambassador::start(&listening_on(args, "127.0.0.1:0"))
 }
 
 /// A `client` mode ambassador in front of `server`, for the test to speak plain TCP to.
 fn front(pki: &TlsPki, server: &Ambassador, extra: &[&str]) -> Ambassador {
-    Ambassador::start(&client_args(pki, &server.addr().to_string(), extra))
+    start(client_args(pki, &server.addr().to_string(), extra))
 }
 
 /// Both modes in a row in front of `target`: returns (client mode, server mode).
 fn chain(pki: &TlsPki, target: &str, server_extra: &[&str]) -> (Ambassador, Ambassador) {
-    let server = Ambassador::start(&server_args(pki, target, server_extra));
+    let server = start(server_args(pki, target, server_extra));
     (front(pki, &server, &[]), server)
 }
 
-/// podkit-ambassador ARGS as PID 1 of a new PID namespace, for the tests that signal it.
-fn start_in_pidns(args: &[String]) -> Ambassador {
-    let mut argv = vec![bins::path("ambassador").display().to_string()];
-    argv.extend_from_slice(args);
-    Ambassador::spawn(pidns::command(&argv), |_| {})
+/// An echo backend behind both modes in a row, server mode (with `server_extra`) as PID 1 of a
+/// new PID namespace, for the tests that signal it (see [`Ambassador::signal_pid1`]).
+struct SignalledChain {
+    backend: Backend,
+    client: Ambassador,
+    server: Ambassador,
+    _pki: TlsPki,
 }
 
-/// Sends `signal` to the ambassador that [`start_in_pidns`] started, which is PID 1 of its
-/// namespace (never to the `unshare` wrapper).
-fn signal_pid1(ambassador: &Ambassador, signal: i32) {
-    let pid1 = pidns::pid1_of(ambassador.pid() as i32);
-    // SAFETY: kill with the host pid of PID 1 of a namespace this test created.
-    let sent = unsafe { libc::kill(pid1, signal) };
-    assert_eq!(sent, 0, "signal {signal} to the namespace's PID 1 {pid1}");
+fn echo_chain_with_server_as_pid1(server_extra: &[&str]) -> SignalledChain {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    let server = Ambassador::start_as_pid1(&listening_on(
+        server_args(&pki, &backend.target(), server_extra),
+        "127.0.0.1:0",
+    ));
+    SignalledChain {
+        client: front(&pki, &server, &[]),
+        server,
+        backend,
+        _pki: pki,
+    }
 }
 
-/// Waits for the ambassador to exit; returns its exit code and log as one string.
-fn exit_of(ambassador: Ambassador) -> (Option<i32>, String) {
+/// Waits for the ambassador to exit, asserts that it exited 0, and returns its log as one string.
+#[track_caller]
+fn exits_0(ambassador: Ambassador) -> String {
     let (code, log) = ambassador.wait();
-    (code, log.join("\n"))
+    let log = log.join("\n");
+    assert_eq!(code, Some(0), "{log}");
+    log
 }
 
 // ---------------------------------------------------------------------------------------------
-// Metrics endpoint.
-
-/// A port for `--metrics-addr`, held until the ambassador binds it (see [`DeadPort`]).
-fn metrics_port() -> DeadPort {
-    DeadPort::for_a_server()
-}
-
-/// `GET path` on `addr`: the status code and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = connect(addr);
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send the request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the response");
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("an HTTP response from {addr}{path}: {response:?}"));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("a status line from {addr}{path}: {head:?}"));
-    (status, body.to_owned())
-}
-
-/// The value of the one series `series` (name with its labels, if any).
-fn metric(addr: &str, series: &str) -> f64 {
-    let (status, body) = get(addr, "/metrics");
-    assert_eq!(status, 200, "/metrics: {body}");
-    body.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{body}"))
-}
-
-fn refused(reason: &str) -> String {
-    format!("podkit_ambassador_connections_refused_total{{reason=\"{reason}\"}}")
-}
-
-const OPEN_CONNECTIONS: &str = "podkit_ambassador_open_connections";
-
-/// Waits until the series `series` on `addr` has the value `value`.
-fn wait_for_metric(addr: &str, series: &str, value: f64) {
-    wait::until(&format!("{series} to be {value} on {addr}"), || {
-        (metric(addr, series) == value).then_some(())
-    });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Backends and clients.
-
-/// A plain TCP server the test controls: it counts every connection it accepts, then hands it to
-/// `serve` on a thread of its own. Its listening thread ends when it is dropped.
-struct Backend {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    stopped: Arc<AtomicBool>,
-}
-
-impl Backend {
-    fn start(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the backend");
-        let addr = listener.local_addr().expect("the backend's address");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let stopped = Arc::new(AtomicBool::new(false));
-        let (count, stop, serve) = (accepted.clone(), stopped.clone(), Arc::new(serve));
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                count.fetch_add(1, Ordering::SeqCst);
-                with_hang_guard(&stream);
-                let serve = serve.clone();
-                thread::spawn(move || serve(stream));
-            }
-        });
-        Backend {
-            addr,
-            accepted,
-            stopped,
-        }
-    }
-
-    /// Sends back every byte it receives, and closes when the client does.
-    fn echo() -> Backend {
-        Backend::start(|mut stream| {
-            let mut reader = stream.try_clone().expect("clone the stream");
-            let _ = std::io::copy(&mut reader, &mut stream);
-        })
-    }
-
-    fn target(&self) -> String {
-        self.addr.to_string()
-    }
-
-    /// How many connections reached it so far.
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-/// Reads and writes on `stream` fail after the hang guard instead of blocking a test forever.
-fn with_hang_guard(stream: &TcpStream) {
-    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
-    stream.set_write_timeout(Some(HANG_GUARD)).unwrap();
-}
-
-fn connect(addr: impl std::net::ToSocketAddrs + std::fmt::Debug) -> TcpStream {
-    let stream = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect to {addr:?}: {e}"));
-    with_hang_guard(&stream);
-    stream
-}
+// Clients.
 
 /// A TCP connection to `addr` started and not waited for, as a flood starts them: a
 /// non-blocking socket whose connect(2) is in progress or done. Closing it abandons it.
@@ -490,11 +350,7 @@ fn a_byte_each_way_every_200ms_keeps_a_connection_past_the_idle_timeout() {
         thread::sleep(Duration::from_millis(200));
     }
     round_trip(&mut stream, b"still open after 3 s");
-    let closed = server
-        .log()
-        .into_iter()
-        .find(|line| line.contains("idle timeout"));
-    assert_eq!(closed, None, "a busy connection was closed as idle");
+    assert_none_closed_as_idle(&server, "a busy connection");
 }
 
 #[test]
@@ -521,11 +377,17 @@ fn bytes_only_from_the_backend_keep_a_connection_past_the_idle_timeout() {
         .expect("every tick of the backend");
     assert_eq!(ticks, TICKS);
     round_trip(&mut stream, b"still open after 3 s");
+    assert_none_closed_as_idle(&server, "a connection with traffic");
+}
+
+/// Asserts that `server` closed no connection for the idle timeout: `what` was not.
+#[track_caller]
+fn assert_none_closed_as_idle(server: &Ambassador, what: &str) {
     let closed = server
         .log()
         .into_iter()
         .find(|line| line.contains("idle timeout"));
-    assert_eq!(closed, None, "a connection with traffic was closed as idle");
+    assert_eq!(closed, None, "{what} was closed as idle");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,36 +399,32 @@ fn on_sigterm_it_refuses_new_connections_finishes_the_open_one_and_exits_0() {
     {
         return;
     }
-    let backend = Backend::echo();
-    let pki = TlsPki::generate();
-    let server = start_in_pidns(&server_args(&pki, &backend.target(), &[]));
-    let client = front(&pki, &server, &[]);
-    let mut open = connect(client.addr());
+    let chain = echo_chain_with_server_as_pid1(&[]);
+    let mut open = connect(chain.client.addr());
     round_trip(&mut open, b"before SIGTERM");
 
-    signal_pid1(&server, libc::SIGTERM);
-    server.wait_for_log("no longer accepting");
-    let refused = TcpStream::connect(server.addr()).map(|_| ());
+    chain.server.signal_pid1(libc::SIGTERM);
+    chain.server.wait_for_log("no longer accepting");
+    let refused = TcpStream::connect(chain.server.addr()).map(|_| ());
     assert_eq!(
         refused.map_err(|e| e.kind()),
         Err(ErrorKind::ConnectionRefused),
         "a new connection to the draining server mode"
     );
-    let mut late = connect(client.addr());
+    let mut late = connect(chain.client.addr());
     expect_closed(
         &mut late,
         "a new connection through the chain while draining",
     );
     round_trip(&mut open, b"after SIGTERM, both ways");
     assert_eq!(
-        backend.accepted(),
+        chain.backend.accepted(),
         1,
         "only the open connection reached the backend"
     );
 
     drop(open);
-    let (code, log) = exit_of(server);
-    assert_eq!(code, Some(0), "{log}");
+    let log = exits_0(chain.server);
     assert!(log.contains("drained"), "{log}");
 }
 
@@ -575,21 +433,13 @@ fn after_the_drain_timeout_open_connections_are_closed_and_it_exits_0() {
     if !pidns::available("after_the_drain_timeout_open_connections_are_closed_and_it_exits_0") {
         return;
     }
-    let backend = Backend::echo();
-    let pki = TlsPki::generate();
-    let server = start_in_pidns(&server_args(
-        &pki,
-        &backend.target(),
-        &["--drain-timeout", "1s"],
-    ));
-    let client = front(&pki, &server, &[]);
-    let mut kept = connect(client.addr());
+    let chain = echo_chain_with_server_as_pid1(&["--drain-timeout", "1s"]);
+    let mut kept = connect(chain.client.addr());
     round_trip(&mut kept, b"kept open");
 
-    signal_pid1(&server, libc::SIGTERM);
+    chain.server.signal_pid1(libc::SIGTERM);
     expect_eof(&mut kept, "a connection kept open past the drain timeout");
-    let (code, log) = exit_of(server);
-    assert_eq!(code, Some(0), "{log}");
+    let log = exits_0(chain.server);
     assert!(log.contains("drain timeout reached"), "{log}");
 }
 
@@ -598,15 +448,11 @@ fn sigint_stops_it_with_exit_0() {
     if !pidns::available("sigint_stops_it_with_exit_0") {
         return;
     }
-    let backend = Backend::echo();
-    let pki = TlsPki::generate();
-    let server = start_in_pidns(&server_args(&pki, &backend.target(), &[]));
-    let client = front(&pki, &server, &[]);
-    round_trip(&mut connect(client.addr()), b"served");
+    let chain = echo_chain_with_server_as_pid1(&[]);
+    round_trip(&mut connect(chain.client.addr()), b"served");
 
-    signal_pid1(&server, libc::SIGINT);
-    let (code, log) = exit_of(server);
-    assert_eq!(code, Some(0), "{log}");
+    chain.server.signal_pid1(libc::SIGINT);
+    let log = exits_0(chain.server);
     assert!(log.contains("cause=SIGINT"), "{log}");
 }
 
@@ -617,7 +463,7 @@ fn sigint_stops_it_with_exit_0() {
 fn beyond_max_conns_a_connection_waits_unproxied_until_a_slot_frees() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let server = Ambassador::start(&server_args(&pki, &backend.target(), &["--max-conns", "2"]));
+    let server = start(server_args(&pki, &backend.target(), &["--max-conns", "2"]));
     // The third connection's handshake waits in the server's backlog: the client mode in front
     // must not give up on it before the test frees a slot.
     let client = front(&pki, &server, &["--handshake-timeout", "60s"]);
@@ -651,18 +497,17 @@ fn beyond_max_conns_a_connection_waits_unproxied_until_a_slot_frees() {
 fn a_flood_beyond_max_conns_is_absorbed_and_it_keeps_serving() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let port = metrics_port();
-    let server = Ambassador::start(&server_args(
+    let server = Metered::start(&server_args(
         &pki,
         &backend.target(),
-        &["--max-conns", "10", "--metrics-addr", &port.address],
+        &["--max-conns", "10"],
     ));
-    let client = front(&pki, &server, &[]);
+    let client = front(&pki, &server.ambassador, &[]);
 
     // The listen backlog holds only so many: the rest of the flood is still knocking (SYN).
     let flood: Vec<OwnedFd> = (0..300).map(|_| start_connecting(server.addr())).collect();
     let open = wait::until("the flood to fill every slot", || {
-        let open = metric(&port.address, OPEN_CONNECTIONS);
+        let open = metric(&server.metrics, OPEN_CONNECTIONS);
         (open >= 10.0).then_some(open)
     });
     assert_eq!(
@@ -670,12 +515,12 @@ fn a_flood_beyond_max_conns_is_absorbed_and_it_keeps_serving() {
         "open connections under a flood with --max-conns 10"
     );
     drop(flood);
-    wait_for_metric(&port.address, OPEN_CONNECTIONS, 0.0);
+    wait_for_metric(&server.metrics, OPEN_CONNECTIONS, 0.0);
 
     let mut stream = connect(client.addr());
     round_trip(&mut stream, b"served after the flood");
     drop(stream);
-    wait_for_metric(&port.address, OPEN_CONNECTIONS, 0.0);
+    wait_for_metric(&server.metrics, OPEN_CONNECTIONS, 0.0);
     assert_eq!(
         backend.accepted(),
         1,
@@ -690,11 +535,10 @@ fn a_flood_beyond_max_conns_is_absorbed_and_it_keeps_serving() {
 fn a_silent_or_stalled_tls_client_is_closed_after_the_handshake_timeout_and_counted() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let port = metrics_port();
-    let server = Ambassador::start(&server_args(
+    let server = Metered::start(&server_args(
         &pki,
         &backend.target(),
-        &["--handshake-timeout", "1s", "--metrics-addr", &port.address],
+        &["--handshake-timeout", "1s"],
     ));
 
     let mut silent = connect(server.addr());
@@ -703,8 +547,8 @@ fn a_silent_or_stalled_tls_client_is_closed_after_the_handshake_timeout_and_coun
     stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
     expect_closed(&mut silent, "a client that sends nothing");
     expect_closed(&mut stalled, "a client that stalls in its ClientHello");
-    wait_for_metric(&port.address, &refused("handshake_timeout"), 2.0);
-    server.wait_for_log("reason=handshake_timeout");
+    wait_for_metric(&server.metrics, &refused_series("handshake_timeout"), 2.0);
+    server.ambassador.wait_for_log("reason=handshake_timeout");
     assert_eq!(backend.accepted(), 0);
 }
 
@@ -713,30 +557,20 @@ fn a_silent_or_stalled_tls_client_is_closed_after_the_handshake_timeout_and_coun
 fn assert_refused_in_both_modes(target: &str, reason: &str) {
     let pki = TlsPki::generate();
 
-    let client_port = metrics_port();
-    let client = Ambassador::start(&client_args(
-        &pki,
-        target,
-        &["--metrics-addr", &client_port.address],
-    ));
+    let client = Metered::start(&client_args(&pki, target, &[]));
     expect_closed(
         &mut connect(client.addr()),
         &format!("client mode, target {target}"),
     );
-    wait_for_metric(&client_port.address, &refused(reason), 1.0);
+    wait_for_metric(&client.metrics, &refused_series(reason), 1.0);
 
-    let server_port = metrics_port();
-    let server = Ambassador::start(&server_args(
-        &pki,
-        target,
-        &["--metrics-addr", &server_port.address],
-    ));
-    let client = front(&pki, &server, &[]);
+    let server = Metered::start(&server_args(&pki, target, &[]));
+    let client = front(&pki, &server.ambassador, &[]);
     expect_closed(
         &mut connect(client.addr()),
         &format!("server mode, target {target}"),
     );
-    wait_for_metric(&server_port.address, &refused(reason), 1.0);
+    wait_for_metric(&server.metrics, &refused_series(reason), 1.0);
 }
 
 #[test]
@@ -781,11 +615,11 @@ fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
     unix_echo(&backend);
     let pki = TlsPki::generate();
     // app -> client mode on app.sock -> TLS over tls.sock -> server mode -> backend.sock.
-    let server = start_in_pidns(&listening_on(
+    let server = Ambassador::start_as_pid1(&listening_on(
         server_args(&pki, &format!("unix:{}", backend.display()), &[]),
         &format!("unix:{tls}"),
     ));
-    let client = start_in_pidns(&listening_on(
+    let client = Ambassador::start_as_pid1(&listening_on(
         client_args(&pki, &format!("unix:{tls}"), &[]),
         &format!("unix:{app}"),
     ));
@@ -797,9 +631,8 @@ fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
     expect_eof(&mut stream, "the echo after the client's FIN");
 
     for ambassador in [client, server] {
-        signal_pid1(&ambassador, libc::SIGTERM);
-        let (code, log) = exit_of(ambassador);
-        assert_eq!(code, Some(0), "{log}");
+        ambassador.signal_pid1(libc::SIGTERM);
+        exits_0(ambassador);
     }
     assert!(!Path::new(&app).exists(), "{app} is left behind");
     assert!(!Path::new(&tls).exists(), "{tls} is left behind");
@@ -812,18 +645,19 @@ fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
 fn with_an_expired_certificate_it_starts_live_but_not_ready() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let port = metrics_port();
-    let server = Ambassador::start(&server_args_presenting(
+    let server = Metered::start(&server_args_presenting(
         &pki,
         "server-expired",
         &backend.target(),
-        &["--metrics-addr", &port.address],
+        &[],
     ));
 
-    server.wait_for_log("outside its validity period");
-    assert_eq!(get(&port.address, "/healthz").0, 200);
+    server
+        .ambassador
+        .wait_for_log("outside its validity period");
+    assert_eq!(http_get(&server.metrics, "/healthz").0, 200);
     let (status, body) = wait::until("/readyz to judge the certificate", || {
-        let (status, body) = get(&port.address, "/readyz");
+        let (status, body) = http_get(&server.metrics, "/readyz");
         body.contains("certificate").then_some((status, body))
     });
     assert_eq!(status, 503, "{body}");
@@ -834,23 +668,12 @@ fn with_an_expired_certificate_it_starts_live_but_not_ready() {
 fn with_a_valid_certificate_it_is_ready_and_exports_its_expiry() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let port = metrics_port();
-    let _server = Ambassador::start(&server_args(
-        &pki,
-        &backend.target(),
-        &["--metrics-addr", &port.address],
-    ));
+    let server = Metered::start(&server_args(&pki, &backend.target(), &[]));
 
     wait::until("/readyz to answer 200", || {
-        (get(&port.address, "/readyz").0 == 200).then_some(())
+        (http_get(&server.metrics, "/readyz").0 == 200).then_some(())
     });
-    assert_eq!(get(&port.address, "/healthz").0, 200);
+    assert_eq!(http_get(&server.metrics, "/healthz").0, 200);
     // server.crt is valid until 2035-01-01T00:00:00Z.
-    assert_eq!(
-        metric(
-            &port.address,
-            "podkit_ambassador_certificate_not_after_timestamp_seconds"
-        ),
-        2_051_222_400.0
-    );
+    assert_eq!(metric(&server.metrics, NOT_AFTER), 2_051_222_400.0);
 }

@@ -4,18 +4,18 @@
 //! by a real client (`openssl s_client`, curl) and compared with the files: every assertion is
 //! about what a peer or a scrape of /metrics observes.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use podkit_tests::ambassador::{Ambassador, TlsPki};
+use podkit_tests::ambassador::{client_args, server_args, Metered, TlsPki};
 use podkit_tests::docker::{self, docker_ok, Container};
 use podkit_tests::lines::Lines;
-use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
+use podkit_tests::servers::{HttpServer, Scratch};
 use podkit_tests::{bins, pidns, procs, wait};
 use rcgen::{
     date_time_ymd, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer,
@@ -109,6 +109,16 @@ fn first_certificate(text: &str) -> Option<String> {
     Some(text[start..end].split_whitespace().collect())
 }
 
+/// What the ambassador is given as `tls.crt`, `tls.key` and `ca.crt`: `leaf`'s certificate and
+/// key, and `bundle`.
+fn identity(pki: &Pki, leaf: &str, bundle: &str) -> [(&'static str, String); 3] {
+    [
+        ("tls.crt", read(&pki.file(&format!("{leaf}.crt")))),
+        ("tls.key", read(&pki.file(&format!("{leaf}.key")))),
+        ("ca.crt", bundle.to_owned()),
+    ]
+}
+
 /// The paths of the certificate, key and CA bundle given to the ambassador.
 trait TlsFiles {
     fn path(&self, name: &str) -> String;
@@ -154,11 +164,7 @@ impl TlsDir {
     /// Replaces `tls.crt`, `tls.key` and `ca.crt` with `leaf`'s pair and `bundle`: every new file
     /// is written first, then each renamed over its old one.
     fn install(&self, pki: &Pki, leaf: &str, bundle: &str) {
-        let new = [
-            ("tls.crt", read(&pki.file(&format!("{leaf}.crt")))),
-            ("tls.key", read(&pki.file(&format!("{leaf}.key")))),
-            ("ca.crt", bundle.to_owned()),
-        ];
+        let new = identity(pki, leaf, bundle);
         for (name, content) in &new {
             std::fs::write(self.path(&format!(".{name}.new")), content).unwrap();
         }
@@ -220,12 +226,8 @@ impl SecretVolume {
     fn write_generation(&self, pki: &Pki, leaf: &str) {
         let dir = self.dir.join(&self.timestamped());
         std::fs::create_dir(&dir).unwrap();
-        for (name, from) in [
-            ("tls.crt", format!("{leaf}.crt")),
-            ("tls.key", format!("{leaf}.key")),
-            ("ca.crt", "ca.crt".to_owned()),
-        ] {
-            std::fs::copy(pki.file(&from), dir.join(name)).unwrap();
+        for (name, content) in identity(pki, leaf, &pki.bundle(&["ca"])) {
+            std::fs::write(dir.join(name), content).unwrap();
         }
     }
 
@@ -253,127 +255,37 @@ fn symlink(target: &str, link: &str) {
 
 /// Server mode in front of `target`, with mTLS (any client of the CA is admitted).
 fn terminator_args(files: &impl TlsFiles, target: &str) -> Vec<String> {
-    [
-        "server",
-        "--target",
-        target,
-        "--cert",
+    let ca = files.ca();
+    server_args(
         &files.cert(),
-        "--key",
         &files.key(),
-        "--cacert",
-        &files.ca(),
-        "--allow-all",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// A running ambassador and the address of its /metrics.
-struct Running {
-    ambassador: Ambassador,
-    metrics: String,
-}
-
-impl Running {
-    fn start(args: &[String]) -> Running {
-        Running::launch(args, Ambassador::start)
-    }
-
-    /// As PID 1 of a new PID namespace (with its own mount namespace), for a test that signals it.
-    fn in_pid_namespace(args: &[String]) -> Running {
-        Running::launch(args, |args| {
-            let mut argv = vec![bins::path("ambassador").display().to_string()];
-            argv.extend_from_slice(args);
-            Ambassador::spawn(pidns::command(&argv), |_| {})
-        })
-    }
-
-    /// Adds `--listen` (a free port, read from the log) and `--metrics-addr` to `args`; the
-    /// metrics port is held until the ambassador listens, so that no other test takes it.
-    fn launch(args: &[String], start: impl FnOnce(&[String]) -> Ambassador) -> Running {
-        let metrics = DeadPort::for_a_server();
-        let mut args = args.to_vec();
-        args.extend(
-            [
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-addr",
-                &metrics.address,
-            ]
-            .map(String::from),
-        );
-        let ambassador = start(&args);
-        Running {
-            ambassador,
-            metrics: metrics.address.clone(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.ambassador.addr()
-    }
-
-    /// The value of one series of /metrics, e.g. `podkit_ambassador_reloads_total{result="success"}`.
-    fn metric(&self, series: &str) -> f64 {
-        let text = http_get(&self.metrics, "/metrics");
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{text}"))
-            .parse()
-            .expect("a number")
-    }
-
-    fn reloads(&self, result: &str) -> f64 {
-        self.metric(&format!(
-            "podkit_ambassador_reloads_total{{result=\"{result}\"}}"
-        ))
-    }
-
-    fn not_after(&self) -> f64 {
-        self.metric("podkit_ambassador_certificate_not_after_timestamp_seconds")
-    }
-
-    /// Waits until `count` reloads ended with `result`, and insists there were no more; shows
-    /// the ambassador's log if they never come.
-    fn wait_for_reloads(&self, result: &str, count: f64) {
-        let start = Instant::now();
-        let seen = loop {
-            let seen = self.reloads(result);
-            if seen >= count {
-                break seen;
-            }
-            assert!(
-                start.elapsed() < wait::HANG_GUARD,
-                "hung waiting for {count} reloads with result {result} (seen {seen}); log:\n{}",
-                self.ambassador.log().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert_eq!(
-            seen,
-            count,
-            "reloads with result {result}; log:\n{}",
-            self.ambassador.log().join("\n")
-        );
-    }
-}
-
-/// The body of `GET PATH` from a plain HTTP server (/metrics), read to the end.
-fn http_get(addr: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream.set_read_timeout(Some(wait::HANG_GUARD)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        target,
+        &["--cacert", &ca, "--allow-all"],
     )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("the response");
-    let (_, body) = response
-        .split_once("\r\n\r\n")
-        .expect("a complete response");
-    body.to_owned()
+}
+
+/// Waits until `count` reloads ended with `result`, and insists there were no more; shows the
+/// ambassador's log if they never come.
+fn wait_for_reloads(ambassador: &Metered, result: &str, count: f64) {
+    let start = Instant::now();
+    let seen = loop {
+        let seen = ambassador.reloads(result);
+        if seen >= count {
+            break seen;
+        }
+        assert!(
+            start.elapsed() < wait::HANG_GUARD,
+            "hung waiting for {count} reloads with result {result} (seen {seen}); log:\n{}",
+            ambassador.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        seen,
+        count,
+        "reloads with result {result}; log:\n{}",
+        ambassador.log()
+    );
 }
 
 /// `openssl s_client` to `addr`, verifying the server against `ca.crt` and presenting `client`.
@@ -538,14 +450,14 @@ fn replaced_files_reach_new_handshakes_while_an_open_connection_keeps_going() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let echo = EchoServer::start();
-    let terminator = Running::start(&terminator_args(&files, &echo.address));
+    let terminator = Metered::start(&terminator_args(&files, &echo.address));
     assert_eq!(presented(&pki, terminator.addr()), "server");
     let not_after_before = terminator.not_after();
     let mut open = OpenConnection::open(&pki, terminator.addr());
     open.echo("sent before the reload");
 
     files.install_pair(&pki, "rotated");
-    terminator.wait_for_reloads("success", 1.0);
+    wait_for_reloads(&terminator, "success", 1.0);
 
     assert_eq!(presented(&pki, terminator.addr()), "rotated");
     assert_ne!(terminator.not_after(), not_after_before);
@@ -558,16 +470,16 @@ fn a_kubelet_secret_volume_update_reaches_new_handshakes_every_time() {
     let pki = Pki::generate();
     let mut volume = SecretVolume::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Running::start(&terminator_args(&volume, &backend.address));
+    let terminator = Metered::start(&terminator_args(&volume, &backend.address));
     assert_eq!(presented(&pki, terminator.addr()), "server");
 
     volume.update(&pki, "rotated");
-    terminator.wait_for_reloads("success", 1.0);
+    wait_for_reloads(&terminator, "success", 1.0);
     assert_eq!(presented(&pki, terminator.addr()), "rotated");
 
     // `..data` now points to a directory that did not exist at start: the next update is seen too.
     volume.update(&pki, "server");
-    terminator.wait_for_reloads("success", 2.0);
+    wait_for_reloads(&terminator, "success", 2.0);
     assert_eq!(presented(&pki, terminator.addr()), "server");
     assert_serves(&pki, terminator.addr());
 }
@@ -581,8 +493,8 @@ fn sighup_reloads_a_change_no_watch_can_see_and_the_ambassador_keeps_serving() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Running::in_pid_namespace(&terminator_args(&files, &backend.address));
-    let pid1 = pidns::pid1_of(terminator.ambassador.pid() as i32);
+    let terminator = Metered::start_as_pid1(&terminator_args(&files, &backend.address));
+    let pid1 = terminator.ambassador.pid1();
 
     // In the ambassador's own mount namespace, `rotated` is bind-mounted over tls.crt and
     // tls.key: the files it opens by those names change, and no inotify event says so. Only a
@@ -603,7 +515,7 @@ fn sighup_reloads_a_change_no_watch_can_see_and_the_ambassador_keeps_serving() {
     assert_eq!(terminator.reloads("success"), 0.0);
 
     reloaded_by_sighup(&terminator, pid1);
-    terminator.wait_for_reloads("success", 1.0);
+    wait_for_reloads(&terminator, "success", 1.0);
     assert_eq!(presented(&pki, terminator.addr()), "rotated");
     assert_serves(&pki, terminator.addr());
 }
@@ -613,11 +525,11 @@ fn a_change_made_as_soon_as_the_ambassador_listens_is_not_lost() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    let terminator = Metered::start(&terminator_args(&files, &backend.address));
     // A kubelet update may land at any moment, the first milliseconds included: the files
     // changed after they were first read, so the ambassador must take the new ones.
     files.install_pair(&pki, "rotated");
-    terminator.wait_for_reloads("success", 1.0);
+    wait_for_reloads(&terminator, "success", 1.0);
     assert_eq!(presented(&pki, terminator.addr()), "rotated");
 }
 
@@ -630,15 +542,15 @@ fn sighup_as_soon_as_the_ambassador_listens_reloads_and_does_not_stop_it() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Running::in_pid_namespace(&terminator_args(&files, &backend.address));
-    let pid1 = pidns::pid1_of(terminator.ambassador.pid() as i32);
+    let terminator = Metered::start_as_pid1(&terminator_args(&files, &backend.address));
+    let pid1 = terminator.ambassador.pid1();
     reloaded_by_sighup(&terminator, pid1);
     assert_serves(&pki, terminator.addr());
 }
 
 /// Sends SIGHUP to the ambassador, PID 1 of its namespace with host pid `pid1`, and waits for the
 /// reload it starts; fails at once, with the log, if the signal ends the ambassador instead.
-fn reloaded_by_sighup(terminator: &Running, pid1: i32) {
+fn reloaded_by_sighup(terminator: &Metered, pid1: i32) {
     // SAFETY: kill with the host pid of the PID 1 of this test's own namespace.
     let sent = unsafe { libc::kill(pid1, libc::SIGHUP) };
     assert_eq!(sent, 0, "SIGHUP to {pid1}");
@@ -667,7 +579,7 @@ fn a_garbage_certificate_is_refused_logged_and_counted_and_the_old_one_stays_in_
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    let terminator = Metered::start(&terminator_args(&files, &backend.address));
     assert_eq!(presented(&pki, terminator.addr()), "server");
     files.overwrite("tls.crt", "this is not a certificate\n");
     refused_then_recovered(&pki, &files, &terminator, &files.cert());
@@ -678,7 +590,7 @@ fn a_key_that_does_not_match_the_certificate_is_refused_and_the_old_pair_stays_i
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    let terminator = Metered::start(&terminator_args(&files, &backend.address));
     assert_eq!(presented(&pki, terminator.addr()), "server");
     files.overwrite("tls.key", &read(&pki.file("client.key")));
     refused_then_recovered(&pki, &files, &terminator, &files.key());
@@ -686,8 +598,8 @@ fn a_key_that_does_not_match_the_certificate_is_refused_and_the_old_pair_stays_i
 
 /// After a bad file: one failed reload, logged with the file's path; the old certificate still
 /// presented and admitting requests; then a good pair is taken as usual.
-fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Running, bad: &str) {
-    terminator.wait_for_reloads("failure", 1.0);
+fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Metered, bad: &str) {
+    wait_for_reloads(terminator, "failure", 1.0);
     let refused = terminator.ambassador.wait_for_log("TLS reload refused");
     assert!(refused.contains(bad), "the error names {bad}: {refused}");
     assert_eq!(terminator.reloads("success"), 0.0);
@@ -695,7 +607,7 @@ fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Running, bad: 
     assert_serves(pki, terminator.addr());
 
     files.install_pair(pki, "rotated");
-    terminator.wait_for_reloads("success", 1.0);
+    wait_for_reloads(terminator, "success", 1.0);
     assert_eq!(presented(pki, terminator.addr()), "rotated");
     assert_eq!(terminator.reloads("failure"), 1.0);
 }
@@ -787,7 +699,7 @@ fn rotating_certificates_and_ca_bundle_under_traffic_fails_no_request() {
     let pki = Arc::new(Pki::generate());
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Running::start(&terminator_args(&files, &backend.address));
+    let terminator = Metered::start(&terminator_args(&files, &backend.address));
     let addr = terminator.addr();
     let traffic = {
         let pki = pki.clone();
@@ -862,53 +774,35 @@ fn rotating_certificates_and_ca_bundle_under_traffic_fails_no_request() {
 fn a_rotated_client_certificate_is_presented_on_new_connections() {
     let pki = Pki::generate();
     let backend = HttpServer::local();
-    let terminator = Running::start(
-        &[
-            "server",
-            "--target",
-            &backend.address,
-            "--cert",
-            &pki.file("server.crt"),
-            "--key",
-            &pki.file("server.key"),
-            "--cacert",
-            &pki.file("ca.crt"),
-            "--allow-cn",
-            "other",
-        ]
-        .map(String::from),
-    );
+    let (cert, key) = pki.tls.pair("server");
+    let ca = pki.file("ca.crt");
+    let terminator = Metered::start(&server_args(
+        &cert,
+        &key,
+        &backend.address,
+        &["--cacert", &ca, "--allow-cn", "other"],
+    ));
     let files = TlsDir::new(&pki, "client");
-    let ambassador = Running::start(
-        &[
-            "client",
-            "--target",
-            &terminator.addr().to_string(),
-            "--cacert",
-            &files.ca(),
-            "--cert",
-            &files.cert(),
-            "--key",
-            &files.key(),
-        ]
-        .map(String::from),
-    );
+    let ambassador = Metered::start(&client_args(
+        &terminator.addr().to_string(),
+        &files.ca(),
+        &["--cert", &files.cert(), "--key", &files.key()],
+    ));
     let url = format!("http://{}/status/200", ambassador.addr());
-    let not_allowed = "podkit_ambassador_connections_refused_total{reason=\"not_allowed\"}";
 
     let before = curl(&[&url]);
     assert!(before.is_err(), "`client` was admitted: {before:?}");
     terminator.ambassador.wait_for_log("reason=not_allowed");
-    assert_eq!(terminator.metric(not_allowed), 1.0);
+    assert_eq!(terminator.refused("not_allowed"), 1.0);
 
     files.install_pair(&pki, "other");
-    ambassador.wait_for_reloads("success", 1.0);
+    wait_for_reloads(&ambassador, "success", 1.0);
     let after = curl(&[&url]);
     assert!(
         after.as_ref().is_ok_and(|body| body.starts_with(OK_BODY)),
         "{after:?}"
     );
-    assert_eq!(terminator.metric(not_allowed), 1.0);
+    assert_eq!(terminator.refused("not_allowed"), 1.0);
 }
 
 // ---------------------------------------------------------------------------------------------

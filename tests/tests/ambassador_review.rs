@@ -6,279 +6,37 @@
 //! during the handshake is a warning.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, TcpStream};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
-use podkit_tests::ambassador::{Ambassador, TlsPki};
+use podkit_tests::ambassador::{client_args, server_args, Metered, TlsPki};
 use podkit_tests::lines::Lines;
-use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
+use podkit_tests::servers::{HttpServer, Scratch};
+use podkit_tests::tools::{
+    connect, curl, http_get, run_unless, Backend, Finished, Haproxy, Helper,
+};
 use podkit_tests::wait::HANG_GUARD;
-use podkit_tests::{bins, skip, wait};
+use podkit_tests::{bins, wait};
 
 // ---------------------------------------------------------------------------------------------
-// Processes the tests run.
+// The ambassador under test.
 
-/// A process the test started (python3, haproxy), killed with its process group when the test is
-/// done with it or fails first: `python3` may be a wrapper (a pyenv shim) whose child is the
-/// interpreter.
-struct Helper(Child);
-
-impl Helper {
-    fn spawn(command: &mut Command) -> Helper {
-        let shown = format!("{command:?}");
-        let child = command
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{shown} starts: {e}"));
-        Helper(child)
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        // SAFETY: kill with the process group this test created for its own helper, and only it.
-        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
-}
-
-/// How a command the test ran to its end finished.
-#[derive(Debug)]
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `command` to its end with nothing on stdin; the hang guard only stops a hang (the
-/// command is killed and the test fails).
-fn run(command: &mut Command) -> Finished {
-    run_unless(command, None)
-}
-
-/// As [`run`], failing the test at once if stderr says `unexpected` (a server that should have
-/// refused to start says it listens, and would run until the hang guard).
-fn run_unless(command: &mut Command, unexpected: Option<&str>) -> Finished {
-    let shown = format!("{command:?}");
-    let mut child = Helper::spawn(
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let stdout = read_all(child.0.stdout.take().expect("piped stdout"));
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let (collected, mut source) = (stderr.clone(), child.0.stderr.take().expect("piped stderr"));
-    let collecting = thread::spawn(move || {
-        let mut chunk = [0; 4096];
-        while let Ok(n @ 1..) = source.read(&mut chunk) {
-            let text = String::from_utf8_lossy(&chunk[..n]);
-            collected.lock().unwrap().push_str(&text);
-        }
-    });
-    let status = wait::until(&format!("{shown} to exit"), || {
-        if let Some(unexpected) = unexpected {
-            let so_far = stderr.lock().unwrap();
-            assert!(!so_far.contains(unexpected), "{shown}:\n{so_far}");
-        }
-        child.0.try_wait().expect("wait for the child")
-    });
-    collecting.join().expect("the stderr reader");
-    let stderr = stderr.lock().unwrap().clone();
-    Finished {
-        code: status.code(),
-        stdout: stdout.join().expect("the stdout reader"),
-        stderr,
-    }
-}
-
-fn read_all(mut source: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = source.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Whether `program` runs here; reports the skip with the Debian package when not.
-fn installed(test: &str, program: &str, args: &[&str], package: &str) -> bool {
-    let found = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        skip(
-            test,
-            &format!("{program} is not installed (Debian: apt-get install {package})"),
-        );
-    }
-    found
-}
-
-/// `curl -sS --max-time 20 ARGS`: curl gives up before the hang guard, and says why.
-fn curl(args: &[&str]) -> Finished {
-    run(Command::new("curl")
-        .args(["-sS", "--max-time", "20"])
-        .args(args))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The ambassador under test and its /metrics.
-
-/// A running podkit-ambassador and the address of its `/metrics`.
-struct Under {
-    ambassador: Ambassador,
-    metrics: String,
-}
-
-/// `podkit-ambassador ARGS --listen 127.0.0.1:0 --metrics-addr ...`, started.
-fn start(args: &[&str]) -> Under {
-    start_with(args, |_| {})
-}
-
-/// As [`start`], adjusting the command first (its environment).
-fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Under {
-    let metrics = DeadPort::for_a_server();
-    let mut args: Vec<&str> = args.to_vec();
-    args.extend([
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-addr",
-        &metrics.address,
-    ]);
-    Under {
-        ambassador: Ambassador::start_with(&args, adjust),
-        metrics: metrics.address.clone(),
-    }
-}
-
-impl Under {
-    fn port(&self) -> u16 {
-        self.ambassador.addr().port()
-    }
-
-    /// The value of one series of `/metrics`, with its labels if it has any.
-    fn metric(&self, series: &str) -> f64 {
-        let (status, body) = http_get(&self.metrics, "/metrics");
-        assert_eq!(status, 200, "/metrics: {body}");
-        body.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{body}"))
-    }
-
-    fn reloads(&self, result: &str) -> f64 {
-        self.metric(&format!(
-            "podkit_ambassador_reloads_total{{result=\"{result}\"}}"
-        ))
-    }
-
-    fn refused(&self, reason: &str) -> f64 {
-        self.metric(&format!(
-            "podkit_ambassador_connections_refused_total{{reason=\"{reason}\"}}"
-        ))
-    }
-
-    fn log(&self) -> String {
-        self.ambassador.log().join("\n")
-    }
-}
-
-/// `GET path` on the plain HTTP server at `addr`: the status code and the body.
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = connect(addr);
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send the request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the response");
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("an HTTP response from {addr}{path}: {response:?}"));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("a status line from {addr}{path}: {head:?}"));
-    (status, body.to_owned())
-}
-
-/// Server mode flags presenting `cert` and `key` in front of `target`, then `extra`.
-fn server_flags<'a>(
-    cert: &'a str,
-    key: &'a str,
-    target: &'a str,
-    extra: &[&'a str],
-) -> Vec<&'a str> {
-    let mut args = vec!["server", "--target", target, "--cert", cert, "--key", key];
-    args.extend_from_slice(extra);
-    args
+/// Server mode presenting the PKI's `server` certificate in front of `target`, to any client
+/// (`--disable-authentication`).
+fn server_mode_without_authentication(pki: &TlsPki, target: &str) -> Metered {
+    let (cert, key) = pki.pair("server");
+    Metered::start(&server_args(
+        &cert,
+        &key,
+        target,
+        &["--disable-authentication"],
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Plain TCP peers the test controls.
-
-/// A TCP server on 127.0.0.1 that hands every connection it accepts to `serve` on a thread of its
-/// own. Its listening thread ends when it is dropped.
-struct Backend {
-    addr: SocketAddr,
-    stopped: Arc<AtomicBool>,
-}
-
-impl Backend {
-    fn start(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the backend");
-        let addr = listener.local_addr().expect("the backend's address");
-        let stopped = Arc::new(AtomicBool::new(false));
-        let (stop, serve) = (stopped.clone(), Arc::new(serve));
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                with_hang_guard(&stream);
-                let serve = serve.clone();
-                thread::spawn(move || serve(stream));
-            }
-        });
-        Backend { addr, stopped }
-    }
-
-    fn target(&self) -> String {
-        self.addr.to_string()
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-/// Reads and writes on `stream` fail after the hang guard instead of blocking a test forever.
-fn with_hang_guard(stream: &TcpStream) {
-    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
-    stream.set_write_timeout(Some(HANG_GUARD)).unwrap();
-}
-
-fn connect(addr: impl std::net::ToSocketAddrs + std::fmt::Debug) -> TcpStream {
-    let stream = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect to {addr:?}: {e}"));
-    with_hang_guard(&stream);
-    stream
-}
 
 /// How a stream whose peer is done ended, as its reader sees it: `Ok` for a FIN (the end of the
 /// stream), or the read error (a reset is `ConnectionReset`).
@@ -326,14 +84,7 @@ fn a_413_from_a_backend_that_never_reads_the_upload_reaches_curl_every_time() {
         let _ = stream.shutdown(Shutdown::Write);
     });
     let pki = TlsPki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
-    let target = backend.target();
-    let under = start(&server_flags(
-        &cert,
-        &key,
-        &target,
-        &["--disable-authentication"],
-    ));
+    let under = server_mode_without_authentication(&pki, &backend.target());
     let scratch = Scratch::new("ambassador-upload");
     let upload = scratch.join("upload.bin");
     std::fs::write(&upload, vec![b'u'; 20 << 20]).unwrap();
@@ -470,33 +221,28 @@ fn a_direction_that_never_pauses_does_not_starve_the_other_one() {
         let _ = report.send(full_duplex(&mut stream, &at_backend, UP));
     });
     let pki = TlsPki::generate();
-    let (cert, key, ca) = (
-        pki.file("server.crt"),
-        pki.file("server.key"),
-        pki.file("ca.crt"),
-    );
-    let (client_cert, client_key) = (pki.file("client.crt"), pki.file("client.key"));
+    let ((cert, key), ca) = (pki.pair("server"), pki.file("ca.crt"));
+    let (client_cert, client_key) = pki.pair("client");
     let target = backend.target();
-    let server = start(&server_flags(
+    let server = Metered::start(&server_args(
         &cert,
         &key,
         &target,
         &["--cacert", &ca, "--allow-cn", "client"],
     ));
     let server_addr = server.ambassador.addr().to_string();
-    let client = start(&[
-        "client",
-        "--target",
+    let client = Metered::start(&client_args(
         &server_addr,
-        "--cacert",
         &ca,
-        "--cert",
-        &client_cert,
-        "--key",
-        &client_key,
-        "--server-name",
-        "localhost",
-    ]);
+        &[
+            "--cert",
+            &client_cert,
+            "--key",
+            &client_key,
+            "--server-name",
+            "localhost",
+        ],
+    ));
 
     let mut stream = connect(client.ambassador.addr());
     let down = full_duplex(&mut stream, &progress, DOWN);
@@ -601,14 +347,7 @@ fn a_tls_client_that_resets_is_a_reset_at_the_backend_not_an_end_of_stream() {
         let _ = report.send(read_to_the_end(&mut stream));
     });
     let pki = TlsPki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
-    let target = backend.target();
-    let under = start(&server_flags(
-        &cert,
-        &key,
-        &target,
-        &["--disable-authentication"],
-    ));
+    let under = server_mode_without_authentication(&pki, &backend.target());
 
     let port = under.port().to_string();
     let mut client = Python::run(RESETTING_CLIENT, &[&port, &pki.file("ca.crt")]);
@@ -631,22 +370,14 @@ fn a_tls_client_that_resets_is_a_reset_at_the_backend_not_an_end_of_stream() {
 #[test]
 fn a_tls_target_that_resets_is_a_reset_at_the_app_not_an_end_of_stream() {
     let pki = TlsPki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (cert, key) = pki.pair("server");
     let mut server = Python::run(RESETTING_SERVER, &[&cert, &key]);
     let line = server
         .stdout
         .next_satisfying("listening PORT", |l| l.starts_with("listening "));
     let target = format!("127.0.0.1:{}", &line["listening ".len()..]);
     let ca = pki.file("ca.crt");
-    let under = start(&[
-        "client",
-        "--target",
-        &target,
-        "--cacert",
-        &ca,
-        "--server-name",
-        "localhost",
-    ]);
+    let under = Metered::start(&client_args(&target, &ca, &["--server-name", "localhost"]));
 
     let mut app = connect(under.ambassador.addr());
     let mut hello = [0; 6];
@@ -674,7 +405,7 @@ fn an_expired_certificate_renamed_over_a_valid_one_is_refused_and_the_valid_one_
     std::fs::copy(pki.file("server.crt"), &cert).unwrap();
     std::fs::copy(pki.file("server.key"), &key).unwrap();
     let backend = HttpServer::local();
-    let under = start(&server_flags(
+    let under = Metered::start(&server_args(
         &cert,
         &key,
         &backend.address,
@@ -724,12 +455,12 @@ fn an_expired_certificate_renamed_over_a_valid_one_is_refused_and_the_valid_one_
 /// exit 2, nothing on stdout, one line on stderr that names `named`. One that starts listening
 /// instead fails the test at once.
 #[track_caller]
-fn assert_start_refused(args: &[&str], env: &[(&str, &str)], named: &str) {
+fn assert_start_refused(args: &[String], env: &[(&str, &str)], named: &str) {
     let done = run_unless(
         Command::new(bins::path("ambassador"))
             .args(args)
             .envs(env.iter().copied()),
-        Some("listening"),
+        "listening",
     );
     let shown = format!("{env:?} {args:?}: {done:#?}");
     assert_eq!(done.code, Some(2), "{shown}");
@@ -741,17 +472,13 @@ fn assert_start_refused(args: &[&str], env: &[(&str, &str)], named: &str) {
 #[test]
 fn an_empty_security_switch_in_the_environment_stops_it_at_start_naming_the_variable() {
     let pki = TlsPki::generate();
-    let (cert, key, ca) = (
-        pki.file("server.crt"),
-        pki.file("server.key"),
-        pki.file("ca.crt"),
-    );
+    let ((cert, key), ca) = (pki.pair("server"), pki.file("ca.crt"));
     let variable = "PODKIT_DISABLE_AUTHENTICATION";
-    let args = server_flags(&cert, &key, "127.0.0.1:9", &["--listen", "127.0.0.1:0"]);
+    let args = server_args(&cert, &key, "127.0.0.1:9", &["--listen", "127.0.0.1:0"]);
     assert_start_refused(&args, &[(variable, "")], variable);
 
     let variable = "PODKIT_ALLOW_ALL";
-    let args = server_flags(
+    let args = server_args(
         &cert,
         &key,
         "127.0.0.1:9",
@@ -763,15 +490,11 @@ fn an_empty_security_switch_in_the_environment_stops_it_at_start_naming_the_vari
 #[test]
 fn true_in_the_environment_turns_the_security_switches_on() {
     let pki = TlsPki::generate();
-    let (cert, key, ca) = (
-        pki.file("server.crt"),
-        pki.file("server.key"),
-        pki.file("ca.crt"),
-    );
+    let ((cert, key), ca) = (pki.pair("server"), pki.file("ca.crt"));
     let backend = HttpServer::local();
-    let args = server_flags(&cert, &key, &backend.address, &[]);
+    let args = server_args(&cert, &key, &backend.address, &[]);
 
-    let open = start_with(&args, |command| {
+    let open = Metered::start_with(&args, |command| {
         command.env("PODKIT_DISABLE_AUTHENTICATION", "true");
     });
     let url = format!("https://localhost:{}/status/200", open.port());
@@ -783,12 +506,12 @@ fn true_in_the_environment_turns_the_security_switches_on() {
     );
 
     let mut args = args.clone();
-    args.extend(["--cacert", &ca]);
-    let any_client = start_with(&args, |command| {
+    args.extend(["--cacert", &ca].map(String::from));
+    let any_client = Metered::start_with(&args, |command| {
         command.env("PODKIT_ALLOW_ALL", "true");
     });
     let url = format!("https://localhost:{}/status/200", any_client.port());
-    let (other_cert, other_key) = (pki.file("other.crt"), pki.file("other.key"));
+    let (other_cert, other_key) = pki.pair("other");
     let other = curl(&[
         "--cacert",
         &ca,
@@ -808,13 +531,13 @@ fn true_in_the_environment_turns_the_security_switches_on() {
 #[test]
 fn a_zero_timeout_stops_it_at_start_naming_the_flag() {
     let pki = TlsPki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (cert, key) = pki.pair("server");
     for (flag, zero) in [
         ("--idle-timeout", "0s"),
         ("--handshake-timeout", "0"),
         ("--connect-timeout", "0ms"),
     ] {
-        let args = server_flags(
+        let args = server_args(
             &cert,
             &key,
             "127.0.0.1:9",
@@ -833,67 +556,21 @@ fn a_zero_timeout_stops_it_at_start_naming_the_flag() {
 // ---------------------------------------------------------------------------------------------
 // Client mode's PROXY header, read by haproxy's TLS listener.
 
-/// haproxy in the foreground, `mode http`, terminating TLS with the PKI's `server` certificate
-/// behind a PROXY header (`accept-proxy`), and forwarding to `backend` with the address the
-/// header gave in `X-Client`.
-struct Haproxy {
-    _process: Helper,
-    port: u16,
-    _dir: Scratch,
-}
-
+/// haproxy terminating TLS with the PKI's `server` certificate behind a PROXY header
+/// (`accept-proxy`), and forwarding to `backend` with the address the header gave in `X-Client`.
 fn haproxy_tls_accepting_proxy(test: &str, pki: &TlsPki, backend: &HttpServer) -> Option<Haproxy> {
-    if !installed(test, "haproxy", &["-v"], "haproxy") {
-        return None;
-    }
-    let dir = Scratch::new("ambassador-haproxy-tls");
-    let pem = dir.file("server.pem");
-    let read = |name: &str| std::fs::read_to_string(pki.file(name)).unwrap();
-    std::fs::write(&pem, read("server.crt") + &read("server.key")).unwrap();
-    // haproxy cannot listen on port 0 and say which it got: the port stays held until haproxy
-    // listens on it (it binds with SO_REUSEADDR).
-    let reserved = DeadPort::for_a_server();
-    let port = reserved.port;
-    let config = format!(
-        "global
-  log stderr format short local0 info
-defaults
-  mode http
-  log global
-  timeout connect 10s
-  timeout client 30s
-  timeout server 30s
-frontend tls_clients
-  bind 127.0.0.1:{port} ssl crt {pem} accept-proxy
-  http-request set-header X-Client %[src]:%[src_port]
-  default_backend app
-backend app
-  server app {backend}
-",
-        backend = backend.address
-    );
-    std::fs::write(dir.join("haproxy.cfg"), config).unwrap();
-    let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
-    let mut process = Helper::spawn(
-        Command::new("haproxy")
-            .args(["-db", "-f", &dir.file("haproxy.cfg")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log),
-    );
-    wait::until("haproxy to listen", || {
-        if let Some(status) = process.0.try_wait().expect("wait for haproxy") {
-            let log = std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default();
-            panic!("haproxy exited with {status} before listening:\n{log}");
-        }
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    drop(reserved);
-    Some(Haproxy {
-        _process: process,
-        port,
-        _dir: dir,
-    })
+    let bind_options = |dir: &Scratch| {
+        let pem = dir.file("server.pem");
+        let read = |name: &str| std::fs::read_to_string(pki.file(name)).unwrap();
+        std::fs::write(&pem, read("server.crt") + &read("server.key")).unwrap();
+        format!("ssl crt {pem} accept-proxy")
+    };
+    Haproxy::start(
+        test,
+        &backend.address,
+        bind_options,
+        &["X-Client %[src]:%[src_port]"],
+    )
 }
 
 /// The value of request header `name` in the fixture server's echo of a request.
@@ -920,16 +597,11 @@ fn client_mode_sends_the_proxy_header_before_the_client_hello_and_haproxy_reads_
     };
     let target = format!("127.0.0.1:{}", haproxy.port);
     let ca = pki.file("ca.crt");
-    let under = start(&[
-        "client",
-        "--target",
+    let under = Metered::start(&client_args(
         &target,
-        "--cacert",
         &ca,
-        "--server-name",
-        "localhost",
-        "--proxy-protocol",
-    ]);
+        &["--server-name", "localhost", "--proxy-protocol"],
+    ));
 
     let url = format!("http://127.0.0.1:{}/echo", under.port());
     let app = curl(&["-w", "\n%{local_port}", &url]);
@@ -963,15 +635,7 @@ fn a_target_that_hangs_up_during_the_handshake_is_logged_as_a_warning_and_counte
     let pki = TlsPki::generate();
     let ca = pki.file("ca.crt");
     let address = target.target();
-    let under = start(&[
-        "client",
-        "--target",
-        &address,
-        "--cacert",
-        &ca,
-        "--server-name",
-        "localhost",
-    ]);
+    let under = Metered::start(&client_args(&address, &ca, &["--server-name", "localhost"]));
 
     let mut app = connect(under.ambassador.addr());
     app.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();

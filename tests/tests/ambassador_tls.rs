@@ -7,156 +7,35 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use podkit_tests::ambassador::{Ambassador, TlsPki};
+use podkit_tests::ambassador::{client_args, server_args, Metered, TlsPki};
 use podkit_tests::lines::Lines;
 use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
+use podkit_tests::tools::{
+    curl, installed, run, run_with_guard, run_with_input, wait_listening, Finished, Haproxy, Helper,
+};
 use podkit_tests::wait::HANG_GUARD;
-use podkit_tests::{bins, skip, wait};
-
-// ---------------------------------------------------------------------------------------------
-// Processes the tests run.
-
-/// How a command the test ran to its end finished.
-#[derive(Debug)]
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn succeeded(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-/// A child killed and reaped when the test is done with it, or fails first.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `command` to its end with `input` on stdin, then EOF. `guard` only stops a hang: the
-/// command is killed and the test fails.
-fn run_with_guard(command: &mut Command, input: &[u8], guard: Duration) -> Finished {
-    let shown = format!("{command:?}");
-    let mut child = Killed(
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{shown} starts: {e}")),
-    );
-    let stdout = read_all(child.0.stdout.take().expect("piped stdout"));
-    let stderr = read_all(child.0.stderr.take().expect("piped stderr"));
-    let mut stdin = child.0.stdin.take().expect("piped stdin");
-    // A client that fails early (a refused handshake) exits before reading its input.
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait for the child") {
-            break status;
-        }
-        assert!(started.elapsed() < guard, "hung: {shown}");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Finished {
-        code: status.code(),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
-}
-
-fn run(command: &mut Command, input: &[u8]) -> Finished {
-    run_with_guard(command, input, HANG_GUARD)
-}
-
-fn read_all(mut source: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = source.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Whether `program` runs here; reports the skip with the Debian package when not.
-fn installed(test: &str, program: &str, args: &[&str], package: &str) -> bool {
-    let found = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        skip(
-            test,
-            &format!("{program} is not installed (Debian: apt-get install {package})"),
-        );
-    }
-    found
-}
+use podkit_tests::{bins, wait};
 
 // ---------------------------------------------------------------------------------------------
 // The ambassador under test and what it tells.
 
-/// A running podkit-ambassador and the address of its `/metrics`.
-struct Under {
-    ambassador: Ambassador,
-    metrics: String,
-}
-
-/// `podkit-ambassador ARGS --listen 127.0.0.1:0 --metrics-addr ...`, started.
-fn start(mut args: Vec<String>) -> Under {
-    let metrics = DeadPort::for_a_server();
-    args.extend(
-        [
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            &metrics.address,
-        ]
-        .map(String::from),
-    );
-    let ambassador = Ambassador::start(&args);
-    Under {
-        ambassador,
-        metrics: metrics.address.clone(),
-    }
-}
-
-fn owned(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| (*a).to_owned()).collect()
-}
-
 /// Server mode in front of `target`, presenting the PKI's `NAME.crt`.
-fn server_mode_presenting(pki: &TlsPki, name: &str, target: &str, extra: &[&str]) -> Under {
-    let (cert, key) = (
-        pki.file(&format!("{name}.crt")),
-        pki.file(&format!("{name}.key")),
-    );
-    let mut args = owned(&["server", "--target", target, "--cert", &cert, "--key", &key]);
-    args.extend(owned(extra));
-    start(args)
+fn server_mode_presenting(pki: &TlsPki, name: &str, target: &str, extra: &[&str]) -> Metered {
+    let (cert, key) = pki.pair(name);
+    Metered::start(&server_args(&cert, &key, target, extra))
 }
 
 /// Server mode in front of `target`, presenting the `server` certificate.
-fn server_mode(pki: &TlsPki, target: &str, extra: &[&str]) -> Under {
+fn server_mode(pki: &TlsPki, target: &str, extra: &[&str]) -> Metered {
     server_mode_presenting(pki, "server", target, extra)
 }
 
 /// Server mode in front of `backend`, requiring client certificates from the test CA and
 /// admitting what `rules` (`--allow-*` flags) admit.
-fn mtls_server(pki: &TlsPki, backend: &HttpServer, rules: &[&str]) -> Under {
+fn mtls_server(pki: &TlsPki, backend: &HttpServer, rules: &[&str]) -> Metered {
     let ca = pki.file("ca.crt");
     let mut extra = vec!["--cacert", &ca];
     extra.extend_from_slice(rules);
@@ -164,61 +43,32 @@ fn mtls_server(pki: &TlsPki, backend: &HttpServer, rules: &[&str]) -> Under {
 }
 
 /// Client mode in front of `target`, trusting the PKI's `CA_NAME.crt`.
-fn client_mode(pki: &TlsPki, target: &str, ca_name: &str, extra: &[&str]) -> Under {
+fn client_mode(pki: &TlsPki, target: &str, ca_name: &str, extra: &[&str]) -> Metered {
     let ca = pki.file(&format!("{ca_name}.crt"));
-    let mut args = owned(&["client", "--target", target, "--cacert", &ca]);
-    args.extend(owned(extra));
-    start(args)
+    Metered::start(&client_args(target, &ca, extra))
 }
 
-impl Under {
-    fn port(&self) -> u16 {
-        self.ambassador.addr().port()
-    }
-
-    /// The value of one series of `/metrics`, e.g. `podkit_ambassador_connections_accepted_total`.
-    fn metric(&self, series: &str) -> u64 {
-        let scraped = run(
-            Command::new("curl").args(["-sS", &format!("http://{}/metrics", self.metrics)]),
-            b"",
-        );
-        assert!(scraped.succeeded(), "scrape /metrics: {scraped:#?}");
-        let value = scraped
-            .stdout
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("no {series} in /metrics:\n{}", scraped.stdout));
-        value.parse::<f64>().expect("a number") as u64
-    }
-
-    fn refused(&self, reason: &str) -> u64 {
-        self.metric(&format!(
-            "podkit_ambassador_connections_refused_total{{reason=\"{reason}\"}}"
-        ))
-    }
-
-    fn accepted(&self) -> u64 {
-        self.metric("podkit_ambassador_connections_accepted_total")
-    }
-
-    /// Asserts one refusal so far, for `reason`: logged with the reason, and counted (the
-    /// counter moves before the line is logged).
-    #[track_caller]
-    fn assert_refused_once(&self, reason: &str) {
-        let line = self.ambassador.wait_for_log(&format!("reason={reason} "));
-        assert!(
-            line.contains("WARN") && line.contains("connection refused"),
-            "{line}"
-        );
-        let refusals: Vec<String> = self
-            .ambassador
-            .log()
-            .into_iter()
-            .filter(|l| l.contains("connection refused"))
-            .collect();
-        assert_eq!(refusals.len(), 1, "one refusal: {refusals:#?}");
-        assert_eq!(self.refused(reason), 1, "refused_total{{reason={reason}}}");
-    }
+/// Asserts one refusal so far, for `reason`: logged with the reason, and counted (the counter
+/// moves before the line is logged).
+#[track_caller]
+fn assert_refused_once(under: &Metered, reason: &str) {
+    let line = under.ambassador.wait_for_log(&format!("reason={reason} "));
+    assert!(
+        line.contains("WARN") && line.contains("connection refused"),
+        "{line}"
+    );
+    let refusals: Vec<String> = under
+        .ambassador
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("connection refused"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "one refusal: {refusals:#?}");
+    assert_eq!(
+        under.refused(reason),
+        1.0,
+        "refused_total{{reason={reason}}}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,19 +76,17 @@ impl Under {
 
 /// `curl https://localhost:PORT/echo` to server mode, trusting the test CA and presenting the
 /// PKI's `identity` (`client`, `other`...) when given.
-fn curl_through(pki: &TlsPki, under: &Under, identity: Option<&str>, extra: &[&str]) -> Finished {
+fn curl_through(pki: &TlsPki, under: &Metered, identity: Option<&str>, extra: &[&str]) -> Finished {
     let url = format!("https://localhost:{}/echo", under.port());
-    let mut curl = Command::new("curl");
-    curl.args(["-sS", "--max-time", "20", "--cacert", &pki.file("ca.crt")]);
-    if let Some(name) = identity {
-        curl.args([
-            "--cert",
-            &pki.file(&format!("{name}.crt")),
-            "--key",
-            &pki.file(&format!("{name}.key")),
-        ]);
+    let ca = pki.file("ca.crt");
+    let mut args = vec!["--cacert", &ca];
+    let pair = identity.map(|name| pki.pair(name));
+    if let Some((cert, key)) = &pair {
+        args.extend(["--cert", cert, "--key", key]);
     }
-    run(curl.args(extra).arg(url), b"")
+    args.extend_from_slice(extra);
+    args.push(&url);
+    curl(&args)
 }
 
 /// Asserts that the backend answered curl: its echo of the request came back.
@@ -261,8 +109,9 @@ fn assert_not_answered(curl: &Finished) {
 
 /// `openssl s_client` to server mode as `client`, asking for `/echo` over HTTP/1.0 and reading
 /// until the server closes.
-fn s_client(pki: &TlsPki, under: &Under, extra: &[&str]) -> Finished {
-    run(
+fn s_client(pki: &TlsPki, under: &Metered, extra: &[&str]) -> Finished {
+    let (cert, key) = pki.pair("client");
+    run_with_input(
         Command::new("openssl")
             .args([
                 "s_client",
@@ -271,12 +120,7 @@ fn s_client(pki: &TlsPki, under: &Under, extra: &[&str]) -> Finished {
             ])
             .args(["-servername", "localhost", "-verify_return_error"])
             .args(["-CAfile", &pki.file("ca.crt")])
-            .args([
-                "-cert",
-                &pki.file("client.crt"),
-                "-key",
-                &pki.file("client.key"),
-            ])
+            .args(["-cert", &cert, "-key", &key])
             .arg("-ign_eof")
             .args(extra),
         b"GET /echo HTTP/1.0\r\nHost: localhost\r\n\r\n",
@@ -285,7 +129,7 @@ fn s_client(pki: &TlsPki, under: &Under, extra: &[&str]) -> Finished {
 
 /// An app's plain request through client mode: everything that came back before the end (a
 /// reset counts as the end).
-fn app_request(under: &Under) -> Vec<u8> {
+fn app_request(under: &Metered) -> Vec<u8> {
     let mut stream = TcpStream::connect(under.ambassador.addr()).expect("connect to client mode");
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
     stream
@@ -314,10 +158,7 @@ fn issue(pki: &TlsPki, name: &str, cn: &str, days: u32, extensions: &str) {
     // The names are the test's own, without spaces: each command reads as one line.
     let openssl = |command_line: String| {
         let args: Vec<&str> = command_line.split(' ').collect();
-        let done = run(
-            Command::new("openssl").args(&args).current_dir(pki.dir()),
-            b"",
-        );
+        let done = run(Command::new("openssl").args(&args).current_dir(pki.dir()));
         assert!(done.succeeded(), "openssl {command_line}: {done:#?}");
     };
     openssl(format!(
@@ -352,8 +193,8 @@ fn assert_admits_client_and_refuses_other(rules: &[&str]) {
     let under = mtls_server(&pki, &backend, rules);
     assert_answered(&curl_through(&pki, &under, Some("client"), &[]));
     assert_not_answered(&curl_through(&pki, &under, Some("other"), &[]));
-    under.assert_refused_once("not_allowed");
-    assert_eq!(under.accepted(), 1);
+    assert_refused_once(&under, "not_allowed");
+    assert_eq!(under.accepted(), 1.0);
     assert_eq!(backend.requests().len(), 1, "only client's request arrived");
 }
 
@@ -401,7 +242,7 @@ fn a_star_in_allow_uri_matches_exactly_one_path_segment() {
     );
     assert_answered(&curl_through(&pki, &under, Some("tenant-client"), &[]));
     assert_not_answered(&curl_through(&pki, &under, Some("deep-client"), &[]));
-    under.assert_refused_once("not_allowed");
+    assert_refused_once(&under, "not_allowed");
     assert_eq!(
         backend.requests().len(),
         1,
@@ -416,7 +257,7 @@ fn allow_all_admits_every_client_of_the_ca() {
     let under = mtls_server(&pki, &backend, &["--allow-all"]);
     assert_answered(&curl_through(&pki, &under, Some("client"), &[]));
     assert_answered(&curl_through(&pki, &under, Some("other"), &[]));
-    assert_eq!(under.accepted(), 2);
+    assert_eq!(under.accepted(), 2.0);
     assert_eq!(backend.requests().len(), 2);
 }
 
@@ -427,8 +268,8 @@ fn assert_client_refused(identity: Option<&str>, reason: &str) {
     let mut backend = HttpServer::local();
     let under = mtls_server(&pki, &backend, &["--allow-cn", "client"]);
     assert_not_answered(&curl_through(&pki, &under, identity, &[]));
-    under.assert_refused_once(reason);
-    assert_eq!(under.accepted(), 0);
+    assert_refused_once(&under, reason);
+    assert_eq!(under.accepted(), 0.0);
     assert_eq!(
         backend.requests(),
         Vec::<String>::new(),
@@ -462,7 +303,7 @@ fn with_disable_authentication_a_client_without_a_certificate_gets_through() {
     let mut backend = HttpServer::local();
     let under = server_mode(&pki, &backend.address, &["--disable-authentication"]);
     assert_answered(&curl_through(&pki, &under, None, &[]));
-    assert_eq!(under.accepted(), 1);
+    assert_eq!(under.accepted(), 1.0);
     assert_eq!(backend.requests().len(), 1);
 }
 
@@ -485,7 +326,7 @@ fn openssl_s_client_gets_through_with_tls_1_2_and_with_tls_1_3() {
             "{flag}: {session:#?}"
         );
     }
-    assert_eq!(under.accepted(), 2);
+    assert_eq!(under.accepted(), 2.0);
 }
 
 #[test]
@@ -503,7 +344,7 @@ fn tls_1_1_and_tls_1_0_are_refused_even_to_a_client_that_offers_them() {
     }
     // The hellos reached the ambassador, which refused them: not a client that gave up alone.
     wait::until("both old-version handshakes to be counted", || {
-        (under.refused("handshake_failed") == 2).then_some(())
+        (under.refused("handshake_failed") == 2.0).then_some(())
     });
     let log = under.ambassador.log();
     let refused = log
@@ -511,7 +352,7 @@ fn tls_1_1_and_tls_1_0_are_refused_even_to_a_client_that_offers_them() {
         .filter(|l| l.contains("reason=handshake_failed"))
         .count();
     assert_eq!(refused, 2, "{log:#?}");
-    assert_eq!(under.accepted(), 0);
+    assert_eq!(under.accepted(), 0.0);
 }
 
 #[test]
@@ -550,25 +391,19 @@ fn with_alpn_h2_and_http_1_1_openssl_s_client_negotiates_h2_or_http_1_1_server_o
 
 /// `openssl s_server -www` with the `server` certificate on a free loopback port.
 struct SServer {
-    _child: Killed,
+    _child: Helper,
     port: u16,
 }
 
 fn s_server(pki: &TlsPki) -> SServer {
-    let mut child = Killed(
+    let (cert, key) = pki.pair("server");
+    let mut child = Helper::spawn(
         Command::new("openssl")
             .args(["s_server", "-accept", "127.0.0.1:0", "-www"])
-            .args([
-                "-cert",
-                &pki.file("server.crt"),
-                "-key",
-                &pki.file("server.key"),
-            ])
+            .args(["-cert", &cert, "-key", &key])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server starts"),
+            .stderr(Stdio::null()),
     );
     let mut stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
     let line = stdout.next_satisfying("ACCEPT ADDRESS", |l| l.starts_with("ACCEPT "));
@@ -619,7 +454,7 @@ fn client_mode_carries_an_app_request_to_openssl_s_server_over_tls_1_3_with_aead
         weak.is_empty(),
         "the ambassador offered non-AEAD suites {weak:?}"
     );
-    assert_eq!(under.accepted(), 1);
+    assert_eq!(under.accepted(), 1.0);
 }
 
 #[test]
@@ -648,8 +483,8 @@ fn assert_server_refused(ca_name: &str, extra: &[&str], reason: &str) {
         "the app got {:?}",
         String::from_utf8_lossy(&received)
     );
-    under.assert_refused_once(reason);
-    assert_eq!(under.accepted(), 0);
+    assert_refused_once(&under, reason);
+    assert_eq!(under.accepted(), 0.0);
 }
 
 #[test]
@@ -670,7 +505,7 @@ fn a_server_certificate_from_an_untrusted_ca_is_refused_as_unknown_issuer() {
 /// nginx in the foreground with TLS and client certificates required, everything under a
 /// scratch directory; it answers `hello` and the client certificate's subject.
 struct Nginx {
-    _child: Killed,
+    _child: Helper,
     port: u16,
     _dir: Scratch,
 }
@@ -705,21 +540,13 @@ http {{
         ca = pki.file("ca.crt"),
     );
     std::fs::write(dir.join("nginx.conf"), config).unwrap();
-    let mut child = Killed(
+    let mut child = Helper::spawn(
         Command::new("nginx")
             .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("nginx starts"),
+            .stdout(Stdio::null()),
     );
-    wait::until("nginx to listen", || {
-        if let Some(status) = child.0.try_wait().expect("wait for nginx") {
-            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            panic!("nginx exited with {status} before listening:\n{log}");
-        }
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    wait_listening("nginx", &mut child, port, &dir.join("error.log"));
     drop(reserved);
     Some(Nginx {
         _child: child,
@@ -735,30 +562,22 @@ fn client_mode_presents_its_certificate_to_nginx_which_requires_one() {
     let Some(nginx) = nginx_requiring_client_certificates(test, &pki) else {
         return;
     };
-    let (cert, key) = (pki.file("client.crt"), pki.file("client.key"));
+    let (cert, key) = pki.pair("client");
     let target = format!("localhost:{}", nginx.port);
     let under = client_mode(&pki, &target, "ca", &["--cert", &cert, "--key", &key]);
-    let app = run(
-        Command::new("curl").args(["-sS", &format!("http://127.0.0.1:{}/", under.port())]),
-        b"",
-    );
+    let app = curl(&[&format!("http://127.0.0.1:{}/", under.port())]);
     assert!(
         app.succeeded() && app.stdout == "hello CN=client\n",
         "{app:#?}"
     );
     // The same nginx turns away a client without a certificate.
-    let direct = run(
-        Command::new("curl")
-            .args([
-                "-sS",
-                "-w",
-                "\n%{http_code}",
-                "--cacert",
-                &pki.file("ca.crt"),
-            ])
-            .arg(format!("https://localhost:{}/", nginx.port)),
-        b"",
-    );
+    let direct = curl(&[
+        "-w",
+        "\n%{http_code}",
+        "--cacert",
+        &pki.file("ca.crt"),
+        &format!("https://localhost:{}/", nginx.port),
+    ]);
     assert!(
         direct.stdout.ends_with("\n400") && direct.stdout.contains("No required SSL certificate"),
         "{direct:#?}"
@@ -768,73 +587,36 @@ fn client_mode_presents_its_certificate_to_nginx_which_requires_one() {
 // ---------------------------------------------------------------------------------------------
 // PROXY protocol v2.
 
-/// haproxy in the foreground, `mode http`, accepting a PROXY header on its one frontend and
-/// forwarding to `backend` with the addresses and SNI it read in request headers.
-struct Haproxy {
-    _child: Killed,
-    port: u16,
-    _dir: Scratch,
-}
-
+/// haproxy accepting a PROXY header on its one frontend and forwarding to `backend` with the
+/// address and SNI it read in request headers `X-Client` and `X-Authority`.
 fn haproxy_accepting_proxy(test: &str, backend: &HttpServer) -> Option<Haproxy> {
-    if !installed(test, "haproxy", &["-v"], "haproxy") {
-        return None;
-    }
-    let dir = Scratch::new("ambassador-haproxy");
-    let reserved = DeadPort::for_a_server();
-    let port = reserved.port;
-    let config = format!(
-        "global
-  log stderr format short local0 info
-defaults
-  mode http
-  log global
-  timeout connect 10s
-  timeout client 30s
-  timeout server 30s
-frontend tls_clients
-  bind 127.0.0.1:{port} accept-proxy
-  http-request set-header X-Client %[src]:%[src_port]
-  http-request set-header X-Authority %[fc_pp_authority]
-  default_backend app
-backend app
-  server app {backend}
-",
-        backend = backend.address
-    );
-    std::fs::write(dir.join("haproxy.cfg"), config).unwrap();
-    let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
-    let mut child = Killed(
-        Command::new("haproxy")
-            .args(["-db", "-f", &dir.file("haproxy.cfg")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("haproxy starts"),
-    );
-    wait::until("haproxy to listen", || {
-        if let Some(status) = child.0.try_wait().expect("wait for haproxy") {
-            let log = std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default();
-            panic!("haproxy exited with {status} before listening:\n{log}");
-        }
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    drop(reserved);
-    Some(Haproxy {
-        _child: child,
-        port,
-        _dir: dir,
-    })
+    Haproxy::start(
+        test,
+        &backend.address,
+        |_| "accept-proxy".to_owned(),
+        &[
+            "X-Client %[src]:%[src_port]",
+            "X-Authority %[fc_pp_authority]",
+        ],
+    )
 }
 
-/// curl's request as the backend echoed it, and the local port curl connected from (`-w`).
-fn curl_echo_and_port(pki: &TlsPki, under: &Under) -> (serde_json::Value, u16) {
-    let curl = curl_through(pki, under, Some("client"), &["-w", "\n%{local_port}"]);
+/// curl as `client` through server mode (admitting CN `client`, with `proxy_flags`) in front of
+/// [`haproxy_accepting_proxy`]: its request as the backend echoed it, and the local port curl
+/// connected from (`-w`). `None`, with the skip reported, without haproxy.
+fn echo_through_haproxy(test: &str, proxy_flags: &[&str]) -> Option<(serde_json::Value, u16)> {
+    let pki = TlsPki::generate();
+    let backend = HttpServer::local();
+    let haproxy = haproxy_accepting_proxy(test, &backend)?;
+    let ca = pki.file("ca.crt");
+    let mut extra = vec!["--cacert", &ca, "--allow-cn", "client"];
+    extra.extend_from_slice(proxy_flags);
+    let under = server_mode(&pki, &format!("127.0.0.1:{}", haproxy.port), &extra);
+    let curl = curl_through(&pki, &under, Some("client"), &["-w", "\n%{local_port}"]);
     assert!(curl.succeeded(), "{curl:#?}");
     let (body, port) = curl.stdout.rsplit_once('\n').expect("body, then the port");
     let echo = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    (echo, port.parse().expect("curl's local port"))
+    Some((echo, port.parse().expect("curl's local port")))
 }
 
 /// The value of request header `name` in the backend's echo.
@@ -853,18 +635,9 @@ fn header(echo: &serde_json::Value, name: &str) -> Option<String> {
 #[test]
 fn haproxy_accept_proxy_sees_the_original_client_address_and_port() {
     let test = "haproxy_accept_proxy_sees_the_original_client_address_and_port";
-    let pki = TlsPki::generate();
-    let backend = HttpServer::local();
-    let Some(haproxy) = haproxy_accepting_proxy(test, &backend) else {
+    let Some((echo, curl_port)) = echo_through_haproxy(test, &["--proxy-protocol"]) else {
         return;
     };
-    let ca = pki.file("ca.crt");
-    let under = server_mode(
-        &pki,
-        &format!("127.0.0.1:{}", haproxy.port),
-        &["--cacert", &ca, "--allow-cn", "client", "--proxy-protocol"],
-    );
-    let (echo, curl_port) = curl_echo_and_port(&pki, &under);
     assert_eq!(
         header(&echo, "X-Client"),
         Some(format!("127.0.0.1:{curl_port}")),
@@ -875,25 +648,10 @@ fn haproxy_accept_proxy_sees_the_original_client_address_and_port() {
 #[test]
 fn haproxy_reads_the_sni_from_the_authority_tlv() {
     let test = "haproxy_reads_the_sni_from_the_authority_tlv";
-    let pki = TlsPki::generate();
-    let backend = HttpServer::local();
-    let Some(haproxy) = haproxy_accepting_proxy(test, &backend) else {
+    let flags = ["--proxy-protocol", "--proxy-protocol-tlvs"];
+    let Some((echo, curl_port)) = echo_through_haproxy(test, &flags) else {
         return;
     };
-    let ca = pki.file("ca.crt");
-    let under = server_mode(
-        &pki,
-        &format!("127.0.0.1:{}", haproxy.port),
-        &[
-            "--cacert",
-            &ca,
-            "--allow-cn",
-            "client",
-            "--proxy-protocol",
-            "--proxy-protocol-tlvs",
-        ],
-    );
-    let (echo, curl_port) = curl_echo_and_port(&pki, &under);
     assert_eq!(
         header(&echo, "X-Authority").as_deref(),
         Some("localhost"),
@@ -995,7 +753,7 @@ fn find_tlv(tlvs: &[(u8, Vec<u8>)], kind: u8) -> Option<&[u8]> {
 /// returns the PROXY header the target read first, and curl's local port.
 fn proxy_header_for(
     pki: &TlsPki,
-    under: &Under,
+    under: &Metered,
     target: &TcpListener,
     curl_flags: &[&str],
 ) -> (ProxyHeader, u16) {
@@ -1129,7 +887,6 @@ fn testssl_finds_nothing_high_or_critical_in_server_mode() {
             .arg(&report)
             .args(["-p", "-P", "-S", "-s", "-f", "-U"])
             .arg(format!("127.0.0.1:{}", under.port())),
-        b"",
         TESTSSL_GUARD,
     );
     println!("testssl.sh ran for {:.0?}", started.elapsed());
@@ -1184,26 +941,16 @@ fn testssl_finds_nothing_high_or_critical_in_server_mode() {
 /// Server mode flags with the PKI's `server` certificate and key in front of a port nobody
 /// listens on (it is never reached), then `extra`.
 fn server_flags(cert: &str, key: &str, extra: &[&str]) -> Vec<String> {
-    let mut args = owned(&[
-        "server",
-        "--listen",
-        "127.0.0.1:0",
-        "--target",
-        "127.0.0.1:9",
-        "--cert",
-        cert,
-        "--key",
-        key,
-    ]);
-    args.extend(owned(extra));
-    args
+    let mut listen = vec!["--listen", "127.0.0.1:0"];
+    listen.extend_from_slice(extra);
+    server_args(cert, key, "127.0.0.1:9", &listen)
 }
 
 /// Asserts that podkit-ambassador ARGS refuses to start: exit 2 and one line on stderr that
 /// names `flag` (and contains each of `also`).
 #[track_caller]
 fn assert_start_refused(args: &[String], flag: &str, also: &[&str]) {
-    let done = run(Command::new(bins::path("ambassador")).args(args), b"");
+    let done = run(Command::new(bins::path("ambassador")).args(args));
     assert_eq!(done.code, Some(2), "{args:?}: {done:#?}");
     assert_eq!(done.stderr.lines().count(), 1, "one line: {done:#?}");
     for text in std::iter::once(&flag).chain(also) {
@@ -1241,7 +988,7 @@ fn a_garbage_pem_stops_it_at_start_naming_its_flag() {
     let pki = TlsPki::generate();
     let garbage = pki.dir().join("garbage.pem").display().to_string();
     std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (cert, key) = pki.pair("server");
     let no_auth = ["--disable-authentication"];
     assert_start_refused(
         &server_flags(&garbage, &key, &no_auth),
@@ -1289,7 +1036,7 @@ fn cacert_with_disable_authentication_stops_it_at_start() {
 #[test]
 fn a_bad_listen_address_stops_it_at_start_naming_listen() {
     let pki = TlsPki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (cert, key) = pki.pair("server");
     for bad in ["nonsense", "127.0.0.1:99999", "[::1:8443", "127.0.0.1:"] {
         let mut args = server_flags(&cert, &key, &["--disable-authentication"]);
         let at = args.iter().position(|a| a == "--listen").unwrap() + 1;
