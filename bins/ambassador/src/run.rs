@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::net::Listener;
 use crate::proxy::Proxy;
 
-/// Exit code for a failure after start-up.
+/// Exit code for an internal failure at start: the runtime or its signal handling.
 const EXIT_FAILURE: i32 = 1;
 
 /// Pause after a failed accept (out of file descriptors, mostly) so the loop does not spin.
