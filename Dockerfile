@@ -21,3 +21,10 @@ COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certi
 COPY target/x86_64-unknown-linux-musl/release/podkit-ambassador /podkit-ambassador
 USER 65532:65532
 ENTRYPOINT ["/podkit-ambassador"]
+
+# ConfigMap/Secret reload sidecar: watches mounted volumes, calls webhooks on the pod's loopback,
+# signals processes of a pod with a shared process namespace, runs commands. No TLS, no CA bundle.
+FROM scratch AS reload
+COPY target/x86_64-unknown-linux-musl/release/podkit-reload /podkit-reload
+USER 65532:65532
+ENTRYPOINT ["/podkit-reload"]

@@ -241,7 +241,7 @@ impl WatchError {
 }
 
 /// What a watched path held when last hashed. Only this is kept, never the content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Digest {
     Absent,
     /// It exists but could not be read; a change of reason is a change, so that a tool hears
@@ -395,6 +395,16 @@ impl VolumeWatch {
             hashing: None,
             hashes: 0,
         })
+    }
+
+    /// One hash of the whole watched set as last seen (each path's content, or its absence),
+    /// for a tool that acts on "the content differs from what was last applied" rather than on
+    /// each change: a change that is undone before it could be applied then costs nothing.
+    pub fn content_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = DefaultHasher::new();
+        self.seen.hash(&mut hasher);
+        hasher.finish()
     }
 
     /// Resolves when the content of one or more watched paths differs from what was last seen

@@ -1,0 +1,142 @@
+//! What a change triggers: a webhook, a signal to a process, or a command; and the validation
+//! command that may veto them all.
+
+use std::path::{Path, PathBuf};
+
+use podkit::signal::Signal;
+
+use crate::webhook::Webhook;
+
+#[derive(Debug)]
+pub enum Action {
+    Webhook(Webhook),
+    Signal(Signal, Target),
+    Exec(Command),
+}
+
+impl Action {
+    /// A fixed label for the `action` dimension of the metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Action::Webhook(_) => "webhook",
+            Action::Signal(..) => "signal",
+            Action::Exec(_) => "exec",
+        }
+    }
+
+    /// Carries the action out; `Err` says why it failed, in one line without secrets.
+    pub async fn run(&self, changed: &[PathBuf]) -> Result<(), String> {
+        match self {
+            Action::Webhook(webhook) => webhook.call().await,
+            Action::Signal(signal, target) => send(*signal, target),
+            Action::Exec(command) => command.run(changed).await,
+        }
+    }
+}
+
+/// Which processes get the signal.
+#[derive(Debug)]
+pub enum Target {
+    /// Every process with this name, as `/proc/PID/comm` or the base name of its first argument
+    /// shows it (in a pod with `shareProcessNamespace: true`).
+    Process(String),
+    /// The pid written in this file.
+    PidFile(PathBuf),
+}
+
+fn send(signal: Signal, target: &Target) -> Result<(), String> {
+    let pids = match target {
+        Target::Process(name) => {
+            let pids = processes_named(name);
+            if pids.is_empty() {
+                return Err(format!("no process named {name:?}"));
+            }
+            pids
+        }
+        Target::PidFile(file) => vec![read_pid(file)?],
+    };
+    for pid in pids {
+        // SAFETY: kill(2) with a pid read from /proc or a pid file, and a valid signal number.
+        if unsafe { libc::kill(pid, signal.number()) } != 0 {
+            let error = std::io::Error::last_os_error();
+            return Err(format!("{signal} to pid {pid}: {error}"));
+        }
+        podkit::debug!("signalled", pid = pid, signal = signal);
+    }
+    Ok(())
+}
+
+fn read_pid(file: &Path) -> Result<libc::pid_t, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    text.trim()
+        .parse::<libc::pid_t>()
+        .ok()
+        .filter(|pid| *pid > 0)
+        .ok_or_else(|| format!("{}: not a pid: {:?}", file.display(), text.trim()))
+}
+
+/// The pids of processes called `name`, this process excluded.
+fn processes_named(name: &str) -> Vec<libc::pid_t> {
+    let me = std::process::id() as libc::pid_t;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            entry
+                .ok()?
+                .file_name()
+                .to_str()?
+                .parse::<libc::pid_t>()
+                .ok()
+        })
+        .filter(|pid| *pid != me)
+        .filter(|pid| process_name_is(*pid, name))
+        .collect()
+}
+
+fn process_name_is(pid: libc::pid_t, name: &str) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim_end() == name {
+        return true;
+    }
+    // comm is cut at 15 bytes; the command line has the whole name.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let first = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    let base = first.rsplit(|b| *b == b'/').next().unwrap_or_default();
+    base == name.as_bytes()
+}
+
+/// A command given as one string, split as a shell would split it, and run without a shell.
+#[derive(Debug, Clone)]
+pub struct Command {
+    argv: Vec<String>,
+}
+
+impl Command {
+    pub fn parse(text: &str) -> Result<Command, String> {
+        match shlex::split(text) {
+            Some(argv) if !argv.is_empty() => Ok(Command { argv }),
+            Some(_) => Err("an empty command".to_owned()),
+            None => Err(format!("unbalanced quotes in {text:?}")),
+        }
+    }
+
+    /// Runs it to its end with `PODKIT_CHANGED` listing the changed paths, one per line; stdout
+    /// and stderr go to podkit-reload's own. Success is exit status 0.
+    pub async fn run(&self, changed: &[PathBuf]) -> Result<(), String> {
+        let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+        let status = tokio::process::Command::new(&self.argv[0])
+            .args(&self.argv[1..])
+            .env("PODKIT_CHANGED", changed.join("\n"))
+            .stdin(std::process::Stdio::null())
+            .status()
+            .await
+            .map_err(|e| format!("{}: {e}", self.argv[0]))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} exited with {status}", self.argv[0]))
+        }
+    }
+}

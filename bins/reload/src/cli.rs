@@ -1,0 +1,192 @@
+//! Flags and environment into a typed [`Config`], once, at the edge.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use podkit::cli::parse;
+use podkit::log::{Format, Level};
+use podkit::signal::Signal;
+
+use crate::action::{Action, Command, Target};
+use crate::webhook::Webhook;
+
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  stopped on SIGTERM or SIGINT
+  1  an internal failure at start (the runtime, signal handling)
+  2  usage or configuration error (a flag, a directory to watch, a template)
+
+Actions run in this order, each time the watched content differs from the last applied:
+templates, then --validate, then --webhook, --signal and --exec in the order given.
+Repeatable flags take one value per line when they come from their PODKIT_* variable.";
+
+#[derive(Debug, Parser)]
+#[command(name = "podkit-reload", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// A ConfigMap or Secret volume (or any directory or file) to watch (repeatable)
+    #[arg(
+        long = "watch",
+        value_name = "DIR",
+        required = true,
+        env = "PODKIT_WATCH",
+        value_delimiter = '\n'
+    )]
+    pub watch: Vec<PathBuf>,
+
+    /// Call this URL on a change (repeatable); user:password@ becomes basic auth, never logged
+    #[arg(
+        long = "webhook",
+        value_name = "URL",
+        env = "PODKIT_WEBHOOK",
+        value_delimiter = '\n'
+    )]
+    pub webhooks: Vec<String>,
+
+    /// The webhook's method
+    #[arg(long, default_value = "POST", env = "PODKIT_WEBHOOK_METHOD")]
+    pub webhook_method: String,
+
+    /// An extra webhook header 'Name: value' (repeatable)
+    #[arg(
+        long = "webhook-header",
+        value_name = "'K: V'",
+        env = "PODKIT_WEBHOOK_HEADER",
+        value_delimiter = '\n'
+    )]
+    pub webhook_headers: Vec<String>,
+
+    /// Statuses that count as success, e.g. 200-299 or 200,204
+    #[arg(long, default_value = "200-299", env = "PODKIT_WEBHOOK_STATUS")]
+    pub webhook_status: String,
+
+    /// Give up on one webhook attempt after this long
+    #[arg(long, default_value = "5s", value_parser = parse::nonzero_duration, env = "PODKIT_WEBHOOK_TIMEOUT")]
+    pub webhook_timeout: Duration,
+
+    /// Retry a failed webhook this many times, with exponential backoff and jitter
+    #[arg(long, default_value = "3", env = "PODKIT_WEBHOOK_RETRIES")]
+    pub webhook_retries: u32,
+
+    /// Send this signal on a change (to --process or --pid-file)
+    #[arg(long, value_name = "SIG", value_parser = parse_signal, env = "PODKIT_SIGNAL")]
+    pub signal: Option<Signal>,
+
+    /// The processes to signal, by name (/proc/PID/comm or the first word of its command line);
+    /// needs shareProcessNamespace: true
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "signal",
+        conflicts_with = "pid_file",
+        env = "PODKIT_PROCESS"
+    )]
+    pub process: Option<String>,
+
+    /// The process to signal, by the pid written in this file
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "signal",
+        env = "PODKIT_PID_FILE"
+    )]
+    pub pid_file: Option<PathBuf>,
+
+    /// Run this command on a change ('CMD ARGS', split as a shell would, without a shell);
+    /// PODKIT_CHANGED lists the changed paths
+    #[arg(long, value_name = "'CMD ARGS'", env = "PODKIT_EXEC")]
+    pub exec: Option<String>,
+
+    /// Run this command first ('nginx -t'); if it fails, nothing is reloaded and the next change
+    /// is tried again
+    #[arg(long, value_name = "'CMD ARGS'", env = "PODKIT_VALIDATE")]
+    pub validate: Option<String>,
+
+    /// Wait for this long without changes before acting
+    #[arg(long, default_value = "500ms", value_parser = parse::duration, env = "PODKIT_DEBOUNCE")]
+    pub debounce: Duration,
+
+    /// Re-read everything this often even without events (inotify can overflow)
+    #[arg(long, default_value = "3m", value_parser = parse::nonzero_duration, env = "PODKIT_RESYNC")]
+    pub resync: Duration,
+
+    /// Apply once at start, before the first change
+    #[arg(long, env = "PODKIT_ON_START", value_parser = parse::switch)]
+    pub on_start: bool,
+
+    /// Serve /healthz, /readyz and /metrics here (HOST:PORT)
+    #[arg(long, value_name = "ADDR", env = "PODKIT_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// error, warn, info or debug
+    #[arg(long, default_value = "info", value_parser = parse::level, env = "PODKIT_LOG_LEVEL")]
+    pub log_level: Level,
+
+    /// text or json
+    #[arg(long, default_value = "text", value_parser = parse::format, env = "PODKIT_LOG_FORMAT")]
+    pub log_format: Format,
+}
+
+/// What the flags mean, checked once.
+#[derive(Debug)]
+pub struct Config {
+    pub watch: Vec<PathBuf>,
+    pub validate: Option<Command>,
+    pub actions: Vec<Action>,
+    pub debounce: Duration,
+    pub resync: Duration,
+    pub on_start: bool,
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+fn parse_signal(text: &str) -> Result<Signal, String> {
+    text.parse::<Signal>().map_err(|e| e.to_string())
+}
+
+impl Cli {
+    pub fn into_config(self) -> Result<Config, String> {
+        let mut actions = Vec::new();
+        for url in &self.webhooks {
+            let webhook = Webhook::new(
+                url,
+                &self.webhook_method,
+                &self.webhook_headers,
+                &self.webhook_status,
+                self.webhook_timeout,
+                self.webhook_retries,
+            )
+            .map_err(|e| format!("--webhook: {e}"))?;
+            actions.push(Action::Webhook(webhook));
+        }
+        if let Some(signal) = self.signal {
+            let target = match (self.process, self.pid_file) {
+                (Some(name), None) => Target::Process(name),
+                (None, Some(file)) => Target::PidFile(file),
+                _ => return Err("--signal: give --process NAME or --pid-file FILE".to_owned()),
+            };
+            actions.push(Action::Signal(signal, target));
+        }
+        if let Some(exec) = &self.exec {
+            actions.push(Action::Exec(
+                Command::parse(exec).map_err(|e| format!("--exec: {e}"))?,
+            ));
+        }
+        if actions.is_empty() {
+            return Err("nothing to do on a change: give --webhook, --signal or --exec".to_owned());
+        }
+        let validate = match &self.validate {
+            Some(text) => Some(Command::parse(text).map_err(|e| format!("--validate: {e}"))?),
+            None => None,
+        };
+        Ok(Config {
+            watch: self.watch,
+            validate,
+            actions,
+            debounce: self.debounce,
+            resync: self.resync,
+            on_start: self.on_start,
+            metrics_addr: self.metrics_addr,
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! The watcher's life: watch, and each time the content differs from what was last applied,
+//! validate, then run the actions in order; until SIGTERM.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use podkit::cli::EXIT_USAGE;
+use podkit::serve::{MetricsServer, Readiness, Registry};
+use podkit::shutdown::Shutdown;
+use podkit::watch::{VolumeWatch, WatchOptions};
+
+use crate::cli::Config;
+use crate::commit;
+use crate::metrics::Metrics;
+
+const EXIT_FAILURE: i32 = 1;
+
+pub async fn run(config: Config) -> i32 {
+    let shutdown = match Shutdown::install() {
+        Ok(shutdown) => shutdown,
+        Err(e) => return fail(EXIT_FAILURE, "cannot handle SIGTERM and SIGINT", e),
+    };
+    let registry = Registry::new();
+    let mut labels: Vec<&'static str> = config.actions.iter().map(|a| a.label()).collect();
+    if config.validate.is_some() {
+        labels.push("validate");
+    }
+    let metrics = match Metrics::register(&registry, &labels).and_then(|metrics| {
+        podkit::serve::register_build_info(&registry, "podkit-reload", env!("CARGO_PKG_VERSION"))
+            .map(|()| metrics)
+    }) {
+        Ok(metrics) => metrics,
+        Err(e) => return fail(EXIT_FAILURE, "cannot register metrics", e),
+    };
+    let options = WatchOptions {
+        debounce: config.debounce,
+        resync: Some(config.resync),
+    };
+    let mut watch = match VolumeWatch::new(&config.watch, options) {
+        Ok(watch) => watch,
+        Err(e) => return fail(EXIT_USAGE, "--watch", e),
+    };
+    let readiness = Readiness::new("not applied yet");
+    if let Some(addr) = config.metrics_addr {
+        match MetricsServer::bind(addr, registry, readiness.clone()).await {
+            Ok(server) => {
+                let stop = shutdown.clone();
+                tokio::spawn(server.serve(async move { stop.requested().await }));
+            }
+            Err(e) => return fail(EXIT_USAGE, "--metrics-addr", e),
+        }
+    }
+    let shown: Vec<String> = config
+        .watch
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    podkit::info!(
+        "watching",
+        paths = shown.join(","),
+        actions = labels.join(",")
+    );
+
+    // What the actions last saw applied; `None` until the first apply succeeds.
+    let mut applied = None;
+    if config.on_start {
+        if apply(&config, &config.watch, &metrics).await {
+            applied = Some(watch.content_hash());
+            readiness.set_ready();
+        }
+    } else {
+        // The content at start is what the app loaded itself.
+        applied = Some(watch.content_hash());
+        metrics.applied(watch.content_hash());
+        readiness.set_ready();
+    }
+    loop {
+        let change = tokio::select! {
+            change = watch.changed() => change,
+            cause = shutdown.requested() => {
+                podkit::info!("stopping", cause = cause);
+                return 0;
+            }
+        };
+        let hash = watch.content_hash();
+        if applied == Some(hash) {
+            podkit::debug!("content is back to what was applied: nothing to do");
+            continue;
+        }
+        podkit::info!("changed", paths = change);
+        if apply(&config, &change.paths, &metrics).await {
+            applied = Some(hash);
+            metrics.applied(hash);
+            readiness.set_ready();
+            observe_commit_delay(&config.watch, &metrics);
+        }
+    }
+}
+
+/// Validates, then runs every action in order; true when all of them succeeded. A failed
+/// validation runs no action; a failed action does not stop the ones after it.
+async fn apply(config: &Config, changed: &[PathBuf], metrics: &Metrics) -> bool {
+    if let Some(validate) = &config.validate {
+        let result = validate.run(changed).await;
+        metrics.counted("validate", result.is_ok());
+        if let Err(e) = result {
+            podkit::error!("validation failed: not reloading", error = e);
+            metrics.last_failure.set(now());
+            return false;
+        }
+    }
+    let mut all = true;
+    for action in &config.actions {
+        let result = action.run(changed).await;
+        metrics.counted(action.label(), result.is_ok());
+        match result {
+            Ok(()) => podkit::info!("reloaded", action = action.label()),
+            Err(e) => {
+                podkit::error!("reload failed", action = action.label(), error = e);
+                all = false;
+            }
+        }
+    }
+    if all {
+        metrics.last_success.set(now());
+    } else {
+        metrics.last_failure.set(now());
+    }
+    all
+}
+
+fn observe_commit_delay(watched: &[PathBuf], metrics: &Metrics) {
+    let latest = watched.iter().filter_map(|dir| commit::time_of(dir)).max();
+    if let Some(delay) = latest.and_then(|at| SystemTime::now().duration_since(at).ok()) {
+        metrics.commit_delay.observe(delay.as_secs_f64());
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn fail(code: i32, what: impl std::fmt::Display, error: impl std::fmt::Display) -> i32 {
+    eprintln!("podkit-reload: error: {what}: {error}");
+    code
+}
