@@ -10,6 +10,7 @@ use podkit::log::{Format, Level};
 use podkit::signal::Signal;
 
 use crate::action::{Action, Command, Target};
+use crate::template::Template;
 use crate::webhook::Webhook;
 
 pub const EXIT_CODES: &str = "\
@@ -18,8 +19,9 @@ Exit status:
   1  an internal failure at start (the runtime, signal handling)
   2  usage or configuration error (a flag, a directory to watch, a template)
 
-Actions run in this order, each time the watched content differs from the last applied:
-templates, then --validate, then --webhook, --signal and --exec in the order given.
+Each time the watched content differs from what was last applied: templates are rendered, then
+--validate runs, then --webhook, --signal and --exec (webhooks first, in the order given).
+Templates are also rendered once at start.
 Repeatable flags take one value per line when they come from their PODKIT_* variable.";
 
 #[derive(Debug, Parser)]
@@ -103,6 +105,25 @@ pub struct Cli {
     #[arg(long, value_name = "'CMD ARGS'", env = "PODKIT_VALIDATE")]
     pub validate: Option<String>,
 
+    /// Render this template (${VAR} and $(VAR) from the environment) before the actions
+    /// (repeatable, paired in order with --output)
+    #[arg(
+        long = "template",
+        value_name = "SRC",
+        env = "PODKIT_TEMPLATE",
+        value_delimiter = '\n'
+    )]
+    pub templates: Vec<PathBuf>,
+
+    /// Where to write the rendered --template, atomically (repeatable)
+    #[arg(
+        long = "output",
+        value_name = "DST",
+        env = "PODKIT_OUTPUT",
+        value_delimiter = '\n'
+    )]
+    pub outputs: Vec<PathBuf>,
+
     /// Wait for this long without changes before acting
     #[arg(long, default_value = "500ms", value_parser = parse::duration, env = "PODKIT_DEBOUNCE")]
     pub debounce: Duration,
@@ -132,6 +153,7 @@ pub struct Cli {
 #[derive(Debug)]
 pub struct Config {
     pub watch: Vec<PathBuf>,
+    pub templates: Vec<Template>,
     pub validate: Option<Command>,
     pub actions: Vec<Action>,
     pub debounce: Duration,
@@ -172,8 +194,24 @@ impl Cli {
                 Command::parse(exec).map_err(|e| format!("--exec: {e}"))?,
             ));
         }
-        if actions.is_empty() {
-            return Err("nothing to do on a change: give --webhook, --signal or --exec".to_owned());
+        if self.templates.len() != self.outputs.len() {
+            return Err(format!(
+                "--template: {} given for {} --output; give them in pairs",
+                self.templates.len(),
+                self.outputs.len()
+            ));
+        }
+        let templates: Vec<Template> = self
+            .templates
+            .into_iter()
+            .zip(self.outputs)
+            .map(|(source, output)| Template { source, output })
+            .collect();
+        if actions.is_empty() && templates.is_empty() {
+            return Err(
+                "nothing to do on a change: give --webhook, --signal, --exec or --template"
+                    .to_owned(),
+            );
         }
         let validate = match &self.validate {
             Some(text) => Some(Command::parse(text).map_err(|e| format!("--validate: {e}"))?),
@@ -181,6 +219,7 @@ impl Cli {
         };
         Ok(Config {
             watch: self.watch,
+            templates,
             validate,
             actions,
             debounce: self.debounce,

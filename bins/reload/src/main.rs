@@ -7,6 +7,7 @@ mod cli;
 mod commit;
 mod metrics;
 mod run;
+mod template;
 mod webhook;
 
 use podkit::cli::EXIT_USAGE;

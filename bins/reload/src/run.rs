@@ -25,6 +25,9 @@ pub async fn run(config: Config) -> i32 {
     if config.validate.is_some() {
         labels.push("validate");
     }
+    if !config.templates.is_empty() {
+        labels.push("template");
+    }
     let metrics = match Metrics::register(&registry, &labels).and_then(|metrics| {
         podkit::serve::register_build_info(&registry, "podkit-reload", env!("CARGO_PKG_VERSION"))
             .map(|()| metrics)
@@ -100,6 +103,15 @@ pub async fn run(config: Config) -> i32 {
 /// Validates, then runs every action in order; true when all of them succeeded. A failed
 /// validation runs no action; a failed action does not stop the ones after it.
 async fn apply(config: &Config, changed: &[PathBuf], metrics: &Metrics) -> bool {
+    for template in &config.templates {
+        let result = template.render();
+        metrics.counted("template", result.is_ok());
+        if let Err(e) = result {
+            podkit::error!("template failed: not reloading", error = e);
+            metrics.last_failure.set(now());
+            return false;
+        }
+    }
     if let Some(validate) = &config.validate {
         let result = validate.run(changed).await;
         metrics.counted("validate", result.is_ok());

@@ -1,0 +1,137 @@
+//! Templates rendered from the environment before the actions run: `${VAR}` and `$(VAR)` (the
+//! Kubernetes spelling) are replaced by the variable's value, `$$` is a literal `$`. An unset
+//! variable is an error, not an empty string: a config silently missing its password is worse
+//! than a reload that does not happen.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub source: PathBuf,
+    pub output: PathBuf,
+}
+
+impl Template {
+    /// Reads the source, renders it and replaces the output atomically (a temporary file in the
+    /// same directory, then rename), so the app never reads half a file.
+    pub fn render(&self) -> Result<(), String> {
+        let text = std::fs::read_to_string(&self.source)
+            .map_err(|e| format!("--template {}: {e}", self.source.display()))?;
+        let rendered = substitute(&text, |name| std::env::var(name).ok())
+            .map_err(|e| format!("--template {}: {e}", self.source.display()))?;
+        write_atomically(&self.output, rendered.as_bytes())
+            .map_err(|e| format!("--output {}: {e}", self.output.display()))
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let temporary = dir.join(format!(".{name}.podkit-reload.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Replaces `${NAME}` and `$(NAME)` with `lookup(NAME)`; `$$` is `$`; any other `$` stays.
+fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let close = match after.chars().next() {
+            Some('$') => {
+                out.push('$');
+                rest = &after[1..];
+                continue;
+            }
+            Some('{') => '}',
+            Some('(') => ')',
+            _ => {
+                out.push('$');
+                rest = after;
+                continue;
+            }
+        };
+        let Some(end) = after.find(close) else {
+            return Err(format!("unclosed {:?} in a variable reference", &rest[..2]));
+        };
+        let name = &after[1..end];
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("{:?} is not a variable name", name));
+        }
+        let value = lookup(name).ok_or_else(|| format!("${{{name}}} is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "USER" => Some("app".into()),
+            "PASSWORD" => Some("s3cret".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn both_spellings_are_replaced_and_dollar_dollar_is_a_dollar() {
+        let text = "user=${USER} password=$(PASSWORD) price=$$5 plain=$ x";
+        assert_eq!(
+            substitute(text, env).unwrap(),
+            "user=app password=s3cret price=$5 plain=$ x"
+        );
+    }
+
+    #[test]
+    fn an_unset_variable_is_an_error_naming_it() {
+        let error = substitute("a=${MISSING}", env).unwrap_err();
+        assert!(error.contains("MISSING"), "{error}");
+    }
+
+    #[test]
+    fn malformed_references_are_errors() {
+        for text in ["${USER", "$(1X)", "${}"] {
+            assert!(substitute(text, env).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_output_is_replaced_whole() {
+        let dir =
+            std::env::temp_dir().join(format!("podkit-reload-template-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = dir.join("app.conf.tmpl");
+        std::fs::write(&source, "home=${HOME}\n").unwrap();
+        let template = Template {
+            source,
+            output: dir.join("app.conf"),
+        };
+        template.render().unwrap();
+        let rendered = std::fs::read_to_string(dir.join("app.conf")).unwrap();
+        assert_eq!(
+            rendered,
+            format!("home={}\n", std::env::var("HOME").unwrap())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
