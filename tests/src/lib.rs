@@ -9,6 +9,7 @@
 pub mod ambassador;
 pub mod bins;
 pub mod docker;
+pub mod kubelet;
 pub mod lines;
 pub mod pidns;
 pub mod procs;

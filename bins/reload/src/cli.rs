@@ -59,7 +59,7 @@ pub struct Cli {
     )]
     pub webhook_headers: Vec<String>,
 
-    /// Statuses that count as success, e.g. 200-299 or 200,204
+    /// Statuses that count as success: a range such as 200-299, or one status such as 204
     #[arg(long, default_value = "200-299", env = "PODKIT_WEBHOOK_STATUS")]
     pub webhook_status: String,
 
