@@ -20,8 +20,8 @@ Exit status:
   2  usage or configuration error (a flag, a directory to watch, a template)
 
 Each time the watched content differs from what was last applied: templates are rendered, then
---validate runs, then --webhook, --signal and --exec (webhooks first, in the order given).
-Templates are also rendered once at start.
+--validate runs, then --webhook, --signal and --exec in the order given. Content that failed to
+apply is tried again every --resync. Templates are also rendered once at start.
 Repeatable flags take one value per line when they come from their PODKIT_* variable.";
 
 #[derive(Debug, Parser)]
@@ -162,6 +162,42 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
 }
 
+/// Puts the actions in the order their flags came on the command line (`--exec X --webhook Y`
+/// runs X first). Actions from the environment have no position and keep the order webhooks,
+/// signal, exec, after those from the command line.
+fn order_as_given(actions: &mut Vec<Action>) {
+    use clap::CommandFactory;
+    let Ok(matches) = Cli::command().try_get_matches() else {
+        return;
+    };
+    let positions = |id: &str| -> Vec<usize> {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            matches
+                .indices_of(id)
+                .map(Iterator::collect)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    };
+    let mut webhooks = positions("webhooks").into_iter();
+    let mut signal = positions("signal").into_iter();
+    let mut exec = positions("exec").into_iter();
+    let mut keyed: Vec<(usize, Action)> = actions
+        .drain(..)
+        .map(|action| {
+            let position = match action {
+                Action::Webhook(_) => webhooks.next(),
+                Action::Signal(..) => signal.next(),
+                Action::Exec(_) => exec.next(),
+            };
+            (position.unwrap_or(usize::MAX), action)
+        })
+        .collect();
+    keyed.sort_by_key(|(position, _)| *position);
+    actions.extend(keyed.into_iter().map(|(_, action)| action));
+}
+
 fn parse_signal(text: &str) -> Result<Signal, String> {
     text.parse::<Signal>().map_err(|e| e.to_string())
 }
@@ -194,6 +230,7 @@ impl Cli {
                 Command::parse(exec).map_err(|e| format!("--exec: {e}"))?,
             ));
         }
+        order_as_given(&mut actions);
         if self.templates.len() != self.outputs.len() {
             return Err(format!(
                 "--template: {} given for {} --output; give them in pairs",

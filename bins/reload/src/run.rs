@@ -69,6 +69,7 @@ pub async fn run(config: Config) -> i32 {
     if config.on_start {
         if apply(&config, &config.watch, &metrics).await {
             applied = Some(watch.content_hash());
+            metrics.applied(watch.content_hash());
             readiness.set_ready();
         }
     } else {
@@ -78,8 +79,19 @@ pub async fn run(config: Config) -> i32 {
         readiness.set_ready();
     }
     loop {
-        let change = tokio::select! {
-            change = watch.changed() => change,
+        // Content that failed to apply (a webhook whose server was down, a validation that
+        // failed) is tried again every resync period, not only on the next change: the
+        // app must end up with what the volume holds.
+        let pending = applied != Some(watch.content_hash());
+        let paths = tokio::select! {
+            change = watch.changed() => {
+                podkit::info!("changed", paths = change);
+                change.paths
+            }
+            () = tokio::time::sleep(config.resync), if pending => {
+                podkit::info!("trying again: the content in place was not applied");
+                config.watch.clone()
+            }
             cause = shutdown.requested() => {
                 podkit::info!("stopping", cause = cause);
                 return 0;
@@ -90,8 +102,7 @@ pub async fn run(config: Config) -> i32 {
             podkit::debug!("content is back to what was applied: nothing to do");
             continue;
         }
-        podkit::info!("changed", paths = change);
-        if apply(&config, &change.paths, &metrics).await {
+        if apply(&config, &paths, &metrics).await {
             applied = Some(hash);
             metrics.applied(hash);
             readiness.set_ready();
