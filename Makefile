@@ -62,6 +62,7 @@ bench: build
 	python3 bench/init.py
 	python3 bench/probe.py
 	python3 bench/ambassador.py
+	python3 bench/reload.py
 
 clean:
 	cargo clean

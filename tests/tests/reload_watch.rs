@@ -49,16 +49,26 @@ struct Reload {
 impl Reload {
     /// `podkit-reload --debounce 50ms ARGS...`, once it watches.
     fn start<S: AsRef<str>>(args: &[S]) -> Reload {
-        Reload::launch(args, None)
+        Reload::launch(args, None, &[])
+    }
+
+    /// As [`Reload::start`], with these variables in its environment.
+    fn start_with_env<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Reload {
+        Reload::launch(args, None, env)
     }
 
     /// As [`Reload::start`], with `--metrics-addr` on a free loopback port.
     fn metered<S: AsRef<str>>(args: &[S]) -> Reload {
-        Reload::launch(args, Some(DeadPort::for_a_server()))
+        Reload::launch(args, Some(DeadPort::for_a_server()), &[])
     }
 
-    fn launch<S: AsRef<str>>(args: &[S], metrics: Option<DeadPort>) -> Reload {
+    fn launch<S: AsRef<str>>(
+        args: &[S],
+        metrics: Option<DeadPort>,
+        env: &[(&str, &str)],
+    ) -> Reload {
         let mut command = Command::new(bins::path("reload"));
+        command.envs(env.iter().copied());
         command.args(["--debounce", DEBOUNCE]);
         command.args(args.iter().map(AsRef::as_ref));
         if let Some(port) = &metrics {
@@ -938,4 +948,84 @@ fn bad_flags_exit_2_with_one_line_naming_the_fault() {
             "{args:?} names {named}: {stderr}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templates.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_template_is_rendered_at_start_and_after_each_change_and_its_secret_never_logged() {
+    let scratch = Scratch::new("reload-template");
+    let volume_dir = scratch.join("config");
+    std::fs::create_dir_all(&volume_dir).unwrap();
+    let mut volume = AtomicVolume::create(
+        &volume_dir,
+        &[(
+            "app.conf.tmpl",
+            b"user=${DB_USER}\npassword=$(DB_PASSWORD)\nversion=1\n",
+        )],
+    );
+    let output = scratch.join("app.conf");
+    let reload = Reload::start_with_env(
+        &[
+            "--watch",
+            &volume_dir.display().to_string(),
+            "--template",
+            &volume_dir.join("app.conf.tmpl").display().to_string(),
+            "--output",
+            &output.display().to_string(),
+            "--exec",
+            "true",
+            "--log-level",
+            "debug",
+        ],
+        &[("DB_USER", "app"), ("DB_PASSWORD", "t0p-s3cret")],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&output).expect("rendered at start"),
+        "user=app\npassword=t0p-s3cret\nversion=1\n"
+    );
+
+    volume.update(&[(
+        "app.conf.tmpl",
+        b"user=${DB_USER}\npassword=$(DB_PASSWORD)\nversion=2\n",
+    )]);
+    wait::until("the template rendered again with version=2", || {
+        let rendered = std::fs::read_to_string(&output).ok()?;
+        rendered.contains("version=2").then_some(rendered)
+    });
+    reload.wait_logged("reloaded", 1);
+    let log = reload.log().join("\n");
+    assert!(
+        !log.contains("t0p-s3cret"),
+        "the secret reached the log:\n{log}"
+    );
+}
+
+#[test]
+fn a_template_with_an_unset_variable_stops_it_at_start_naming_the_variable() {
+    let scratch = Scratch::new("reload-template-unset");
+    let volume_dir = scratch.join("config");
+    std::fs::create_dir_all(&volume_dir).unwrap();
+    AtomicVolume::create(
+        &volume_dir,
+        &[("app.conf.tmpl", b"password=${NOT_SET_ANYWHERE}\n")],
+    );
+    let output = Command::new(bins::path("reload"))
+        .args(["--watch", &volume_dir.display().to_string()])
+        .args([
+            "--template",
+            &volume_dir.join("app.conf.tmpl").display().to_string(),
+        ])
+        .args(["--output", &scratch.join("app.conf").display().to_string()])
+        .env_remove("NOT_SET_ANYWHERE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("podkit-reload runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("NOT_SET_ANYWHERE"), "{stderr}");
+    assert!(!scratch.join("app.conf").exists(), "nothing written");
 }

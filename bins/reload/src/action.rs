@@ -55,15 +55,23 @@ fn send(signal: Signal, target: &Target) -> Result<(), String> {
         }
         Target::PidFile(file) => vec![read_pid(file)?],
     };
+    // Every pid is tried; one that exited meanwhile (an old worker finishing) is not a failure.
+    let mut failures = Vec::new();
     for pid in pids {
         // SAFETY: kill(2) with a pid read from /proc or a pid file, and a valid signal number.
-        if unsafe { libc::kill(pid, signal.number()) } != 0 {
-            let error = std::io::Error::last_os_error();
-            return Err(format!("{signal} to pid {pid}: {error}"));
+        if unsafe { libc::kill(pid, signal.number()) } == 0 {
+            podkit::debug!("signalled", pid = pid, signal = signal);
+            continue;
         }
-        podkit::debug!("signalled", pid = pid, signal = signal);
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::ESRCH) {
+            failures.push(format!("{signal} to pid {pid}: {error}"));
+        }
     }
-    Ok(())
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(failures.join("; ")),
+    }
 }
 
 fn read_pid(file: &Path) -> Result<libc::pid_t, String> {
@@ -75,7 +83,9 @@ fn read_pid(file: &Path) -> Result<libc::pid_t, String> {
         .ok_or_else(|| format!("{}: not a pid: {:?}", file.display(), text.trim()))
 }
 
-/// The pids of processes called `name`, this process excluded.
+/// The pids of the processes called `name` whose parent is not also called `name`: nginx's
+/// master, not its workers (the master passes the signal on; a worker may run as another user
+/// that podkit-reload may not signal). This process and zombies are left out.
 fn processes_named(name: &str) -> Vec<libc::pid_t> {
     let me = std::process::id() as libc::pid_t;
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -92,7 +102,21 @@ fn processes_named(name: &str) -> Vec<libc::pid_t> {
         })
         .filter(|pid| *pid != me)
         .filter(|pid| process_name_is(*pid, name))
+        .filter(|pid| match state_and_parent(*pid) {
+            Some((state, parent)) => state != 'Z' && !process_name_is(parent, name),
+            None => false,
+        })
         .collect()
+}
+
+/// The state letter and parent pid from `/proc/PID/stat` (after the command name, which may
+/// itself contain spaces and parentheses).
+fn state_and_parent(pid: libc::pid_t) -> Option<(char, libc::pid_t)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    Some((state, parent))
 }
 
 fn process_name_is(pid: libc::pid_t, name: &str) -> bool {

@@ -1,14 +1,21 @@
-//! When the kubelet committed the content being applied, read from the name of the timestamped
-//! directory that `..data` points at (`..2026_11_23_01_02_03.4152816290`, UTC to the second):
-//! the reload's delay is measured from there, not from when podkit-reload noticed.
+//! When the kubelet committed the content being applied: the reload's delay is measured from
+//! there, not from when podkit-reload noticed. The `..data` link's own time when it has one, else
+//! the name of the timestamped directory it points at (`..2026_11_23_01_02_03.4152816290`, UTC
+//! to the second).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// The commit time of the kubelet volume at `dir`, or `None` for a plain directory.
+/// The commit time of the kubelet volume at `dir`, or `None` for a plain directory: the
+/// modification time of the `..data` link itself (made as `..data_tmp` just before the rename,
+/// to the nanosecond), else the time in the timestamped directory's name (to the second).
 pub fn time_of(dir: &Path) -> Option<SystemTime> {
-    let target = std::fs::read_link(dir.join("..data")).ok()?;
-    parse(target.file_name()?.to_str()?)
+    let link = dir.join("..data");
+    let target = std::fs::read_link(&link).ok()?;
+    let precise = std::fs::symlink_metadata(&link)
+        .and_then(|m| m.modified())
+        .ok();
+    precise.or_else(|| parse(target.file_name()?.to_str()?))
 }
 
 /// `..YYYY_MM_DD_HH_MM_SS.<anything>` as a UTC time.

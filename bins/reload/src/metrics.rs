@@ -44,7 +44,7 @@ impl Metrics {
         let commit_delay = Histogram::with_opts(
             HistogramOpts::new(
                 "podkit_reload_commit_to_reload_seconds",
-                "From the kubelet's commit (its timestamped directory's name, to the second) to the end of the apply.",
+                "From the kubelet's commit (the time of its ..data link) to the end of the apply.",
             )
             .buckets(exponential_buckets(0.05, 2.0, 12)?),
         )?;

@@ -53,6 +53,13 @@ pub async fn run(config: Config) -> i32 {
             Err(e) => return fail(EXIT_USAGE, "--metrics-addr", e),
         }
     }
+    // The app needs its rendered files before the first change: a template that cannot be
+    // rendered at start is a configuration error.
+    for template in &config.templates {
+        if let Err(e) = template.render() {
+            return fail(EXIT_USAGE, "template", e);
+        }
+    }
     let shown: Vec<String> = config
         .watch
         .iter()
