@@ -69,6 +69,26 @@ impl ClientTls {
     /// Builds the rustls configuration, reading the files (and only then the system bundle).
     /// `alpn` lists the protocols to offer, most preferred first.
     pub fn config(&self, alpn: &[&[u8]]) -> Result<ClientConfig, ClientTlsError> {
+        self.build(alpn).map(|(config, _)| config)
+    }
+
+    /// [`config`](ClientTls::config) as reloadable [`Material`], with the validity of the
+    /// certificate presented (mTLS), if any: the one read for the configuration, so that the
+    /// two cannot disagree when the file is rotated in between.
+    pub fn load(&self, alpn: &[Vec<u8>]) -> Result<Material<ClientConfig>, ClientTlsError> {
+        let alpn: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+        let (config, leaf) = self.build(&alpn)?;
+        Ok(Material {
+            config: Arc::new(config),
+            validity: leaf.as_ref().and_then(Validity::of),
+        })
+    }
+
+    /// The configuration, and the leaf certificate it presents (mTLS), if any.
+    fn build(
+        &self,
+        alpn: &[&[u8]],
+    ) -> Result<(ClientConfig, Option<CertificateDer<'static>>), ClientTlsError> {
         let provider = Arc::new(ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -80,14 +100,16 @@ impl ClientTls {
         } else {
             builder.with_root_certificates(self.roots()?)
         };
-        let mut config = match &self.identity {
-            None => builder.with_no_client_auth(),
+        let (mut config, leaf) = match &self.identity {
+            None => (builder.with_no_client_auth(), None),
             Some((cert, key_path)) => {
                 let chain =
                     pem::certificates(cert).map_err(|e| ClientTlsError::Pem(TlsInput::Cert, e))?;
                 let key = pem::private_key(key_path)
                     .map_err(|e| ClientTlsError::Pem(TlsInput::Key, e))?;
-                builder
+                // `certificates` never returns an empty chain.
+                let leaf = chain.first().cloned();
+                let config = builder
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| match e {
                         rustls::Error::InconsistentKeys(_) => ClientTlsError::KeyMismatch {
@@ -95,30 +117,12 @@ impl ClientTls {
                             key: key_path.clone(),
                         },
                         other => ClientTlsError::Rustls(other),
-                    })?
+                    })?;
+                (config, leaf)
             }
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(config)
-    }
-
-    /// [`config`](ClientTls::config) as reloadable [`Material`], with the validity of the
-    /// certificate presented (mTLS), if any.
-    pub fn load(&self, alpn: &[Vec<u8>]) -> Result<Material<ClientConfig>, ClientTlsError> {
-        let alpn: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
-        let config = self.config(&alpn)?;
-        let validity = match &self.identity {
-            None => None,
-            Some((cert, _)) => {
-                let chain =
-                    pem::certificates(cert).map_err(|e| ClientTlsError::Pem(TlsInput::Cert, e))?;
-                Validity::of(&chain[0])
-            }
-        };
-        Ok(Material {
-            config: Arc::new(config),
-            validity,
-        })
+        Ok((config, leaf))
     }
 
     /// The files this configuration is built from, for a watcher.
