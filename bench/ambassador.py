@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from common import info, ratio, run_metadata, short_reason, table
+from common import info, ratio, run_metadata, short_reason, table, stop_if_missing
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
@@ -103,11 +103,7 @@ def preflight(bin_dir: Path) -> Tools:
             problems.append(f"missing {path}: build it with `cargo build --release --locked "
                             "--target x86_64-unknown-linux-musl --workspace --bins`, or point "
                             "PODKIT_BIN_DIR at a directory that has it")
-    if problems:
-        print("bench/ambassador.py: cannot run:", file=sys.stderr)
-        for p in problems:
-            print(f"  - {p}", file=sys.stderr)
-        sys.exit(2)
+    stop_if_missing("ambassador.py", problems)
     return tools
 
 

@@ -17,6 +17,20 @@ import platform
 from pathlib import Path
 
 
+def stop_if_missing(script: str, problems: list[str], packages: list[str] = ()) -> None:
+    """Before measuring anything: if a tool or binary is missing, say each one and how to get
+    it (all missing Debian packages in one command when given), then exit 2."""
+    if not problems:
+        return
+    print(f"bench/{script}: cannot run:", file=sys.stderr)
+    for p in problems:
+        print(f"  - {p}", file=sys.stderr)
+    if packages:
+        print(f"  all missing packages at once: apt-get install -y {' '.join(dict.fromkeys(packages))}",
+              file=sys.stderr)
+    sys.exit(2)
+
+
 def info(msg: str) -> None:
     # Progress goes to stderr so stdout holds only the tables.
     print(msg, file=sys.stderr, flush=True)

@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import hyperfine, run_metadata, hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
+from common import hyperfine, run_metadata, hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table, stop_if_missing
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
@@ -104,11 +104,7 @@ def preflight(bin_dir: Path) -> tuple[list[Init], Path]:
         if not os.access(init.path, os.X_OK):
             problems.append(f"missing {init.path}: apt-get install -y tini dumb-init catatonit")
 
-    if problems:
-        print("bench/init.py: cannot run:", file=sys.stderr)
-        for p in problems:
-            print(f"  - {p}", file=sys.stderr)
-        sys.exit(2)
+    stop_if_missing("init.py", problems)
 
     return [Init(BASELINE, podkit_init), *debian], helper
 

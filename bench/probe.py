@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import hyperfine, run_metadata, hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table
+from common import hyperfine, run_metadata, hyperfine_raw, info, ms, ratio, shared_libs, short_reason, table, stop_if_missing
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
@@ -125,14 +125,7 @@ def preflight(bin_dir: Path) -> tuple[Path, Path]:
                 "or point PODKIT_BIN_DIR at a directory that has it"
             )
 
-    if problems:
-        print("bench/probe.py: cannot run:", file=sys.stderr)
-        for p in problems:
-            print(f"  - {p}", file=sys.stderr)
-        if packages:
-            print(f"  all missing packages at once: apt-get install -y {' '.join(dict.fromkeys(packages))}",
-                  file=sys.stderr)
-        sys.exit(2)
+    stop_if_missing("probe.py", problems, packages)
     return probe, helper
 
 

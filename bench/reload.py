@@ -56,7 +56,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from common import info, ratio, run_metadata, short_reason, table
+from common import info, ratio, run_metadata, short_reason, table, stop_if_missing
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BIN_DIR = REPO / "target" / "x86_64-unknown-linux-musl" / "release"
@@ -93,11 +93,7 @@ def preflight(bin_dir: Path) -> Path:
     for tool, package in (("sh", "dash"), ("md5sum", "coreutils"), ("cp", "coreutils")):
         if shutil.which(tool) is None:
             problems.append(f"missing tool `{tool}`: apt-get install -y {package}")
-    if problems:
-        print("bench/reload.py: cannot run:", file=sys.stderr)
-        for p in problems:
-            print(f"  - {p}", file=sys.stderr)
-        sys.exit(2)
+    stop_if_missing("reload.py", problems)
     return binary
 
 
