@@ -984,6 +984,27 @@ fn a_key_that_does_not_match_the_certificate_stops_it_at_start_naming_key() {
 }
 
 #[test]
+fn in_client_mode_a_key_that_does_not_match_the_certificate_stops_it_at_start_naming_key() {
+    let pki = TlsPki::generate();
+    let (cert, other_key) = (pki.file("client.crt"), pki.file("other.key"));
+    let args = [
+        "client",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        "localhost:1",
+        "--cacert",
+        &pki.file("ca.crt"),
+        "--cert",
+        &cert,
+        "--key",
+        &other_key,
+    ]
+    .map(String::from);
+    assert_start_refused(&args, "--key", &[&other_key]);
+}
+
+#[test]
 fn a_garbage_pem_stops_it_at_start_naming_its_flag() {
     let pki = TlsPki::generate();
     let garbage = pki.dir().join("garbage.pem").display().to_string();
