@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use podkit::addr::Address;
-use podkit::cli::parse;
-use podkit::log::{Format, Level};
+use podkit::cli::{parse, Blame, LogArgs, UsageError};
 use podkit::tls::rustls_pki_types::ServerName;
 use podkit::tls::{AllowRules, ClientTls, ServerTls, VerifyRules};
 
@@ -28,13 +27,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub mode: ModeCommand,
 
-    /// error, warn, info or debug
-    #[arg(long, global = true, default_value = "info", value_parser = parse::level, env = "PODKIT_LOG_LEVEL")]
-    pub log_level: Level,
-
-    /// text or json
-    #[arg(long, global = true, default_value = "text", value_parser = parse::format, env = "PODKIT_LOG_FORMAT")]
-    pub log_format: Format,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,11 +126,11 @@ pub struct ServerArgs {
     pub allow_uri: Vec<String>,
 
     /// Admit any client whose certificate chains to --cacert
-    #[arg(long, env = "PODKIT_ALLOW_ALL", value_parser = parse::explicit_switch)]
+    #[arg(long, env = "PODKIT_ALLOW_ALL", value_parser = parse::switch)]
     pub allow_all: bool,
 
     /// Ask for no client certificate: plain TLS, anyone may connect
-    #[arg(long, env = "PODKIT_DISABLE_AUTHENTICATION", value_parser = parse::explicit_switch)]
+    #[arg(long, env = "PODKIT_DISABLE_AUTHENTICATION", value_parser = parse::switch)]
     pub disable_authentication: bool,
 }
 
@@ -144,12 +138,12 @@ pub struct ServerArgs {
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
     /// Accept connections here: HOST:PORT, [IPv6]:PORT or unix:PATH (port 0: any free port, logged)
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, env = "PODKIT_LISTEN")]
+    #[arg(long, value_name = "ADDR", value_parser = Address::parse_listen, env = "PODKIT_LISTEN")]
     pub listen: Address,
 
     /// Connect each accepted connection here: HOST:PORT, [IPv6]:PORT or unix:PATH; a name is
     /// resolved at every connection
-    #[arg(long, value_name = "ADDR", value_parser = parse_address, env = "PODKIT_TARGET")]
+    #[arg(long, value_name = "ADDR", value_parser = Address::parse, env = "PODKIT_TARGET")]
     pub target: Address,
 
     /// An ALPN protocol to offer (client) or accept (server), most preferred first (repeatable)
@@ -194,37 +188,49 @@ pub struct ProxyArgs {
     pub metrics_addr: Option<SocketAddr>,
 }
 
-fn parse_address(text: &str) -> Result<Address, String> {
-    Address::parse(text).map_err(|e| e.to_string())
-}
+impl podkit::daemon::Daemon for Cli {
+    type Config = Config;
+    const NAME: &'static str = "podkit-ambassador";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-fn parse_listen_address(text: &str) -> Result<Address, String> {
-    Address::parse_listen(text).map_err(|e| e.to_string())
-}
+    fn log_args(&self) -> &LogArgs {
+        &self.log
+    }
 
-impl Cli {
-    /// The typed configuration these flags describe, or a one-line error naming the flag.
-    pub fn into_config(self) -> Result<Config, String> {
+    /// The typed configuration these flags describe, or the flag that was wrong.
+    fn into_config(self, _: &clap::ArgMatches) -> Result<Config, UsageError> {
         match self.mode {
             ModeCommand::Client(args) => client_config(args),
             ModeCommand::Server(args) => server_config(args),
         }
     }
+
+    fn metrics_addr(config: &Config) -> Option<SocketAddr> {
+        config.metrics_addr
+    }
+
+    /// Many connections, each moving bytes: a worker per core.
+    fn runtime() -> tokio::runtime::Builder {
+        tokio::runtime::Builder::new_multi_thread()
+    }
 }
 
-fn client_config(args: ClientArgs) -> Result<Config, String> {
+fn client_config(args: ClientArgs) -> Result<Config, UsageError> {
     let server_name = match (&args.server_name, &args.proxy.target) {
         (Some(name), _) => name.clone(),
         (None, Address::Tcp { host, .. }) => host.clone(),
         (None, Address::Unix(_)) => {
-            return Err("--server-name: needed when --target is a unix socket".to_owned())
+            return Err(UsageError::flag(
+                "--server-name",
+                "needed when --target is a unix socket",
+            ))
         }
     };
-    let server_name = ServerName::try_from(server_name.clone()).map_err(|_| {
-        format!("--server-name: {server_name:?} is not a DNS name or an IP address")
-    })?;
+    let server_name = ServerName::try_from(server_name.clone())
+        .map_err(|_| format!("{server_name:?} is not a DNS name or an IP address"))
+        .blame("--server-name")?;
     let verify =
-        VerifyRules::from_flags(&args.verify_dns, &args.verify_uri).map_err(|e| e.to_string())?;
+        VerifyRules::from_flags(&args.verify_dns, &args.verify_uri).map_err(UsageError::new)?;
     let mode = Mode::Client(ClientMode {
         tls: ClientTls {
             ca: args.cacert,
@@ -237,29 +243,32 @@ fn client_config(args: ClientArgs) -> Result<Config, String> {
     proxy_config(mode, args.proxy)
 }
 
-fn server_config(args: ServerArgs) -> Result<Config, String> {
+fn server_config(args: ServerArgs) -> Result<Config, UsageError> {
     let given_rules = args.allow_all
         || !(args.allow_cn.is_empty() && args.allow_dns.is_empty() && args.allow_uri.is_empty());
     let allow = match (&args.cacert, args.disable_authentication) {
         (Some(_), true) => {
-            return Err("--disable-authentication: cannot be combined with --cacert".to_owned())
+            return Err(UsageError::flag(
+                "--disable-authentication",
+                "cannot be combined with --cacert",
+            ))
         }
         (None, true) if given_rules => {
-            return Err(
-                "--disable-authentication: no client certificate is asked for, so --allow-* rules would never apply"
-                    .to_owned(),
-            )
+            return Err(UsageError::flag(
+                "--disable-authentication",
+                "no client certificate is asked for, so --allow-* rules would never apply",
+            ))
         }
         (None, true) => None,
         (None, false) => {
-            return Err(
-                "--cacert: needed to verify client certificates; give --disable-authentication to accept any client"
-                    .to_owned(),
-            )
+            return Err(UsageError::flag(
+                "--cacert",
+                "needed to verify client certificates; give --disable-authentication to accept any client",
+            ))
         }
         (Some(_), false) => Some(
             AllowRules::from_flags(args.allow_all, &args.allow_cn, &args.allow_dns, &args.allow_uri)
-                .map_err(|e| e.to_string())?,
+                .map_err(UsageError::new)?,
         ),
     };
     let mode = Mode::Server(ServerMode {
@@ -273,14 +282,15 @@ fn server_config(args: ServerArgs) -> Result<Config, String> {
     proxy_config(mode, args.proxy)
 }
 
-fn proxy_config(mode: Mode, args: ProxyArgs) -> Result<Config, String> {
+fn proxy_config(mode: Mode, args: ProxyArgs) -> Result<Config, UsageError> {
     let alpn = args
         .alpn
         .iter()
         .map(|proto| match proto.len() {
             1..=255 => Ok(proto.as_bytes().to_vec()),
-            _ => Err(format!(
-                "--alpn {proto:?}: a protocol name is 1 to 255 bytes"
+            _ => Err(UsageError::flag(
+                format!("--alpn {proto:?}"),
+                "a protocol name is 1 to 255 bytes",
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
