@@ -146,7 +146,7 @@ pub fn switch_value(value: &str) -> Result<bool, SwitchError> {
 #[cfg(feature = "clap")]
 mod clap_parse;
 #[cfg(feature = "clap")]
-pub use clap_parse::{parse, LogArgs, Parsed};
+pub use clap_parse::{parse, with_env_vars, LogArgs, Parsed};
 
 /// Value parsers for the flags every tool shares, in the shape clap's `value_parser` wants.
 #[cfg(feature = "clap")]

@@ -45,38 +45,28 @@ pub struct ClientArgs {
     pub proxy: ProxyArgs,
 
     /// Trust only the CAs in this PEM file (default: the system bundle, SSL_CERT_FILE)
-    #[arg(long, value_name = "FILE", env = "PODKIT_CACERT")]
+    #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Present this certificate chain to the target (mTLS); needs --key
-    #[arg(long, value_name = "FILE", requires = "key", env = "PODKIT_CERT")]
+    #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
 
     /// The private key of --cert
-    #[arg(long, value_name = "FILE", requires = "cert", env = "PODKIT_KEY")]
+    #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
     /// Name to send as SNI and to verify the target's certificate against (default: the host of
     /// --target)
-    #[arg(long, value_name = "NAME", env = "PODKIT_SERVER_NAME")]
+    #[arg(long, value_name = "NAME")]
     pub server_name: Option<String>,
 
     /// Also require this DNS SAN in the target's certificate (repeatable; any one suffices)
-    #[arg(
-        long = "verify-dns",
-        value_name = "NAME",
-        env = "PODKIT_VERIFY_DNS",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "verify-dns", value_name = "NAME", value_delimiter = '\n')]
     pub verify_dns: Vec<String>,
 
     /// Also require a URI SAN matching this pattern, e.g. a SPIFFE ID with * or ** (repeatable)
-    #[arg(
-        long = "verify-uri",
-        value_name = "URI",
-        env = "PODKIT_VERIFY_URI",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "verify-uri", value_name = "URI", value_delimiter = '\n')]
     pub verify_uri: Vec<String>,
 }
 
@@ -86,51 +76,36 @@ pub struct ServerArgs {
     pub proxy: ProxyArgs,
 
     /// The certificate chain to present, leaf first
-    #[arg(long, value_name = "FILE", env = "PODKIT_CERT")]
+    #[arg(long, value_name = "FILE")]
     pub cert: PathBuf,
 
     /// The private key of --cert
-    #[arg(long, value_name = "FILE", env = "PODKIT_KEY")]
+    #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
 
     /// Require client certificates signed by a CA in this PEM file (mTLS)
-    #[arg(long, value_name = "FILE", env = "PODKIT_CACERT")]
+    #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Admit clients whose certificate has this subject common name (repeatable)
-    #[arg(
-        long = "allow-cn",
-        value_name = "CN",
-        env = "PODKIT_ALLOW_CN",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "allow-cn", value_name = "CN", value_delimiter = '\n')]
     pub allow_cn: Vec<String>,
 
     /// Admit clients whose certificate has this DNS SAN (repeatable)
-    #[arg(
-        long = "allow-dns",
-        value_name = "NAME",
-        env = "PODKIT_ALLOW_DNS",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "allow-dns", value_name = "NAME", value_delimiter = '\n')]
     pub allow_dns: Vec<String>,
 
     /// Admit clients with a URI SAN matching this pattern: a SPIFFE ID, `*` for one path
     /// segment, a final `**` for any suffix (repeatable)
-    #[arg(
-        long = "allow-uri",
-        value_name = "URI",
-        env = "PODKIT_ALLOW_URI",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "allow-uri", value_name = "URI", value_delimiter = '\n')]
     pub allow_uri: Vec<String>,
 
     /// Admit any client whose certificate chains to --cacert
-    #[arg(long, env = "PODKIT_ALLOW_ALL", value_parser = parse::switch)]
+    #[arg(long, value_parser = parse::switch)]
     pub allow_all: bool,
 
     /// Ask for no client certificate: plain TLS, anyone may connect
-    #[arg(long, env = "PODKIT_DISABLE_AUTHENTICATION", value_parser = parse::switch)]
+    #[arg(long, value_parser = parse::switch)]
     pub disable_authentication: bool,
 }
 
@@ -138,53 +113,48 @@ pub struct ServerArgs {
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
     /// Accept connections here: HOST:PORT, [IPv6]:PORT or unix:PATH (port 0: any free port, logged)
-    #[arg(long, value_name = "ADDR", value_parser = Address::parse_listen, env = "PODKIT_LISTEN")]
+    #[arg(long, value_name = "ADDR", value_parser = Address::parse_listen)]
     pub listen: Address,
 
     /// Connect each accepted connection here: HOST:PORT, [IPv6]:PORT or unix:PATH; a name is
     /// resolved at every connection
-    #[arg(long, value_name = "ADDR", value_parser = Address::parse, env = "PODKIT_TARGET")]
+    #[arg(long, value_name = "ADDR", value_parser = Address::parse)]
     pub target: Address,
 
     /// An ALPN protocol to offer (client) or accept (server), most preferred first (repeatable)
-    #[arg(
-        long,
-        value_name = "PROTO",
-        env = "PODKIT_ALPN",
-        value_delimiter = '\n'
-    )]
+    #[arg(long, value_name = "PROTO", value_delimiter = '\n')]
     pub alpn: Vec<String>,
 
     /// Send the target a PROXY protocol v2 header with the client's address
-    #[arg(long, env = "PODKIT_PROXY_PROTOCOL", value_parser = parse::switch)]
+    #[arg(long, value_parser = parse::switch)]
     pub proxy_protocol: bool,
 
     /// Add TLVs to the PROXY header: SNI, ALPN, TLS version and the client certificate's CN
-    #[arg(long, requires = "proxy_protocol", env = "PODKIT_PROXY_PROTOCOL_TLVS", value_parser = parse::switch)]
+    #[arg(long, requires = "proxy_protocol", value_parser = parse::switch)]
     pub proxy_protocol_tlvs: bool,
 
     /// Give up connecting to the target after this long
-    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration, env = "PODKIT_CONNECT_TIMEOUT")]
+    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration)]
     pub connect_timeout: Duration,
 
     /// Give up on a TLS handshake after this long (a slow or silent peer)
-    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration, env = "PODKIT_HANDSHAKE_TIMEOUT")]
+    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration)]
     pub handshake_timeout: Duration,
 
     /// Close a connection with no byte in either direction for this long (default: never)
-    #[arg(long, value_parser = parse::nonzero_duration, env = "PODKIT_IDLE_TIMEOUT")]
+    #[arg(long, value_parser = parse::nonzero_duration)]
     pub idle_timeout: Option<Duration>,
 
     /// Serve at most this many connections at once; more wait in the listen backlog
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), env = "PODKIT_MAX_CONNS")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_conns: Option<u32>,
 
     /// On SIGTERM, let open connections finish for up to this long, then close them
-    #[arg(long, default_value = "30s", value_parser = parse::duration, env = "PODKIT_DRAIN_TIMEOUT")]
+    #[arg(long, default_value = "30s", value_parser = parse::duration)]
     pub drain_timeout: Duration,
 
     /// Serve /healthz, /readyz and /metrics here (HOST:PORT)
-    #[arg(long, value_name = "ADDR", env = "PODKIT_METRICS_ADDR")]
+    #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 }
 

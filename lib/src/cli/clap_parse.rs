@@ -24,8 +24,8 @@ pub struct Parsed<P> {
 /// error becomes one line.
 pub fn parse<P: clap::Parser>() -> Result<Parsed<P>, UsageError> {
     // clap reads a variable's value when the command is built: tidy first, then build again.
-    tidy_env_lists(&P::command());
-    let mut command = P::command();
+    tidy_env_lists(&with_env_vars(P::command()));
+    let mut command = with_env_vars(P::command());
     let args: Vec<OsString> = std::env::args_os().collect();
     let parsed = command
         .try_get_matches_from_mut(&args)
@@ -69,6 +69,23 @@ fn one_line(error: &clap::Error, args: &[OsString]) -> String {
         }
     }
     line
+}
+
+/// Gives every long flag its variable, named from the flag (`--metrics-addr` reads
+/// `PODKIT_METRICS_ADDR`): the convention then holds by construction, in every tool and every
+/// subcommand, and `--help` shows each variable. A flag that names its variable itself keeps it.
+pub fn with_env_vars(command: Command) -> Command {
+    command
+        .mut_args(|arg| {
+            let variable = match (arg.get_env(), arg.get_long()) {
+                (None, Some(long)) if !matches!(long, "help" | "version") => env_name(long),
+                _ => return arg,
+            };
+            // clap wants a name that lives as long as the command, which is the process: a few
+            // bytes per flag, once, at start.
+            arg.env(&*Box::leak(variable.into_boxed_str()))
+        })
+        .mut_subcommands(with_env_vars)
 }
 
 /// A repeatable flag's variable holds one value per line. YAML's `|` block ends it with a newline
@@ -142,6 +159,38 @@ mod tests {
             #[arg(long, env = "PODKIT_TEST_TIDY_LIST", value_delimiter = '\n')]
             allow: Vec<String>,
         },
+    }
+
+    #[derive(Parser)]
+    struct Plain {
+        #[arg(long)]
+        metrics_addr: Option<String>,
+        #[arg(long, env = "OTHER_NAME")]
+        named: Option<String>,
+        #[command(subcommand)]
+        mode: Option<Mode>,
+    }
+
+    #[test]
+    fn every_long_flag_reads_its_podkit_variable_subcommands_included() {
+        let command = with_env_vars(Plain::command());
+        let env_of = |command: &Command, id: &str| {
+            command
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .and_then(|arg| arg.get_env())
+                .map(|name| name.to_string_lossy().into_owned())
+        };
+        assert_eq!(
+            env_of(&command, "metrics_addr").as_deref(),
+            Some("PODKIT_METRICS_ADDR")
+        );
+        assert_eq!(env_of(&command, "named").as_deref(), Some("OTHER_NAME"));
+        let server = command.find_subcommand("server").expect("server");
+        assert_eq!(
+            env_of(server, "allow").as_deref(),
+            Some("PODKIT_TEST_TIDY_LIST")
+        );
     }
 
     #[test]
