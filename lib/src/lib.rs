@@ -9,11 +9,14 @@
 //! `serve` (tokio and hyper: [`shutdown`] on SIGTERM/SIGINT with a bounded drain, and the
 //! `/healthz` `/readyz` `/metrics` endpoint in [`serve`]), `watch` (notify and tokio: the watcher
 //! of kubelet-written Secret and ConfigMap volumes in [`watch`], `..data` swaps included).
+//!
+//! The process table, and signals that never reach a recycled pid, are in [`proc`] (no feature).
 
 pub mod addr;
 pub mod cli;
 pub mod duration;
 pub mod log;
+pub mod proc;
 #[cfg(feature = "serve")]
 pub mod serve;
 #[cfg(feature = "serve")]
