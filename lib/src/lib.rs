@@ -16,6 +16,8 @@
 //! | `daemon` | [`daemon`]: start-up and end of a long-running tool (`clap` + `signals` + `serve`) | podkit-ambassador, podkit-reload |
 //! | `tls` | [`tls`]: rustls configurations, reloadable material, peer identity rules | the tools that speak TLS |
 //! | `watch` | [`watch`]: the watcher of kubelet-written Secret and ConfigMap volumes | podkit-ambassador, podkit-reload |
+//!
+//! The process table, and signals that never reach a recycled pid, are in [`proc`] (no feature).
 
 pub mod addr;
 pub mod cli;
@@ -23,6 +25,7 @@ pub mod cli;
 pub mod daemon;
 pub mod duration;
 pub mod log;
+pub mod proc;
 #[cfg(feature = "serve")]
 pub mod serve;
 #[cfg(feature = "signals")]
