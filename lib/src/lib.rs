@@ -8,12 +8,15 @@
 //! parts come behind cargo features: `tls` (rustls client configuration, peer identity rules),
 //! `serve` (tokio and hyper: [`shutdown`] on SIGTERM/SIGINT with a bounded drain, and the
 //! `/healthz` `/readyz` `/metrics` endpoint in [`serve`]), `watch` (notify and tokio: the watcher
-//! of kubelet-written Secret and ConfigMap volumes in [`watch`], `..data` swaps included).
+//! of kubelet-written Secret and ConfigMap volumes in [`watch`], `..data` swaps included),
+//! `http-client` (URLs, headers and accepted statuses in [`http`]).
 
 pub mod addr;
 pub mod backoff;
 pub mod cli;
 pub mod duration;
+#[cfg(feature = "http-client")]
+pub mod http;
 pub mod log;
 #[cfg(feature = "serve")]
 pub mod serve;
