@@ -14,6 +14,7 @@
 //! use podkit::daemon::{Daemon, Started};
 //!
 //! #[derive(clap::Parser)]
+//! #[command(name = "podkit-example", version)]
 //! struct Cli {
 //!     #[arg(long, env = "PODKIT_METRICS_ADDR")]
 //!     metrics_addr: Option<SocketAddr>,
@@ -23,9 +24,6 @@
 //!
 //! impl Daemon for Cli {
 //!     type Config = Option<SocketAddr>;
-//!     const NAME: &'static str = "podkit-example";
-//!     const VERSION: &'static str = "0.1.0";
-//!     fn log_args(&self) -> &LogArgs { &self.log }
 //!     fn into_config(self, _: &clap::ArgMatches) -> Result<Self::Config, UsageError> {
 //!         Ok(self.metrics_addr)
 //!     }
@@ -59,16 +57,13 @@ use crate::shutdown::Shutdown;
 pub const EXIT_FAILURE: i32 = 1;
 
 /// A long-running tool's command line, and what the start-up needs to know about it.
+///
+/// The tool's name (the log's tool name, the error line's prefix, the build info's label) and
+/// version are clap's, from `#[command(name = "podkit-<tool>", version)]`; its logging flags are
+/// [`LogArgs`], flattened into its `Cli`.
 pub trait Daemon: clap::Parser {
     /// What the flags mean, checked once: the tool's loop reads only this.
     type Config;
-    /// `podkit-<tool>`: the log's tool name, the error line's prefix, the build info's label.
-    const NAME: &'static str;
-    /// The build info's version, normally `env!("CARGO_PKG_VERSION")`.
-    const VERSION: &'static str;
-
-    /// The logging flags, flattened into the tool's `Cli`.
-    fn log_args(&self) -> &LogArgs;
 
     /// The typed configuration, or the flag that was wrong. `matches` is clap's view of the same,
     /// single parse, for what types do not say (the order repeatable flags came in).
@@ -170,13 +165,18 @@ where
     F: FnOnce(D::Config, Started) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
-    let code = match configure::<D>() {
-        Err(failure) => report::<D>(&failure),
+    let (name, version) = identity::<D>();
+    let report = |failure: &Failure| {
+        eprintln!("{name}: error: {failure}");
+        failure.exit_code()
+    };
+    let code = match configure::<D>(name) {
+        Err(failure) => report(&failure),
         Ok(config) => match D::runtime().enable_all().build() {
-            Err(error) => report::<D>(&Failure::internal("cannot start the runtime", error)),
+            Err(error) => report(&Failure::internal("cannot start the runtime", error)),
             Ok(runtime) => {
-                let result = runtime.block_on(serve_and_run::<D, F, Fut>(config, run));
-                let code = result.map_or_else(|failure| report::<D>(&failure), |()| 0);
+                let served = serve_and_run::<D, F, Fut>(config, (name, version), run);
+                let code = runtime.block_on(served).map_or_else(|f| report(&f), |()| 0);
                 // Exit with the runtime alive: dropping it would wait for blocking tasks (a
                 // name lookup to a silent DNS server) that the exit ends anyway.
                 std::process::exit(code)
@@ -187,13 +187,27 @@ where
 }
 
 /// The command line, parsed once, into logging and the typed configuration.
-fn configure<D: Daemon>() -> Result<D::Config, Failure> {
+fn configure<D: Daemon>(name: &'static str) -> Result<D::Config, Failure> {
     let Parsed { cli, matches } = crate::cli::parse::<D>()?;
-    cli.log_args().init(D::NAME);
+    LogArgs::from_matches(&matches).init(name);
     Ok(cli.into_config(&matches)?)
 }
 
-async fn serve_and_run<D, F, Fut>(config: D::Config, run: F) -> Result<(), Failure>
+/// The tool's name and version as its `Cli` declares them, for the whole life of the process.
+fn identity<D: Daemon>() -> (&'static str, &'static str) {
+    let command = D::command();
+    let leak = |text: &str| -> &'static str { Box::leak(text.to_owned().into_boxed_str()) };
+    (
+        leak(command.get_name()),
+        leak(command.get_version().unwrap_or("unknown")),
+    )
+}
+
+async fn serve_and_run<D, F, Fut>(
+    config: D::Config,
+    (name, version): (&'static str, &'static str),
+    run: F,
+) -> Result<(), Failure>
 where
     D: Daemon,
     F: FnOnce(D::Config, Started) -> Fut,
@@ -202,7 +216,7 @@ where
     let shutdown = Shutdown::install()
         .map_err(|error| Failure::internal("cannot handle SIGTERM and SIGINT", error))?;
     let registry = Registry::new();
-    register_build_info(&registry, D::NAME, D::VERSION)
+    register_build_info(&registry, name, version)
         .map_err(|error| Failure::internal("cannot register metrics", error))?;
     let readiness = Readiness::new("starting");
     let (stop_endpoint, endpoint_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -226,9 +240,4 @@ where
         let _ = endpoint.await;
     }
     result
-}
-
-fn report<D: Daemon>(failure: &Failure) -> i32 {
-    eprintln!("{}: error: {failure}", D::NAME);
-    failure.exit_code()
 }

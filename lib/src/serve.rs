@@ -48,8 +48,11 @@ use prometheus::{Encoder, IntGauge, Opts, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+mod registrar;
+
 pub use prometheus;
 pub use prometheus::Registry;
+pub use registrar::Registrar;
 
 /// How long one connection may take, from accept to the end of its response. Each connection
 /// carries one request (no keep-alive: the kubelet does not reuse connections, and a scrape every

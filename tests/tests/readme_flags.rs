@@ -32,7 +32,9 @@ fn the_readme_table_lists_every_flag_of_every_tool_with_its_variables() {
             .map(|(_, flag)| flag.clone())
             .collect();
         for missing in from_help.difference(&from_table) {
-            differences.push(format!("{name}: --help has {missing:?}, the table does not"));
+            differences.push(format!(
+                "{name}: --help has {missing:?}, the table does not"
+            ));
         }
         for extra in from_table.difference(&from_help) {
             differences.push(format!("{name}: the table has {extra:?}, --help does not"));
@@ -73,7 +75,10 @@ fn flags_in_help(tool: &str, subcommands: &[&str]) -> BTreeSet<Documented> {
             .args(&args)
             .output()
             .expect("the tool runs");
-        assert!(output.status.success(), "podkit-{tool} {args:?}: {output:?}");
+        assert!(
+            output.status.success(),
+            "podkit-{tool} {args:?}: {output:?}"
+        );
         let help = String::from_utf8(output.stdout).expect("UTF-8 help");
         flags.extend(entries(&help).filter(|(flag, _)| flag != "help" && flag != "version"));
     }

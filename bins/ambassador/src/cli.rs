@@ -160,13 +160,6 @@ pub struct ProxyArgs {
 
 impl podkit::daemon::Daemon for Cli {
     type Config = Config;
-    const NAME: &'static str = "podkit-ambassador";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-
-    fn log_args(&self) -> &LogArgs {
-        &self.log
-    }
-
     /// The typed configuration these flags describe, or the flag that was wrong.
     fn into_config(self, _: &clap::ArgMatches) -> Result<Config, UsageError> {
         match self.mode {

@@ -1,9 +1,9 @@
 //! The ambassador's Prometheus metrics, registered once; the data path only increments handles.
 
 use podkit::serve::prometheus::{
-    exponential_buckets, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    exponential_buckets, Gauge, Histogram, IntCounter, IntCounterVec, IntGauge,
 };
-use podkit::serve::Registry;
+use podkit::serve::{Registrar, Registry};
 
 use crate::pipe::Way;
 
@@ -43,77 +43,50 @@ impl Metrics {
         registry: &Registry,
         presents_certificate: bool,
     ) -> podkit::serve::prometheus::Result<Metrics> {
-        let open_connections = IntGauge::new(
-            "podkit_ambassador_open_connections",
-            "Connections being proxied now.",
+        let metrics = Registrar::new(registry);
+        let refused: Vec<&[&str]> = REFUSAL_REASONS.iter().map(std::slice::from_ref).collect();
+        let bytes = metrics.counter_vec(
+            "podkit_ambassador_bytes_total",
+            "Bytes proxied, by direction: to_target (from the accepted connection) or to_client.",
+            &["direction"],
+            &[&["to_target"], &["to_client"]],
         )?;
-        let accepted = IntCounter::new(
-            "podkit_ambassador_connections_accepted_total",
-            "Connections whose handshake and identity checks passed and whose target answered.",
+        let reloads = metrics.counter_vec(
+            "podkit_ambassador_reloads_total",
+            "Reloads of the certificate, key and CA files, by result.",
+            &["result"],
+            &[&["success"], &["failure"]],
         )?;
-        let refused = IntCounterVec::new(
-            Opts::new(
+        Ok(Metrics {
+            open_connections: metrics.int_gauge(
+                "podkit_ambassador_open_connections",
+                "Connections being proxied now.",
+            )?,
+            accepted: metrics.counter(
+                "podkit_ambassador_connections_accepted_total",
+                "Connections whose handshake and identity checks passed and whose target answered.",
+            )?,
+            refused: metrics.counter_vec(
                 "podkit_ambassador_connections_refused_total",
                 "Connections closed before proxying, by reason.",
-            ),
-            &["reason"],
-        )?;
-        let handshake_seconds = Histogram::with_opts(
-            HistogramOpts::new(
+                &["reason"],
+                &refused,
+            )?,
+            handshake_seconds: metrics.histogram(
                 "podkit_ambassador_handshake_duration_seconds",
                 "Time to complete a TLS handshake.",
-            )
-            .buckets(exponential_buckets(0.0005, 2.0, 14)?),
-        )?;
-        let bytes = IntCounterVec::new(
-            Opts::new(
-                "podkit_ambassador_bytes_total",
-                "Bytes proxied, by direction: to_target (from the accepted connection) or to_client.",
-            ),
-            &["direction"],
-        )?;
-        let certificate_not_after = Gauge::new(
-            "podkit_ambassador_certificate_not_after_timestamp_seconds",
-            "When the certificate in use expires, in seconds since the epoch.",
-        )?;
-        let reloads = IntCounterVec::new(
-            Opts::new(
-                "podkit_ambassador_reloads_total",
-                "Reloads of the certificate, key and CA files, by result.",
-            ),
-            &["result"],
-        )?;
-        for metric in [
-            Box::new(open_connections.clone())
-                as Box<dyn podkit::serve::prometheus::core::Collector>,
-            Box::new(accepted.clone()),
-            Box::new(refused.clone()),
-            Box::new(handshake_seconds.clone()),
-            Box::new(bytes.clone()),
-            Box::new(reloads.clone()),
-        ] {
-            registry.register(metric)?;
-        }
-        let certificate_not_after = match presents_certificate {
-            true => {
-                registry.register(Box::new(certificate_not_after.clone()))?;
-                Some(certificate_not_after)
-            }
-            false => None,
-        };
-        // Every label value exists from the start: a rate() over a series that appears only on
-        // the first failure misses that failure.
-        for reason in REFUSAL_REASONS {
-            refused.with_label_values(&[reason]);
-        }
-        Ok(Metrics {
-            open_connections,
-            accepted,
-            refused,
-            handshake_seconds,
+                exponential_buckets(0.0005, 2.0, 14)?,
+            )?,
             bytes_to_target: bytes.with_label_values(&["to_target"]),
             bytes_to_client: bytes.with_label_values(&["to_client"]),
-            certificate_not_after,
+            certificate_not_after: presents_certificate
+                .then(|| {
+                    metrics.gauge(
+                        "podkit_ambassador_certificate_not_after_timestamp_seconds",
+                        "When the certificate in use expires, in seconds since the epoch.",
+                    )
+                })
+                .transpose()?,
             reload_success: reloads.with_label_values(&["success"]),
             reload_failure: reloads.with_label_values(&["failure"]),
         })

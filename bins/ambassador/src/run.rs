@@ -21,23 +21,19 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Runs until stopped and drained.
 pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
-    let Started {
-        shutdown,
-        registry,
-        readiness,
-    } = started;
+    let (shutdown, readiness) = (&started.shutdown, &started.readiness);
     let presents_certificate = match &config.mode {
         Mode::Server(_) => true,
         Mode::Client(client) => client.tls.identity.is_some(),
     };
-    let metrics = Metrics::register(&registry, presents_certificate)
+    let metrics = Metrics::register(&started.registry, presents_certificate)
         .map_err(|e| Failure::internal("cannot register metrics", e))?;
     let (side, material) =
         material::load(&config, &metrics).map_err(|e| Failure::usage("TLS", e))?;
     let listener = Listener::bind(&config.listen)
         .await
         .blame(format!("--listen {}", config.listen))?;
-    material.keep_fresh(&metrics, &readiness, &shutdown);
+    material.keep_fresh(&metrics, readiness, shutdown);
     podkit::info!(
         "listening",
         mode = config.mode.name(),
@@ -52,7 +48,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
         limits: config.limits,
         metrics,
     });
-    let connections = accept_until_stopped(&listener, &proxy, &shutdown).await;
+    let connections = accept_until_stopped(&listener, &proxy, shutdown).await;
     drop(listener);
     readiness.set_not_ready("draining");
     let cause = shutdown

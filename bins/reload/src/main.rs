@@ -10,20 +10,13 @@ mod run;
 mod template;
 mod webhook;
 
-use podkit::cli::{LogArgs, UsageError};
+use podkit::cli::UsageError;
 use podkit::daemon::Daemon;
 
 use crate::cli::{Cli, Config};
 
 impl Daemon for Cli {
     type Config = Config;
-    const NAME: &'static str = "podkit-reload";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-
-    fn log_args(&self) -> &LogArgs {
-        &self.log
-    }
-
     fn into_config(self, matches: &clap::ArgMatches) -> Result<Config, UsageError> {
         Cli::into_config(self, matches)
     }

@@ -136,6 +136,25 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
+    /// The logging flags out of clap's matches, for code that holds no typed `Cli` (the daemon's
+    /// start-up); the defaults where the command has no such flags.
+    pub fn from_matches(matches: &ArgMatches) -> LogArgs {
+        LogArgs {
+            log_level: matches
+                .try_get_one::<Level>("log_level")
+                .ok()
+                .flatten()
+                .copied()
+                .unwrap_or(Level::Info),
+            log_format: matches
+                .try_get_one::<Format>("log_format")
+                .ok()
+                .flatten()
+                .copied()
+                .unwrap_or(Format::Text),
+        }
+    }
+
     /// Sets up logging for the rest of the process (see [`crate::log::init`]).
     pub fn init(&self, tool: &'static str) {
         crate::log::init(tool, self.log_level, self.log_format);
