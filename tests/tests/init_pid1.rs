@@ -559,3 +559,24 @@ fn a_grace_too_long_for_the_clock_means_never_and_does_not_crash() {
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.finish().code(), 143);
 }
+
+#[test]
+fn a_child_killed_by_a_real_time_signal_exits_128_plus_its_number() {
+    if !pidns::available("a_child_killed_by_a_real_time_signal_exits_128_plus_its_number") {
+        return;
+    }
+    // A real-time signal's default action ends the process. Its death must be reaped and reported
+    // like any other: a wait that decodes only the classic signals (nix's `WaitStatus`) reaps the
+    // child, then fails, and podkit-init would wait forever for a child already gone.
+    for number in [35, 38, 64] {
+        let mut ns = start(&[], &["pid", "then", "sleep", "forever"]);
+        ns.expect_line("pid", |l| l.starts_with("pid "));
+        ns.signal(number);
+        let finished = ns.finish();
+        assert_eq!(
+            finished.code(),
+            128 + number,
+            "signal {number}: {finished:?}"
+        );
+    }
+}
