@@ -2,7 +2,8 @@
 //!
 //! Every podkit binary parses its flags into typed values at the edge, once, with the helpers here:
 //! durations that read like `500ms` or `5m` ([`duration`]), signals by name or number ([`signal`]),
-//! addresses like `[::1]:8443` or `unix:/run/app.sock` ([`addr`]), the `PODKIT_*` environment
+//! addresses like `[::1]:8443` or `unix:/run/app.sock` ([`addr`]), retry delays with jitter
+//! ([`backoff`]), the `PODKIT_*` environment
 //! convention and usage errors that name their flag ([`cli`]), and one-line-per-event logging to
 //! stderr ([`log`]). This crate links no async runtime by default: `podkit-init` depends on it and
 //! must stay tiny, so the network tools' shared parts come behind cargo features, each pulling in
@@ -15,15 +16,19 @@
 //! | `serve` | [`serve`]: the `/healthz` `/readyz` `/metrics` endpoint | the long-running tools |
 //! | `daemon` | [`daemon`]: start-up and end of a long-running tool (`clap` + `signals` + `serve`) | podkit-ambassador, podkit-reload |
 //! | `tls` | [`tls`]: rustls configurations, reloadable material, peer identity rules | the tools that speak TLS |
+//! | `http-client` | [`http`]: URLs, headers, accepted statuses and one HTTP/1 client | podkit-probe, podkit-reload |
 //! | `watch` | [`watch`]: the watcher of kubelet-written Secret and ConfigMap volumes | podkit-ambassador, podkit-reload |
 //!
 //! The process table, and signals that never reach a recycled pid, are in [`proc`] (no feature).
 
 pub mod addr;
+pub mod backoff;
 pub mod cli;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod duration;
+#[cfg(feature = "http-client")]
+pub mod http;
 pub mod log;
 pub mod proc;
 #[cfg(feature = "serve")]

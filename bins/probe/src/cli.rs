@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use podkit::cli::{parse, LogArgs, UsageError};
 use podkit::tls::{ClientTls, ClientTlsError};
 
-use crate::status_range::StatusRange;
+use podkit::http::Statuses;
 
 /// Exit codes: 0 healthy; 1 unhealthy (the check ran and failed); 2 usage or configuration error;
 /// 3 could not connect, or timed out.
@@ -83,7 +83,7 @@ pub struct HttpArgs {
 
     /// Healthy statuses: a code or an inclusive range, comma-separated
     #[arg(long, default_value = "200-399", env = "PODKIT_EXPECT_STATUS")]
-    pub expect_status: StatusRange,
+    pub expect_status: Statuses,
 
     /// Healthy only if the first 10 KiB of the body match this regular expression
     #[arg(long, value_parser = parse_regex, env = "PODKIT_EXPECT_BODY")]

@@ -8,7 +8,6 @@ mod file;
 mod grpc;
 mod http;
 mod outcome;
-mod status_range;
 mod target;
 mod wait;
 
