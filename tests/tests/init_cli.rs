@@ -182,21 +182,23 @@ fn podkit_inits_own_failure_to_start_a_command_is_exit_1_not_126() {
 #[test]
 fn a_switch_variable_that_is_not_true_false_1_or_0_is_exit_2_naming_it() {
     // An empty value (a Helm value left blank) or a typo is refused, never taken for "on".
-    for value in ["garbage", "", "yes"] {
-        let (code, stderr) = run(&["--", "true"], &[("PODKIT_GROUP", value)]);
-        assert_eq!(code, 2, "PODKIT_GROUP={value:?}: {stderr}");
+    let switch = "expected true, false, 1 or 0";
+    let cases = [
+        ("PODKIT_GROUP", "garbage", switch),
+        ("PODKIT_GROUP", "", switch),
+        ("PODKIT_GROUP", "yes", switch),
+        ("PODKIT_VERBOSE", "loud", "expected a count"),
+    ];
+    for (variable, value, says) in cases {
+        let (code, stderr) = run(&["--", "true"], &[(variable, value)]);
+        let wanted = format!("podkit-init: error: {variable}: {says}");
+        assert_eq!(code, 2, "{variable}={value:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
-            stderr.starts_with("podkit-init: error: PODKIT_GROUP: expected true, false, 1 or 0"),
-            "PODKIT_GROUP={value:?}: {stderr}"
+            stderr.starts_with(&wanted),
+            "{variable}={value:?}: {stderr}"
         );
     }
-    let (code, stderr) = run(&["--", "true"], &[("PODKIT_VERBOSE", "loud")]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("PODKIT_VERBOSE: expected a count"),
-        "{stderr}"
-    );
 }
 
 #[test]
