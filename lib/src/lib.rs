@@ -14,6 +14,8 @@
 pub mod addr;
 pub mod backoff;
 pub mod cli;
+#[cfg(feature = "connect")]
+pub mod connect;
 pub mod duration;
 #[cfg(feature = "http-client")]
 pub mod http;
