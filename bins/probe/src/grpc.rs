@@ -755,7 +755,7 @@ mod tests {
         };
         assert_eq!(
             GrpcTls::from_flags(&flags).unwrap_err(),
-            "--ca is only used with --tls"
+            "--cacert is only used with --tls"
         );
     }
 }
