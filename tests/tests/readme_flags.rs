@@ -54,6 +54,8 @@ fn table_rows(readme: &str) -> Vec<(String, Documented)> {
         .lines()
         .filter(|line| line.starts_with("| `podkit-"))
         .map(|line| {
+            // `\|` is a pipe inside a cell (`--output text\|json`).
+            let line = line.replace("\\|", "/");
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let tool = cells[1].trim_matches('`').to_owned();
             let flag = first_long_flag(cells[2]).unwrap_or_else(|| panic!("no flag in {line}"));
@@ -85,11 +87,17 @@ fn flags_in_help(tool: &str, subcommands: &[&str]) -> BTreeSet<Documented> {
     flags
 }
 
-/// The option entries of a help text: an entry starts at a line that begins (after blanks)
-/// with `-x, --long` or `--long`, and runs until the next one; its variables are in `[env: ...]`.
+/// The option entries of a help text's options section (from its `Options` line to the first
+/// empty line): an entry starts at a line that begins (after blanks) with `-x, --long` or
+/// `--long`, and runs until the next one; its variables are in `[env: ...]`.
 fn entries(help: &str) -> impl Iterator<Item = Documented> + '_ {
+    let options = help
+        .lines()
+        .skip_while(|line| !line.starts_with("Options"))
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty());
     let mut entries: Vec<(String, String)> = Vec::new();
-    for line in help.lines() {
+    for line in options {
         let trimmed = line.trim_start();
         let starts_entry = trimmed.starts_with("--")
             || (trimmed.starts_with('-') && trimmed.get(2..6) == Some(", --"));
