@@ -54,6 +54,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub mod kubelet;
+
 /// How a [`VolumeWatch`] turns events into changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchOptions {
@@ -694,14 +696,14 @@ fn digest(path: &Path) -> Digest {
 }
 
 /// Hashes the entries of `dir` in name order: each name, what it is, and a file's content hash
-/// or a subdirectory's entries. Names starting with `..` are the kubelet's: `..data` and the
+/// or a subdirectory's entries. The kubelet's own names are skipped: `..data` and the
 /// timestamped directory hold the same files as the user-visible names. `ancestors` holds the
 /// directories being walked, so a symlink back up is hashed as a loop, not followed forever.
 fn hash_tree(dir: &Path, hasher: &mut DefaultHasher, ancestors: &mut Vec<DirId>) -> io::Result<()> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
-        if !name.as_bytes().starts_with(b"..") {
+        if !kubelet::is_internal(&name) {
             names.push(name);
         }
     }

@@ -4,7 +4,6 @@
 
 mod action;
 mod cli;
-mod commit;
 mod metrics;
 mod run;
 mod template;

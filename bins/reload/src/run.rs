@@ -10,7 +10,6 @@ use podkit::shutdown::Shutdown;
 use podkit::watch::{VolumeWatch, WatchOptions};
 
 use crate::cli::Config;
-use crate::commit;
 use crate::metrics::Metrics;
 
 const EXIT_FAILURE: i32 = 1;
@@ -160,7 +159,10 @@ async fn apply(config: &Config, changed: &[PathBuf], metrics: &Metrics) -> bool 
 }
 
 fn observe_commit_delay(watched: &[PathBuf], metrics: &Metrics) {
-    let latest = watched.iter().filter_map(|dir| commit::time_of(dir)).max();
+    let latest = watched
+        .iter()
+        .filter_map(|dir| podkit::watch::kubelet::commit_time(dir))
+        .max();
     if let Some(delay) = latest.and_then(|at| SystemTime::now().duration_since(at).ok()) {
         metrics.commit_delay.observe(delay.as_secs_f64());
     }
