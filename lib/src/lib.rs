@@ -2,7 +2,7 @@
 //!
 //! Every podkit binary parses its flags into typed values at the edge, once, with the helpers here:
 //! durations that read like `500ms` or `5m` ([`duration`]), signals by name or number ([`signal`]),
-//! addresses like `[::1]:8443` or `unix:/run/app.sock` ([`addr`]), the `PODKIT_*` environment
+//! addresses like `[::1]:8443` or `unix:/run/app.sock` ([`addr`]), retry delays ([`backoff`]), the `PODKIT_*` environment
 //! convention ([`cli`]) and one-line-per-event logging to stderr ([`log`]). This crate links no
 //! async runtime: `podkit-init` depends on it and must stay tiny, so the network tools' shared
 //! parts come behind cargo features: `tls` (rustls client configuration, peer identity rules),
@@ -11,6 +11,7 @@
 //! of kubelet-written Secret and ConfigMap volumes in [`watch`], `..data` swaps included).
 
 pub mod addr;
+pub mod backoff;
 pub mod cli;
 pub mod duration;
 pub mod log;
