@@ -10,6 +10,8 @@
 //! `/healthz` `/readyz` `/metrics` endpoint in [`serve`]), `watch` (notify and tokio: the watcher
 //! of kubelet-written Secret and ConfigMap volumes in [`watch`], `..data` swaps included).
 
+#[cfg(feature = "action")]
+pub mod action;
 pub mod addr;
 pub mod backoff;
 pub mod cli;
