@@ -127,7 +127,7 @@ impl Command {
             })?;
         // The child leads its own group, whose id is its pid; the pid stays its own until
         // it is reaped, which happens only in `wait` below.
-        let group = child.id().map(|pid| Group::new(pid));
+        let group = child.id().map(Group::new);
         let waited = tokio::time::timeout(timeout, child.wait()).await;
         match waited {
             Ok(Ok(status)) => {
