@@ -11,7 +11,7 @@ use crate::webhook::Webhook;
 pub enum Action {
     Webhook(Webhook),
     Signal(Signal, Target),
-    Exec(Command),
+    Exec(podkit::action::Action),
 }
 
 impl Action {
@@ -29,7 +29,7 @@ impl Action {
         match self {
             Action::Webhook(webhook) => webhook.call().await,
             Action::Signal(signal, target) => send(*signal, target),
-            Action::Exec(command) => command.run(changed).await,
+            Action::Exec(exec) => exec.run(changed).await.map_err(|e| e.to_string()),
         }
     }
 }
@@ -129,38 +129,4 @@ fn process_name_is(pid: libc::pid_t, name: &str) -> bool {
     let first = cmdline.split(|b| *b == 0).next().unwrap_or_default();
     let base = first.rsplit(|b| *b == b'/').next().unwrap_or_default();
     base == name.as_bytes()
-}
-
-/// A command given as one string, split as a shell would split it, and run without a shell.
-#[derive(Debug, Clone)]
-pub struct Command {
-    argv: Vec<String>,
-}
-
-impl Command {
-    pub fn parse(text: &str) -> Result<Command, String> {
-        match shlex::split(text) {
-            Some(argv) if !argv.is_empty() => Ok(Command { argv }),
-            Some(_) => Err("an empty command".to_owned()),
-            None => Err(format!("unbalanced quotes in {text:?}")),
-        }
-    }
-
-    /// Runs it to its end with `PODKIT_CHANGED` listing the changed paths, one per line; stdout
-    /// and stderr go to podkit-reload's own. Success is exit status 0.
-    pub async fn run(&self, changed: &[PathBuf]) -> Result<(), String> {
-        let changed: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
-        let status = tokio::process::Command::new(&self.argv[0])
-            .args(&self.argv[1..])
-            .env("PODKIT_CHANGED", changed.join("\n"))
-            .stdin(std::process::Stdio::null())
-            .status()
-            .await
-            .map_err(|e| format!("{}: {e}", self.argv[0]))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("{} exited with {status}", self.argv[0]))
-        }
-    }
 }

@@ -9,7 +9,9 @@ use podkit::cli::parse;
 use podkit::log::{Format, Level};
 use podkit::signal::Signal;
 
-use crate::action::{Action, Command, Target};
+use podkit::action::{Command, ParseCommandError};
+
+use crate::action::{Action, Target};
 use crate::template::Template;
 use crate::webhook::Webhook;
 
@@ -97,16 +99,21 @@ pub struct Cli {
 
     /// Run this command on a change ('CMD ARGS', split as a shell would, without a shell);
     /// PODKIT_CHANGED lists the changed paths
-    #[arg(long, value_name = "'CMD ARGS'", env = "PODKIT_EXEC")]
-    pub exec: Option<String>,
+    #[arg(long, value_name = "'CMD ARGS'", value_parser = parse_command, env = "PODKIT_EXEC")]
+    pub exec: Option<Command>,
 
     /// Run this command first ('nginx -t'); if it fails, nothing is reloaded and the next change
     /// is tried again
-    #[arg(long, value_name = "'CMD ARGS'", env = "PODKIT_VALIDATE")]
-    pub validate: Option<String>,
+    #[arg(long, value_name = "'CMD ARGS'", value_parser = parse_command, env = "PODKIT_VALIDATE")]
+    pub validate: Option<Command>,
+
+    /// Kill --exec or --validate, with every process it started, when it still runs after this
+    /// long (webhooks have --webhook-timeout per attempt)
+    #[arg(long, default_value = "30s", value_parser = parse::nonzero_duration, env = "PODKIT_ACTION_TIMEOUT")]
+    pub action_timeout: Duration,
 
     /// Render this template (${VAR} and $(VAR) from the environment) before the actions
-    /// (repeatable, paired in order with --output)
+    /// (repeatable, paired in order with --template-output)
     #[arg(
         long = "template",
         value_name = "SRC",
@@ -117,12 +124,12 @@ pub struct Cli {
 
     /// Where to write the rendered --template, atomically (repeatable)
     #[arg(
-        long = "output",
+        long = "template-output",
         value_name = "DST",
-        env = "PODKIT_OUTPUT",
+        env = "PODKIT_TEMPLATE_OUTPUT",
         value_delimiter = '\n'
     )]
-    pub outputs: Vec<PathBuf>,
+    pub template_outputs: Vec<PathBuf>,
 
     /// Wait for this long without changes before acting
     #[arg(long, default_value = "500ms", value_parser = parse::duration, env = "PODKIT_DEBOUNCE")]
@@ -135,6 +142,10 @@ pub struct Cli {
     /// Apply once at start, before the first change
     #[arg(long, env = "PODKIT_ON_START", value_parser = parse::switch)]
     pub on_start: bool,
+
+    /// On SIGTERM, let an action under way finish for up to this long, then stop it
+    #[arg(long, default_value = "5s", value_parser = parse::duration, env = "PODKIT_DRAIN_TIMEOUT")]
+    pub drain_timeout: Duration,
 
     /// Serve /healthz, /readyz and /metrics here (HOST:PORT)
     #[arg(long, value_name = "ADDR", env = "PODKIT_METRICS_ADDR")]
@@ -154,11 +165,12 @@ pub struct Cli {
 pub struct Config {
     pub watch: Vec<PathBuf>,
     pub templates: Vec<Template>,
-    pub validate: Option<Command>,
+    pub validate: Option<podkit::action::Action>,
     pub actions: Vec<Action>,
     pub debounce: Duration,
     pub resync: Duration,
     pub on_start: bool,
+    pub drain_timeout: Duration,
     pub metrics_addr: Option<SocketAddr>,
 }
 
@@ -202,6 +214,10 @@ fn parse_signal(text: &str) -> Result<Signal, String> {
     text.parse::<Signal>().map_err(|e| e.to_string())
 }
 
+fn parse_command(text: &str) -> Result<Command, ParseCommandError> {
+    text.parse()
+}
+
 impl Cli {
     pub fn into_config(self) -> Result<Config, String> {
         let mut actions = Vec::new();
@@ -225,23 +241,22 @@ impl Cli {
             };
             actions.push(Action::Signal(signal, target));
         }
-        if let Some(exec) = &self.exec {
-            actions.push(Action::Exec(
-                Command::parse(exec).map_err(|e| format!("--exec: {e}"))?,
-            ));
+        if let Some(exec) = self.exec {
+            let exec = podkit::action::Action::exec(exec).timeout(self.action_timeout);
+            actions.push(Action::Exec(exec));
         }
         order_as_given(&mut actions);
-        if self.templates.len() != self.outputs.len() {
+        if self.templates.len() != self.template_outputs.len() {
             return Err(format!(
-                "--template: {} given for {} --output; give them in pairs",
+                "--template: {} given for {} --template-output; give them in pairs",
                 self.templates.len(),
-                self.outputs.len()
+                self.template_outputs.len()
             ));
         }
         let templates: Vec<Template> = self
             .templates
             .into_iter()
-            .zip(self.outputs)
+            .zip(self.template_outputs)
             .map(|(source, output)| Template { source, output })
             .collect();
         if actions.is_empty() && templates.is_empty() {
@@ -250,10 +265,9 @@ impl Cli {
                     .to_owned(),
             );
         }
-        let validate = match &self.validate {
-            Some(text) => Some(Command::parse(text).map_err(|e| format!("--validate: {e}"))?),
-            None => None,
-        };
+        let validate = self
+            .validate
+            .map(|command| podkit::action::Action::exec(command).timeout(self.action_timeout));
         Ok(Config {
             watch: self.watch,
             templates,
@@ -262,6 +276,7 @@ impl Cli {
             debounce: self.debounce,
             resync: self.resync,
             on_start: self.on_start,
+            drain_timeout: self.drain_timeout,
             metrics_addr: self.metrics_addr,
         })
     }

@@ -1,12 +1,13 @@
 //! The watcher's life: watch, and each time the content differs from what was last applied,
 //! validate, then run the actions in order; until SIGTERM.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use podkit::cli::EXIT_USAGE;
 use podkit::serve::{MetricsServer, Readiness, Registry};
-use podkit::shutdown::Shutdown;
+use podkit::shutdown::{Drained, Shutdown};
 use podkit::watch::{VolumeWatch, WatchOptions};
 
 use crate::cli::Config;
@@ -70,10 +71,28 @@ pub async fn run(config: Config) -> i32 {
         actions = labels.join(",")
     );
 
+    watch_and_apply(&config, &mut watch, &metrics, &readiness, &shutdown).await;
+    0
+}
+
+/// The loop: each time the content differs from what was last applied, apply it; until a
+/// shutdown request, which lets an apply under way finish within the drain and then cuts it.
+async fn watch_and_apply(
+    config: &Config,
+    watch: &mut VolumeWatch,
+    metrics: &Metrics,
+    readiness: &Readiness,
+    shutdown: &Shutdown,
+) {
     // What the actions last saw applied; `None` until the first apply succeeds.
     let mut applied = None;
     if config.on_start {
-        if apply(&config, &config.watch, &metrics).await {
+        let Some(succeeded) =
+            until_stopped(apply(config, &config.watch, metrics), config, shutdown).await
+        else {
+            return;
+        };
+        if succeeded {
             applied = Some(watch.content_hash());
             metrics.applied(watch.content_hash());
             readiness.set_ready();
@@ -100,7 +119,7 @@ pub async fn run(config: Config) -> i32 {
             }
             cause = shutdown.requested() => {
                 podkit::info!("stopping", cause = cause);
-                return 0;
+                return;
             }
         };
         let hash = watch.content_hash();
@@ -108,13 +127,46 @@ pub async fn run(config: Config) -> i32 {
             podkit::debug!("content is back to what was applied: nothing to do");
             continue;
         }
-        if apply(&config, &paths, &metrics).await {
+        let Some(succeeded) = until_stopped(apply(config, &paths, metrics), config, shutdown).await
+        else {
+            return;
+        };
+        if succeeded {
             applied = Some(hash);
             metrics.applied(hash);
             readiness.set_ready();
-            observe_commit_delay(&config.watch, &metrics);
+            observe_commit_delay(&config.watch, metrics);
         }
     }
+}
+
+/// Runs `apply` to its end, or, when a shutdown is requested meanwhile, for at most the drain
+/// timeout (a second request ends it at once); `None` when the shutdown came first. Whatever is
+/// still running then is dropped: a command is killed with its process group.
+async fn until_stopped(
+    apply: impl Future<Output = bool>,
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Option<bool> {
+    tokio::pin!(apply);
+    let cause = tokio::select! {
+        succeeded = &mut apply => return Some(succeeded),
+        cause = shutdown.requested() => cause,
+    };
+    podkit::info!("stopping: letting the running action finish", cause = cause);
+    match shutdown.drain(apply, config.drain_timeout).await {
+        Drained::Finished(_) => podkit::info!("drained: the running action finished"),
+        Drained::TimedOut => {
+            podkit::warn!("drain timeout reached: the running action was stopped");
+        }
+        Drained::Interrupted(again) => {
+            podkit::warn!(
+                "drain cut short: the running action was stopped",
+                cause = again
+            );
+        }
+    }
+    None
 }
 
 /// Validates, then runs every action in order; true when all of them succeeded. A failed

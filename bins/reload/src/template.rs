@@ -21,7 +21,7 @@ impl Template {
         let rendered = substitute(&text, |name| std::env::var(name).ok())
             .map_err(|e| format!("--template {}: {e}", self.source.display()))?;
         write_atomically(&self.output, rendered.as_bytes())
-            .map_err(|e| format!("--output {}: {e}", self.output.display()))
+            .map_err(|e| format!("--template-output {}: {e}", self.output.display()))
     }
 }
 
