@@ -86,22 +86,6 @@ async fn wait_one(name: String, target: Target, deadline: Instant, interval: Dur
     }
 }
 
-/// Resolves with 128+N when SIGTERM or SIGINT arrives. As PID 1 of an init container (or of the
-/// image), nothing else would stop a wait: the kernel ignores signals PID 1 has no handler for.
-pub async fn stop_signal() -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => 128 + libc::SIGTERM,
-        _ = interrupt.recv() => 128 + libc::SIGINT,
-    }
-}
-
 /// Replaces podkit-probe with CMD; returns only if exec failed, with the shell's exit code.
 pub fn exec(command: &[OsString]) -> i32 {
     use std::os::unix::process::CommandExt;
