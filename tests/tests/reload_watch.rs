@@ -1091,13 +1091,10 @@ fn an_exec_still_running_at_the_action_timeout_is_killed_and_the_next_change_is_
     reload.wait_logged("reloaded", 1);
 }
 
-#[test]
-fn sigterm_while_an_exec_runs_stops_it_at_the_drain_timeout_and_exits_0() {
-    let test = "sigterm_while_an_exec_runs_stops_it_at_the_drain_timeout_and_exits_0";
-    if !pidns::available(test) {
-        return;
-    }
-    let (_scratch, mut volume) = configmap("reload-sigterm-busy", "b 1\n");
+/// podkit-reload alone as PID 1 of a new PID namespace with `--exec EXEC --drain-timeout DRAIN`,
+/// sent SIGTERM once a change of `volume` has started EXEC (which prints `started` first), and
+/// seen to begin its drain.
+fn sigterm_during_exec(volume: &mut AtomicVolume, exec: &str, drain: &str) -> Namespace {
     let (reload, watch) = (show(&bins::path("reload")), show(volume.dir()));
     let mut namespace = Namespace::start(&[
         &reload,
@@ -1106,19 +1103,30 @@ fn sigterm_while_an_exec_runs_stops_it_at_the_drain_timeout_and_exits_0() {
         "--debounce",
         DEBOUNCE,
         "--exec",
-        "sh -c 'echo started; exec sleep 600'",
+        exec,
         "--drain-timeout",
-        "1s",
+        drain,
     ]);
     namespace.expect_logged("watching");
-
-    assert!(volume.update(&payload("b 2\n")));
+    assert!(volume.update(&payload("changed\n")));
     namespace.expect("started");
     namespace.signal(libc::SIGTERM);
+    namespace.expect_logged("stopping: letting the running action finish cause=SIGTERM");
+    namespace
+}
+
+#[test]
+fn sigterm_while_an_exec_runs_stops_it_at_the_drain_timeout_and_exits_0() {
+    let test = "sigterm_while_an_exec_runs_stops_it_at_the_drain_timeout_and_exits_0";
+    if !pidns::available(test) {
+        return;
+    }
+    let (_scratch, mut volume) = configmap("reload-sigterm-busy", "b 1\n");
+
+    let namespace = sigterm_during_exec(&mut volume, "sh -c 'echo started; exec sleep 600'", "1s");
 
     let finished = namespace.finish();
     assert_eq!(finished.code(), 0, "{finished:?}");
-    finished.assert_logged("stopping: letting the running action finish cause=SIGTERM");
     finished.assert_logged("drain timeout reached: the running action was stopped");
 }
 
@@ -1130,28 +1138,17 @@ fn sigterm_while_an_exec_runs_lets_it_finish_within_the_drain() {
     }
     let (scratch, mut volume) = configmap("reload-sigterm-drain", "d 1\n");
     let go = scratch.file("go");
-    let (reload, watch) = (show(&bins::path("reload")), show(volume.dir()));
-    // Runs until the test creates `go`, then exits 0.
-    let exec = format!("sh -c 'echo started; while [ ! -e {go} ]; do sleep 0.05; done'");
-    let mut namespace = Namespace::start(&[
-        &reload,
-        "--watch",
-        &watch,
-        "--debounce",
-        DEBOUNCE,
-        "--exec",
-        &exec,
-        // Far above the test's own pace: the action ends because it finished.
-        "--drain-timeout",
-        "1m",
-    ]);
-    namespace.expect_logged("watching");
+    let made = Command::new("mkfifo")
+        .arg(&go)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {go}");
+    // Runs until the test writes a line into the FIFO, then exits 0. The drain is far above the
+    // test's own pace: the action ends because it finished.
+    let exec = format!("sh -c 'echo started; read line < {go}'");
 
-    assert!(volume.update(&payload("d 2\n")));
-    namespace.expect("started");
-    namespace.signal(libc::SIGTERM);
-    namespace.expect_logged("stopping: letting the running action finish");
-    std::fs::write(&go, "").unwrap();
+    let namespace = sigterm_during_exec(&mut volume, &exec, "1m");
+    std::fs::write(&go, "go\n").expect("the exec reads the FIFO");
 
     let finished = namespace.finish();
     assert_eq!(finished.code(), 0, "{finished:?}");

@@ -172,18 +172,16 @@ async fn apply(config: &Config, changed: &[PathBuf], metrics: &Metrics) -> bool 
             return false;
         }
     }
-    let mut all = true;
-    for action in &config.actions {
-        let result = action.run(changed).await;
-        metrics.counted(action.label(), result.is_ok());
-        match result {
-            Ok(()) => podkit::info!("reloaded", action = action.label()),
-            Err(e) => {
-                podkit::error!("reload failed", action = action.label(), error = e);
-                all = false;
+    let all = config
+        .actions
+        .run(changed, |action, result| {
+            metrics.counted(action.label(), result.is_ok());
+            match result {
+                Ok(()) => podkit::info!("reloaded", action = action.label()),
+                Err(e) => podkit::error!("reload failed", action = action.label(), error = e),
             }
-        }
-    }
+        })
+        .await;
     if all {
         metrics.last_success.set(now());
     } else {

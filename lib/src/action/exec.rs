@@ -15,8 +15,7 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
+use crate::signal::Signal;
 
 /// A command as the user wrote it, split once at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,13 +162,13 @@ impl Command {
 
 /// A running command's process group, killed when this is dropped unless disarmed.
 struct Group {
-    id: Option<Pid>,
+    id: Option<libc::pid_t>,
 }
 
 impl Group {
     fn new(pid: u32) -> Group {
         Group {
-            id: i32::try_from(pid).ok().map(Pid::from_raw),
+            id: libc::pid_t::try_from(pid).ok(),
         }
     }
 
@@ -181,8 +180,9 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         if let Some(id) = self.id {
-            // ESRCH: every member has exited already, which is what was wanted.
-            let _ = killpg(id, Signal::SIGKILL);
+            // The leader is not reaped yet, so the group id is still ours. ESRCH: every member
+            // has exited already, which is what was wanted.
+            let _ = crate::proc::kill(-id, Signal::KILL);
         }
     }
 }

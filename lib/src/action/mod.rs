@@ -30,7 +30,11 @@
 //! # }
 //! ```
 
+#[cfg(feature = "clap")]
+mod args;
 pub mod exec;
+pub mod signal;
+pub mod webhook;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -38,6 +42,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 pub use exec::{Command, ExecError, ParseCommandError};
+pub use signal::{SendError, Target};
+pub use webhook::{Webhook, WebhookError};
+
+#[cfg(feature = "clap")]
+pub use args::ActionArgs;
+
+use crate::signal::Signal;
 
 /// How long one attempt of an action may take unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,9 +58,16 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What an action does.
+// A handful of actions, built once at start: their size does not matter, boxing would only add
+// noise to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Kind {
+    /// Calls a webhook.
+    Webhook(Webhook),
+    /// Sends a signal to the processes of a [`Target`], through [`crate::proc`]'s guarded path.
+    Signal(Signal, Target),
     /// Runs a command ([`Command::run`]).
     Exec(Command),
 }
@@ -88,15 +106,21 @@ pub struct LastRun {
 }
 
 /// Why an action failed, after its retries: one line without secrets.
+// Made on a failure only, and kept behind an `Arc`: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ActionError {
+    Webhook(WebhookError),
+    Signal(SendError),
     Exec(ExecError),
 }
 
 impl fmt::Display for ActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ActionError::Webhook(error) => error.fmt(f),
+            ActionError::Signal(error) => error.fmt(f),
             ActionError::Exec(error) => error.fmt(f),
         }
     }
@@ -105,6 +129,8 @@ impl fmt::Display for ActionError {
 impl std::error::Error for ActionError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            ActionError::Webhook(error) => error.source(),
+            ActionError::Signal(error) => error.source(),
             ActionError::Exec(error) => error.source(),
         }
     }
@@ -123,12 +149,23 @@ impl Action {
         }
     }
 
+    /// Calls `webhook` ([`Kind::Webhook`]).
+    pub fn webhook(webhook: Webhook) -> Action {
+        Action::new(Kind::Webhook(webhook))
+    }
+
     /// Runs `command` ([`Kind::Exec`]).
     pub fn exec(command: Command) -> Action {
         Action::new(Kind::Exec(command))
     }
 
-    /// How long one attempt may take; a command still running then is killed with its group.
+    /// Sends `signal` to `target` ([`Kind::Signal`]).
+    pub fn signal(signal: Signal, target: Target) -> Action {
+        Action::new(Kind::Signal(signal, target))
+    }
+
+    /// How long one attempt may take: a webhook's request, or a command, which is killed with
+    /// its process group when it runs longer. A signal is sent at once and is not timed.
     pub fn timeout(mut self, timeout: Duration) -> Action {
         self.timeout = timeout;
         self
@@ -153,6 +190,8 @@ impl Action {
     /// A fixed word for the kind (`webhook`, `signal`, `exec`), for a metric's label.
     pub fn label(&self) -> &'static str {
         match self.kind {
+            Kind::Webhook(_) => "webhook",
+            Kind::Signal(..) => "signal",
             Kind::Exec(_) => "exec",
         }
     }
@@ -198,10 +237,19 @@ impl Action {
 
     async fn attempt(&self, changed: &[PathBuf]) -> Result<(), ActionError> {
         match &self.kind {
+            Kind::Webhook(webhook) => webhook
+                .call(self.timeout)
+                .await
+                .map_err(ActionError::Webhook),
             Kind::Exec(command) => command
                 .run(changed, self.timeout)
                 .await
                 .map_err(ActionError::Exec),
+            // Reading /proc and sending a signal take microseconds and never wait for the
+            // target: nothing to time.
+            Kind::Signal(signal, target) => {
+                signal::send(*signal, target).map_err(ActionError::Signal)
+            }
         }
     }
 
