@@ -328,44 +328,33 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     /// An address nobody listens on: bound, then closed.
     fn closed_port() -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     }
 
-    #[test]
-    fn a_listening_port_is_reached_with_nodelay() {
+    #[tokio::test]
+    async fn a_listening_port_is_reached_with_nodelay() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let address = Address::Tcp {
             host: "127.0.0.1".into(),
             port,
         };
-        let stream = runtime()
-            .block_on(connect(&address, Duration::from_secs(5)))
-            .unwrap();
+        let stream = connect(&address, Duration::from_secs(5)).await.unwrap();
         let Stream::Tcp(stream) = stream else {
             panic!("not TCP")
         };
         assert!(stream.nodelay().unwrap());
     }
 
-    #[test]
-    fn a_refused_address_passes_its_share_to_the_next() {
+    #[tokio::test]
+    async fn a_refused_address_passes_its_share_to_the_next() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addresses = [closed_port(), listener.local_addr().unwrap()];
-        let rt = runtime();
-        let _guard = rt.enter();
         let deadline = Instant::now() + Duration::from_secs(5);
-        assert!(rt.block_on(connect_any(&addresses, deadline)).is_ok());
+        assert!(connect_any(&addresses, deadline).await.is_ok());
     }
 
     /// A listener that lets no connection in: a backlog of 0, already full. The kernel drops
@@ -380,63 +369,57 @@ mod tests {
         (listener, queued, address)
     }
 
-    #[test]
-    fn a_black_holed_address_takes_only_its_share_of_the_timeout() {
-        let rt = runtime();
-        let _guard = rt.enter();
+    #[tokio::test]
+    async fn a_black_holed_address_takes_only_its_share_of_the_timeout() {
         let (_hole, _queued, hole) = black_hole();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         // Half of the 2 s goes to the black hole; the whole of it would leave nothing to the
         // address that answers.
         let addresses = [hole, listener.local_addr().unwrap()];
         let deadline = Instant::now() + Duration::from_secs(2);
-        let stream = rt.block_on(connect_any(&addresses, deadline)).unwrap();
+        let stream = connect_any(&addresses, deadline).await.unwrap();
         assert_eq!(stream.peer_addr().unwrap(), addresses[1]);
         // Alone, the black hole times out.
         let deadline = Instant::now() + Duration::from_millis(300);
-        let error = rt.block_on(connect_any(&[hole], deadline)).unwrap_err();
+        let error = connect_any(&[hole], deadline).await.unwrap_err();
         assert_eq!(error.reason(), "target_timeout", "{error}");
     }
 
-    #[test]
-    fn every_address_failing_reports_the_last_error_and_its_reason() {
+    #[tokio::test]
+    async fn every_address_failing_reports_the_last_error_and_its_reason() {
         let addresses = [closed_port(), closed_port()];
-        let rt = runtime();
-        let _guard = rt.enter();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let error = rt.block_on(connect_any(&addresses, deadline)).unwrap_err();
+        let error = connect_any(&addresses, deadline).await.unwrap_err();
         assert!(matches!(error, ConnectError::Connect(_)), "{error:?}");
         assert_eq!(error.reason(), "target_unreachable");
         assert!(error.to_string().contains("refused"), "{error}");
     }
 
-    #[test]
-    fn unresolvable_names_and_unix_paths_fail_with_their_reason() {
-        let rt = runtime();
-        let error = rt
-            .block_on(connect(
-                &Address::Tcp {
-                    host: "nonexistent.invalid".into(),
-                    port: 80,
-                },
-                Duration::from_secs(10),
-            ))
-            .unwrap_err();
+    #[tokio::test]
+    async fn unresolvable_names_and_unix_paths_fail_with_their_reason() {
+        let error = connect(
+            &Address::Tcp {
+                host: "nonexistent.invalid".into(),
+                port: 80,
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.reason(), "target_unresolved", "{error}");
         assert!(error.to_string().starts_with("cannot resolve: "), "{error}");
-        let error = rt
-            .block_on(connect(
-                &Address::Unix("/nonexistent/podkit.sock".into()),
-                Duration::from_secs(5),
-            ))
-            .unwrap_err();
+        let error = connect(
+            &Address::Unix("/nonexistent/podkit.sock".into()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.reason(), "target_unreachable", "{error}");
     }
 
-    #[test]
-    fn ip_literals_resolve_without_a_lookup() {
-        let rt = runtime();
-        let addresses = rt.block_on(resolve("::1", 8080)).unwrap();
+    #[tokio::test]
+    async fn ip_literals_resolve_without_a_lookup() {
+        let addresses = resolve("::1", 8080).await.unwrap();
         assert_eq!(addresses, ["[::1]:8080".parse().unwrap()]);
     }
 }

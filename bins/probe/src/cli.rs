@@ -74,12 +74,7 @@ pub struct HttpArgs {
     pub method: String,
 
     /// Extra request header 'Name: value' (repeatable); replaces a default of the same name
-    #[arg(
-        long = "header",
-        value_name = "'K: V'",
-        env = "PODKIT_HEADER",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "header", value_name = "'K: V'", value_delimiter = '\n')]
     pub headers: Vec<String>,
 
     /// Host header, when it differs from the URL's (the TLS name stays the URL's: see --server-name)

@@ -130,18 +130,21 @@ impl Request {
 
     /// Adds a header; one given twice is sent twice. A `Host` header here is ignored (see
     /// [`Request::host`]); an `Authorization` header replaces the URL's credentials.
-    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Request {
+    /// Credentials (`Authorization`, `Cookie`...) are marked sensitive, so that `Debug` hides
+    /// them.
+    pub fn header(mut self, name: HeaderName, mut value: HeaderValue) -> Request {
+        if super::header::is_secret(&name) {
+            value.set_sensitive(true);
+        }
         self.headers.push((name, value));
         self
     }
 
     /// Adds headers, in order.
-    pub fn headers(
-        mut self,
-        headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
-    ) -> Request {
-        self.headers.extend(headers);
-        self
+    pub fn headers(self, headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>) -> Request {
+        headers
+            .into_iter()
+            .fold(self, |request, (name, value)| request.header(name, value))
     }
 
     /// The `Host` header to send instead of the URL's authority.
@@ -312,13 +315,6 @@ mod tests {
     use std::net::TcpListener;
     use std::thread::JoinHandle;
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     /// A server that takes one connection, reads the request head, writes `response` and
     /// closes; the thread gives back the request head it read.
     fn serve_once(response: &'static [u8]) -> (u16, JoinHandle<String>) {
@@ -349,8 +345,8 @@ mod tests {
     const SECOND: Duration = Duration::from_secs(1);
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Answer: yes\r\n\r\nhello";
 
-    #[test]
-    fn a_get_carries_host_credentials_and_the_callers_headers_in_order() {
+    #[tokio::test]
+    async fn a_get_carries_host_credentials_and_the_callers_headers_in_order() {
         let (port, server) = serve_once(OK);
         let request = Request::new(
             Method::GET,
@@ -365,7 +361,7 @@ mod tests {
             HeaderValue::from_static("2"),
         )
         .header(HOST, HeaderValue::from_static("ignored.example"));
-        let response = runtime().block_on(request.send(5 * SECOND)).unwrap();
+        let response = request.send(5 * SECOND).await.unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.headers["x-answer"], "yes");
         let body = response.body.unwrap();
@@ -384,49 +380,34 @@ mod tests {
         assert!(head.contains("x-one: 1\r\nx-one: 2\r\n"), "{head}");
     }
 
-    #[test]
-    fn a_host_override_and_a_given_authorization_win() {
+    #[tokio::test]
+    async fn a_host_override_and_a_given_authorization_win() {
         let (port, server) = serve_once(OK);
         let request = Request::new(Method::POST, url(&format!("http://u:p@127.0.0.1:{port}/")))
             .host(Some(HeaderValue::from_static("app.example")))
             .header(AUTHORIZATION, HeaderValue::from_static("Bearer t"));
-        runtime().block_on(request.send(5 * SECOND)).unwrap();
+        request.send(5 * SECOND).await.unwrap();
         let head = server.join().unwrap();
         assert!(head.starts_with("POST / HTTP/1.1\r\n"), "{head}");
         assert!(head.contains("host: app.example\r\n"), "{head}");
         assert_eq!(head.matches("authorization: ").count(), 1, "{head}");
         assert!(head.contains("authorization: Bearer t\r\n"), "{head}");
+        assert!(!format!("{request:?}").contains("Bearer"), "{request:?}");
     }
 
-    #[test]
-    fn a_body_past_the_limit_is_truncated_and_one_cut_short_is_an_error() {
-        let (port, _server) = serve_once(OK);
-        let request =
-            Request::new(Method::GET, url(&format!("http://127.0.0.1:{port}/"))).body_limit(3);
-        let body = runtime()
-            .block_on(request.send(5 * SECOND))
-            .unwrap()
-            .body
-            .unwrap();
-        assert_eq!((body.bytes.as_slice(), body.truncated), (&b"hel"[..], true));
-
-        let (port, _server) = serve_once(OK);
-        let request =
-            Request::new(Method::GET, url(&format!("http://127.0.0.1:{port}/"))).body_limit(5);
-        let body = runtime()
-            .block_on(request.send(5 * SECOND))
-            .unwrap()
-            .body
-            .unwrap();
-        assert_eq!(
-            (body.bytes.as_slice(), body.truncated),
-            (&b"hello"[..], false)
-        );
-
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_truncated_and_one_cut_short_is_an_error() {
+        for (limit, read, truncated) in [(3, &b"hel"[..], true), (5, b"hello", false)] {
+            let (port, _server) = serve_once(OK);
+            let request = Request::new(Method::GET, url(&format!("http://127.0.0.1:{port}/")))
+                .body_limit(limit);
+            let body = request.send(5 * SECOND).await.unwrap().body.unwrap();
+            assert_eq!((body.bytes.as_slice(), body.truncated), (read, truncated));
+        }
         let (port, _server) =
             serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
         let request = Request::new(Method::GET, url(&format!("http://127.0.0.1:{port}/")));
-        let response = runtime().block_on(request.send(5 * SECOND)).unwrap();
+        let response = request.send(5 * SECOND).await.unwrap();
         assert_eq!(response.status, 200);
         let error = response.body.unwrap_err();
         assert!(
@@ -435,8 +416,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_unix_socket_carries_the_request() {
+    #[tokio::test]
+    async fn a_unix_socket_carries_the_request() {
         let dir = std::env::temp_dir().join(format!("podkit-http-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("app.sock");
@@ -450,14 +431,14 @@ mod tests {
         });
         let request = Request::new(Method::GET, url("http://app.local/ready"))
             .unix_socket(Some(path.clone()));
-        let response = runtime().block_on(request.send(5 * SECOND)).unwrap();
+        let response = request.send(5 * SECOND).await.unwrap();
         assert_eq!(response.status, 200);
         assert!(server.join().unwrap().contains("host: app.local\r\n"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn failures_name_the_address_and_a_silent_server_times_out() {
+    #[tokio::test]
+    async fn failures_name_the_address_and_a_silent_server_times_out() {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -467,7 +448,7 @@ mod tests {
             Method::GET,
             url(&format!("http://u:secret@127.0.0.1:{port}/")),
         );
-        let error = runtime().block_on(request.send(5 * SECOND)).unwrap_err();
+        let error = request.send(5 * SECOND).await.unwrap_err();
         let shown = error.to_string();
         assert!(
             shown.starts_with(&format!("connect to 127.0.0.1:{port}: ")),
@@ -478,16 +459,14 @@ mod tests {
         let silent = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = silent.local_addr().unwrap().port();
         let request = Request::new(Method::GET, url(&format!("http://127.0.0.1:{port}/")));
-        let error = runtime()
-            .block_on(request.send(Duration::from_millis(200)))
-            .unwrap_err();
+        let error = request.send(Duration::from_millis(200)).await.unwrap_err();
         assert!(matches!(error, HttpError::TimedOut), "{error:?}");
     }
 
-    #[test]
-    fn an_https_url_without_tls_settings_is_refused_before_connecting() {
+    #[tokio::test]
+    async fn an_https_url_without_tls_settings_is_refused_before_connecting() {
         let request = Request::new(Method::GET, url("https://127.0.0.1:1/"));
-        let error = runtime().block_on(request.send(SECOND)).unwrap_err();
+        let error = request.send(SECOND).await.unwrap_err();
         assert!(matches!(error, HttpError::NoTls { .. }), "{error:?}");
     }
 
