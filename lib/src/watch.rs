@@ -16,7 +16,8 @@
 //! watch on the file itself follows an inode that the update replaces, and goes silent after the
 //! first update. So the directory is watched, an event only means "look again", and what counts is
 //! the content hash: a touch, a chmod or an identical rewrite stays silent, and the dozen events
-//! of one kubelet update make one change.
+//! of one kubelet update make one change. The layout itself, which names are the kubelet's and
+//! when it committed, is known in [`kubelet`] and nowhere else.
 //!
 //! What no event shows, the resync catches (a re-hash every minute by default): events lost to an
 //! inotify queue overflow, a network filesystem, a symlink to a file outside the watched

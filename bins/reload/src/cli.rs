@@ -12,7 +12,7 @@ use crate::template::Template;
 
 pub const EXIT_CODES: &str = "\
 Exit status:
-  0  stopped on SIGTERM or SIGINT
+  0  stopped on SIGTERM or SIGINT (an action under way first gets --drain-timeout to finish)
   1  an internal failure at start (the runtime, signal handling)
   2  usage or configuration error (a flag, a directory to watch, a template)
 

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use podkit::cli::Blame;
 use podkit::daemon::{Failure, Started};
@@ -69,8 +69,12 @@ async fn watch_and_apply(
     // What the actions last saw applied; `None` until the first apply succeeds.
     let mut applied = None;
     if config.on_start {
-        let Some(succeeded) =
-            until_stopped(apply(config, &config.watch, metrics), config, shutdown).await
+        let Some(succeeded) = until_stopped(
+            apply(config, &config.watch, metrics),
+            config.drain_timeout,
+            shutdown,
+        )
+        .await
         else {
             return;
         };
@@ -109,7 +113,12 @@ async fn watch_and_apply(
             podkit::debug!("content is back to what was applied: nothing to do");
             continue;
         }
-        let Some(succeeded) = until_stopped(apply(config, &paths, metrics), config, shutdown).await
+        let Some(succeeded) = until_stopped(
+            apply(config, &paths, metrics),
+            config.drain_timeout,
+            shutdown,
+        )
+        .await
         else {
             return;
         };
@@ -122,12 +131,12 @@ async fn watch_and_apply(
     }
 }
 
-/// Runs `apply` to its end, or, when a shutdown is requested meanwhile, for at most the drain
-/// timeout (a second request ends it at once); `None` when the shutdown came first. Whatever is
+/// Runs `apply` to its end, or, when a shutdown is requested meanwhile, for at most `drain`
+/// more (a second request ends it at once); `None` when the shutdown came first. Whatever is
 /// still running then is dropped: a command is killed with its process group.
 async fn until_stopped(
     apply: impl Future<Output = bool>,
-    config: &Config,
+    drain: Duration,
     shutdown: &Shutdown,
 ) -> Option<bool> {
     tokio::pin!(apply);
@@ -136,7 +145,7 @@ async fn until_stopped(
         cause = shutdown.requested() => cause,
     };
     podkit::info!("stopping: letting the running action finish", cause = cause);
-    match shutdown.drain(apply, config.drain_timeout).await {
+    match shutdown.drain(apply, drain).await {
         Drained::Finished(_) => podkit::info!("drained: the running action finished"),
         Drained::TimedOut => {
             podkit::warn!("drain timeout reached: the running action was stopped");

@@ -87,7 +87,7 @@ pub struct ActionArgs {
 impl ActionArgs {
     /// The actions in the order their flags came on the command line (`--exec X --webhook Y`
     /// runs X first); those from the environment, which have no position, come after, as
-    /// webhooks, signal, exec. `matches` is the tool's one parse ([`crate::cli::parse`]);
+    /// webhooks, signal, exec. `matches` is the tool's one parse ([`crate::cli::parse()`]);
     /// `user_agent` goes with each webhook (`podkit-reload/0.1.0`).
     pub fn into_actions(
         self,
