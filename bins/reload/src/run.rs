@@ -1,9 +1,8 @@
 //! The watcher's life: watch, and each time the content differs from what was last applied,
 //! validate, then run the actions in order; until SIGTERM.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use podkit::cli::Blame;
 use podkit::daemon::{Failure, Started};
@@ -66,28 +65,21 @@ async fn watch_and_apply(
     readiness: &Readiness,
     shutdown: &Shutdown,
 ) {
+    // The content at start is what the app loaded itself, unless --on-start applies it.
+    let started = match config.on_start {
+        true => applied_unless_stopped(config, &config.watch, metrics, shutdown).await,
+        false => Some(true),
+    };
     // What the actions last saw applied; `None` until the first apply succeeds.
     let mut applied = None;
-    if config.on_start {
-        let Some(succeeded) = until_stopped(
-            apply(config, &config.watch, metrics),
-            config.drain_timeout,
-            shutdown,
-        )
-        .await
-        else {
-            return;
-        };
-        if succeeded {
+    match started {
+        None => return,
+        Some(false) => {}
+        Some(true) => {
             applied = Some(watch.content_hash());
             metrics.applied(watch.content_hash());
             readiness.set_ready();
         }
-    } else {
-        // The content at start is what the app loaded itself.
-        applied = Some(watch.content_hash());
-        metrics.applied(watch.content_hash());
-        readiness.set_ready();
     }
     loop {
         // Content that failed to apply (a webhook whose server was down, a validation that
@@ -113,12 +105,7 @@ async fn watch_and_apply(
             podkit::debug!("content is back to what was applied: nothing to do");
             continue;
         }
-        let Some(succeeded) = until_stopped(
-            apply(config, &paths, metrics),
-            config.drain_timeout,
-            shutdown,
-        )
-        .await
+        let Some(succeeded) = applied_unless_stopped(config, &paths, metrics, shutdown).await
         else {
             return;
         };
@@ -131,21 +118,23 @@ async fn watch_and_apply(
     }
 }
 
-/// Runs `apply` to its end, or, when a shutdown is requested meanwhile, for at most `drain`
-/// more (a second request ends it at once); `None` when the shutdown came first. Whatever is
-/// still running then is dropped: a command is killed with its process group.
-async fn until_stopped(
-    apply: impl Future<Output = bool>,
-    drain: Duration,
+/// Applies, to the end, or, when a shutdown is requested meanwhile, for at most the drain timeout
+/// more (a second request ends it at once); whether it succeeded, or `None` when the shutdown came
+/// first. Whatever is still running then is dropped: a command is killed with its process group.
+async fn applied_unless_stopped(
+    config: &Config,
+    changed: &[PathBuf],
+    metrics: &Metrics,
     shutdown: &Shutdown,
 ) -> Option<bool> {
+    let apply = apply(config, changed, metrics);
     tokio::pin!(apply);
     let cause = tokio::select! {
         succeeded = &mut apply => return Some(succeeded),
         cause = shutdown.requested() => cause,
     };
     podkit::info!("stopping: letting the running action finish", cause = cause);
-    match shutdown.drain(apply, drain).await {
+    match shutdown.drain(apply, config.drain_timeout).await {
         Drained::Finished(_) => podkit::info!("drained: the running action finished"),
         Drained::TimedOut => {
             podkit::warn!("drain timeout reached: the running action was stopped");
