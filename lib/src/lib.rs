@@ -19,9 +19,12 @@
 //! | `connect` | [`connect`]: one resolver, and each resolved address tried with a share of the timeout | podkit-probe, podkit-ambassador |
 //! | `http-client` | [`http`]: URLs, headers, accepted statuses and one HTTP/1 client (`connect` included) | podkit-probe, podkit-reload |
 //! | `watch` | [`watch`]: the watcher of kubelet-written Secret and ConfigMap volumes | podkit-ambassador, podkit-reload |
+//! | `action` | [`action`]: webhook, signal and exec actions with timeouts, retries and state, and their flags (with `clap`) | podkit-reload (podkit-git next) |
 //!
 //! The process table, and signals that never reach a recycled pid, are in [`proc`] (no feature).
 
+#[cfg(feature = "action")]
+pub mod action;
 pub mod addr;
 pub mod backoff;
 pub mod cli;

@@ -16,7 +16,8 @@
 //! watch on the file itself follows an inode that the update replaces, and goes silent after the
 //! first update. So the directory is watched, an event only means "look again", and what counts is
 //! the content hash: a touch, a chmod or an identical rewrite stays silent, and the dozen events
-//! of one kubelet update make one change.
+//! of one kubelet update make one change. The layout itself, which names are the kubelet's and
+//! when it committed, is known in [`kubelet`] and nowhere else.
 //!
 //! What no event shows, the resync catches (a re-hash every minute by default): events lost to an
 //! inotify queue overflow, a network filesystem, a symlink to a file outside the watched
@@ -53,6 +54,8 @@ use notify::{Config, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+pub mod kubelet;
 
 /// How a [`VolumeWatch`] turns events into changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -694,14 +697,14 @@ fn digest(path: &Path) -> Digest {
 }
 
 /// Hashes the entries of `dir` in name order: each name, what it is, and a file's content hash
-/// or a subdirectory's entries. Names starting with `..` are the kubelet's: `..data` and the
+/// or a subdirectory's entries. The kubelet's own names are skipped: `..data` and the
 /// timestamped directory hold the same files as the user-visible names. `ancestors` holds the
 /// directories being walked, so a symlink back up is hashed as a loop, not followed forever.
 fn hash_tree(dir: &Path, hasher: &mut DefaultHasher, ancestors: &mut Vec<DirId>) -> io::Result<()> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
-        if !name.as_bytes().starts_with(b"..") {
+        if !kubelet::is_internal(&name) {
             names.push(name);
         }
     }

@@ -938,6 +938,15 @@ fn bad_flags_exit_2_with_one_line_naming_the_fault() {
         ),
         (vec!["--watch", &dir, "--exec", "'unbalanced"], "--exec"),
         (vec!["--exec", "true"], "--watch"),
+        (
+            vec!["--watch", &dir, "--exec", "true", "--action-timeout", "0s"],
+            "--action-timeout",
+        ),
+        // A template's destination is --template-output: --output is podkit-probe's format.
+        (
+            vec!["--watch", &dir, "--template", "a", "--output", "b"],
+            "--output",
+        ),
         (vec!["--watch", &missing, "--exec", "true"], "--watch"),
     ] {
         let (code, stderr) = run_to_exit(&args);
@@ -973,7 +982,7 @@ fn a_template_is_rendered_at_start_and_after_each_change_and_its_secret_never_lo
             &volume_dir.display().to_string(),
             "--template",
             &volume_dir.join("app.conf.tmpl").display().to_string(),
-            "--output",
+            "--template-output",
             &output.display().to_string(),
             "--exec",
             "true",
@@ -1018,7 +1027,10 @@ fn a_template_with_an_unset_variable_stops_it_at_start_naming_the_variable() {
             "--template",
             &volume_dir.join("app.conf.tmpl").display().to_string(),
         ])
-        .args(["--output", &scratch.join("app.conf").display().to_string()])
+        .args([
+            "--template-output",
+            &scratch.join("app.conf").display().to_string(),
+        ])
         .env_remove("NOT_SET_ANYWHERE")
         .stdin(Stdio::null())
         .output()
@@ -1028,4 +1040,156 @@ fn a_template_with_an_unset_variable_stops_it_at_start_naming_the_variable() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("NOT_SET_ANYWHERE"), "{stderr}");
     assert!(!scratch.join("app.conf").exists(), "nothing written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts, shutdown during an action, and pid files.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_exec_still_running_at_the_action_timeout_is_killed_and_the_next_change_is_applied() {
+    let (scratch, mut volume) = configmap("reload-exec-timeout", "fast 1\n");
+    let (key, out, pid_file) = (
+        show(&volume.path("key")),
+        scratch.file("applied"),
+        scratch.file("slow.pid"),
+    );
+    // Hangs on content that says "slow" (after writing its pid); copies any other content.
+    let exec = format!(
+        "sh -c 'if grep -q slow {key}; then echo $$ > {pid_file}; exec sleep 600; fi; cp {key} {out}'"
+    );
+    let reload = Reload::start(&[
+        "--watch",
+        &show(volume.dir()),
+        "--exec",
+        &exec,
+        "--action-timeout",
+        "1s",
+    ]);
+
+    assert!(volume.update(&payload("slow 2\n")));
+    reload.wait_logged("reload failed", 1);
+    let failure = reload
+        .log()
+        .into_iter()
+        .find(|line| line.contains("reload failed"))
+        .unwrap();
+    assert!(
+        failure.contains("sh still running after 1s: killed with its process group"),
+        "{failure}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the slow exec wrote its pid");
+    let stat = format!("/proc/{}/stat", pid.trim());
+    wait::until("the slow exec to be gone", || {
+        (!Path::new(&stat).exists()).then_some(())
+    });
+
+    assert!(volume.update(&payload("fast 3\n")));
+    wait::until("the next change to be applied", || {
+        (std::fs::read_to_string(&out).ok()? == "fast 3\n").then_some(())
+    });
+    reload.wait_logged("reloaded", 1);
+}
+
+/// podkit-reload alone as PID 1 of a new PID namespace with `--exec EXEC --drain-timeout DRAIN`,
+/// sent SIGTERM once a change of `volume` has started EXEC (which prints `started` first), and
+/// seen to begin its drain.
+fn sigterm_during_exec(volume: &mut AtomicVolume, exec: &str, drain: &str) -> Namespace {
+    let (reload, watch) = (show(&bins::path("reload")), show(volume.dir()));
+    let mut namespace = Namespace::start(&[
+        &reload,
+        "--watch",
+        &watch,
+        "--debounce",
+        DEBOUNCE,
+        "--exec",
+        exec,
+        "--drain-timeout",
+        drain,
+    ]);
+    namespace.expect_logged("watching");
+    assert!(volume.update(&payload("changed\n")));
+    namespace.expect("started");
+    namespace.signal(libc::SIGTERM);
+    namespace.expect_logged("stopping: letting the running action finish cause=SIGTERM");
+    namespace
+}
+
+#[test]
+fn sigterm_while_an_exec_runs_stops_it_at_the_drain_timeout_and_exits_0() {
+    let test = "sigterm_while_an_exec_runs_stops_it_at_the_drain_timeout_and_exits_0";
+    if !pidns::available(test) {
+        return;
+    }
+    let (_scratch, mut volume) = configmap("reload-sigterm-busy", "b 1\n");
+
+    let namespace = sigterm_during_exec(&mut volume, "sh -c 'echo started; exec sleep 600'", "1s");
+
+    let finished = namespace.finish();
+    assert_eq!(finished.code(), 0, "{finished:?}");
+    finished.assert_logged("drain timeout reached: the running action was stopped");
+}
+
+#[test]
+fn sigterm_while_an_exec_runs_lets_it_finish_within_the_drain() {
+    let test = "sigterm_while_an_exec_runs_lets_it_finish_within_the_drain";
+    if !pidns::available(test) {
+        return;
+    }
+    let (scratch, mut volume) = configmap("reload-sigterm-drain", "d 1\n");
+    let go = scratch.file("go");
+    let made = Command::new("mkfifo")
+        .arg(&go)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {go}");
+    // Runs until the test writes a line into the FIFO, then exits 0. The drain is far above the
+    // test's own pace: the action ends because it finished.
+    let exec = format!("sh -c 'echo started; read line < {go}'");
+
+    let namespace = sigterm_during_exec(&mut volume, &exec, "1m");
+    std::fs::write(&go, "go\n").expect("the exec reads the FIFO");
+
+    let finished = namespace.finish();
+    assert_eq!(finished.code(), 0, "{finished:?}");
+    finished.assert_logged("drained: the running action finished");
+}
+
+#[test]
+fn a_pid_file_naming_a_process_that_exited_is_a_failed_reload() {
+    let test = "a_pid_file_naming_a_process_that_exited_is_a_failed_reload";
+    if !pidns::available(test) {
+        return;
+    }
+    let (scratch, mut volume) = configmap("reload-dead-pid", "p 1\n");
+    let pid_file = scratch.file("app.pid");
+    let (reload, watch) = (show(&bins::path("reload")), show(volume.dir()));
+    // The app wrote its pid file and exited; nothing in the namespace has that pid any more.
+    let script = r#"pid_file=$1; shift; true & echo $! > "$pid_file"; wait; exec "$@""#;
+    let mut namespace = Namespace::start(&[
+        "sh",
+        "-c",
+        script,
+        "sh",
+        &pid_file,
+        &reload,
+        "--watch",
+        &watch,
+        "--debounce",
+        DEBOUNCE,
+        "--signal",
+        "HUP",
+        "--pid-file",
+        &pid_file,
+    ]);
+    namespace.expect_logged("watching");
+    let pid = std::fs::read_to_string(&pid_file).expect("the pid file");
+
+    assert!(volume.update(&payload("p 2\n")));
+    let failure = namespace.expect_logged("reload failed");
+    assert!(failure.contains("action=signal"), "{failure}");
+    assert!(
+        failure.contains(&format!("no process {}", pid.trim())) && failure.contains(&pid_file),
+        "names the pid and its file: {failure}"
+    );
 }

@@ -2,13 +2,10 @@
 //! their content really changes, validates it and calls webhooks, signals processes or runs
 //! commands, in order.
 
-mod action;
 mod cli;
-mod commit;
 mod metrics;
 mod run;
 mod template;
-mod webhook;
 
 use podkit::cli::UsageError;
 use podkit::daemon::Daemon;

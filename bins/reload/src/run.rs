@@ -6,10 +6,11 @@ use std::time::SystemTime;
 
 use podkit::cli::Blame;
 use podkit::daemon::{Failure, Started};
+use podkit::serve::Readiness;
+use podkit::shutdown::{Drained, Shutdown};
 use podkit::watch::{VolumeWatch, WatchOptions};
 
 use crate::cli::Config;
-use crate::commit;
 use crate::metrics::Metrics;
 
 pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
@@ -51,19 +52,34 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
         actions = labels.join(",")
     );
 
+    watch_and_apply(&config, &mut watch, &metrics, &readiness, &shutdown).await;
+    Ok(())
+}
+
+/// The loop: each time the content differs from what was last applied, apply it; until a
+/// shutdown request, which lets an apply under way finish within the drain and then cuts it.
+async fn watch_and_apply(
+    config: &Config,
+    watch: &mut VolumeWatch,
+    metrics: &Metrics,
+    readiness: &Readiness,
+    shutdown: &Shutdown,
+) {
+    // The content at start is what the app loaded itself, unless --on-start applies it.
+    let started = match config.on_start {
+        true => applied_unless_stopped(config, &config.watch, metrics, shutdown).await,
+        false => Some(true),
+    };
     // What the actions last saw applied; `None` until the first apply succeeds.
     let mut applied = None;
-    if config.on_start {
-        if apply(&config, &config.watch, &metrics).await {
+    match started {
+        None => return,
+        Some(false) => {}
+        Some(true) => {
             applied = Some(watch.content_hash());
             metrics.applied(watch.content_hash());
             readiness.set_ready();
         }
-    } else {
-        // The content at start is what the app loaded itself.
-        applied = Some(watch.content_hash());
-        metrics.applied(watch.content_hash());
-        readiness.set_ready();
     }
     loop {
         // Content that failed to apply (a webhook whose server was down, a validation that
@@ -81,7 +97,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
             }
             cause = shutdown.requested() => {
                 podkit::info!("stopping", cause = cause);
-                return Ok(());
+                return;
             }
         };
         let hash = watch.content_hash();
@@ -89,13 +105,48 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
             podkit::debug!("content is back to what was applied: nothing to do");
             continue;
         }
-        if apply(&config, &paths, &metrics).await {
+        let Some(succeeded) = applied_unless_stopped(config, &paths, metrics, shutdown).await
+        else {
+            return;
+        };
+        if succeeded {
             applied = Some(hash);
             metrics.applied(hash);
             readiness.set_ready();
-            observe_commit_delay(&config.watch, &metrics);
+            observe_commit_delay(&config.watch, metrics);
         }
     }
+}
+
+/// Applies, to the end, or, when a shutdown is requested meanwhile, for at most the drain timeout
+/// more (a second request ends it at once); whether it succeeded, or `None` when the shutdown came
+/// first. Whatever is still running then is dropped: a command is killed with its process group.
+async fn applied_unless_stopped(
+    config: &Config,
+    changed: &[PathBuf],
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Option<bool> {
+    let apply = apply(config, changed, metrics);
+    tokio::pin!(apply);
+    let cause = tokio::select! {
+        succeeded = &mut apply => return Some(succeeded),
+        cause = shutdown.requested() => cause,
+    };
+    podkit::info!("stopping: letting the running action finish", cause = cause);
+    match shutdown.drain(apply, config.drain_timeout).await {
+        Drained::Finished(_) => podkit::info!("drained: the running action finished"),
+        Drained::TimedOut => {
+            podkit::warn!("drain timeout reached: the running action was stopped");
+        }
+        Drained::Interrupted(again) => {
+            podkit::warn!(
+                "drain cut short: the running action was stopped",
+                cause = again
+            );
+        }
+    }
+    None
 }
 
 /// Validates, then runs every action in order; true when all of them succeeded. A failed
@@ -119,18 +170,16 @@ async fn apply(config: &Config, changed: &[PathBuf], metrics: &Metrics) -> bool 
             return false;
         }
     }
-    let mut all = true;
-    for action in &config.actions {
-        let result = action.run(changed).await;
-        metrics.counted(action.label(), result.is_ok());
-        match result {
-            Ok(()) => podkit::info!("reloaded", action = action.label()),
-            Err(e) => {
-                podkit::error!("reload failed", action = action.label(), error = e);
-                all = false;
+    let all = config
+        .actions
+        .run(changed, |action, result| {
+            metrics.counted(action.label(), result.is_ok());
+            match result {
+                Ok(()) => podkit::info!("reloaded", action = action.label()),
+                Err(e) => podkit::error!("reload failed", action = action.label(), error = e),
             }
-        }
-    }
+        })
+        .await;
     if all {
         metrics.last_success.set(now());
     } else {
@@ -140,7 +189,10 @@ async fn apply(config: &Config, changed: &[PathBuf], metrics: &Metrics) -> bool 
 }
 
 fn observe_commit_delay(watched: &[PathBuf], metrics: &Metrics) {
-    let latest = watched.iter().filter_map(|dir| commit::time_of(dir)).max();
+    let latest = watched
+        .iter()
+        .filter_map(|dir| podkit::watch::kubelet::commit_time(dir))
+        .max();
     if let Some(delay) = latest.and_then(|at| SystemTime::now().duration_since(at).ok()) {
         metrics.commit_delay.observe(delay.as_secs_f64());
     }

@@ -3,7 +3,8 @@
 //! variable is an error, not an empty string: a config silently missing its password is worse
 //! than a reload that does not happen.
 
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -12,16 +13,80 @@ pub struct Template {
     pub output: PathBuf,
 }
 
+/// Why a template was not rendered; names the flag and the file.
+#[derive(Debug)]
+pub enum TemplateError {
+    Read { source: PathBuf, error: io::Error },
+    Render { source: PathBuf, error: SyntaxError },
+    Write { output: PathBuf, error: io::Error },
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateError::Read { source, error } => {
+                write!(f, "--template {}: {error}", source.display())
+            }
+            TemplateError::Render { source, error } => {
+                write!(f, "--template {}: {error}", source.display())
+            }
+            TemplateError::Write { output, error } => {
+                write!(f, "--template-output {}: {error}", output.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TemplateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TemplateError::Read { error, .. } | TemplateError::Write { error, .. } => Some(error),
+            TemplateError::Render { error, .. } => Some(error),
+        }
+    }
+}
+
+/// What is wrong in a template's text, or missing from the environment. Never quotes a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyntaxError {
+    /// `${` or `$(` without its closing brace or parenthesis.
+    Unclosed(&'static str),
+    NotAName(String),
+    Unset(String),
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyntaxError::Unclosed(opening) => {
+                write!(f, "unclosed {opening:?} in a variable reference")
+            }
+            SyntaxError::NotAName(name) => write!(f, "{name:?} is not a variable name"),
+            SyntaxError::Unset(name) => write!(f, "${{{name}}} is not set"),
+        }
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
 impl Template {
     /// Reads the source, renders it and replaces the output atomically (a temporary file in the
     /// same directory, then rename), so the app never reads half a file.
-    pub fn render(&self) -> Result<(), String> {
-        let text = std::fs::read_to_string(&self.source)
-            .map_err(|e| format!("--template {}: {e}", self.source.display()))?;
-        let rendered = substitute(&text, |name| std::env::var(name).ok())
-            .map_err(|e| format!("--template {}: {e}", self.source.display()))?;
-        write_atomically(&self.output, rendered.as_bytes())
-            .map_err(|e| format!("--output {}: {e}", self.output.display()))
+    pub fn render(&self) -> Result<(), TemplateError> {
+        let text = std::fs::read_to_string(&self.source).map_err(|error| TemplateError::Read {
+            source: self.source.clone(),
+            error,
+        })?;
+        let rendered = substitute(&text, |name| std::env::var(name).ok()).map_err(|error| {
+            TemplateError::Render {
+                source: self.source.clone(),
+                error,
+            }
+        })?;
+        write_atomically(&self.output, rendered.as_bytes()).map_err(|error| TemplateError::Write {
+            output: self.output.clone(),
+            error,
+        })
     }
 }
 
@@ -41,20 +106,20 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Replaces `${NAME}` and `$(NAME)` with `lookup(NAME)`; `$$` is `$`; any other `$` stays.
-fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, SyntaxError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
-        let close = match after.chars().next() {
+        let (opening, close) = match after.chars().next() {
             Some('$') => {
                 out.push('$');
                 rest = &after[1..];
                 continue;
             }
-            Some('{') => '}',
-            Some('(') => ')',
+            Some('{') => ("${", '}'),
+            Some('(') => ("$(", ')'),
             _ => {
                 out.push('$');
                 rest = after;
@@ -62,7 +127,7 @@ fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Str
             }
         };
         let Some(end) = after.find(close) else {
-            return Err(format!("unclosed {:?} in a variable reference", &rest[..2]));
+            return Err(SyntaxError::Unclosed(opening));
         };
         let name = &after[1..end];
         let valid = name
@@ -71,9 +136,9 @@ fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Str
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(format!("{:?} is not a variable name", name));
+            return Err(SyntaxError::NotAName(name.to_owned()));
         }
-        let value = lookup(name).ok_or_else(|| format!("${{{name}}} is not set"))?;
+        let value = lookup(name).ok_or_else(|| SyntaxError::Unset(name.to_owned()))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -105,13 +170,21 @@ mod tests {
     #[test]
     fn an_unset_variable_is_an_error_naming_it() {
         let error = substitute("a=${MISSING}", env).unwrap_err();
-        assert!(error.contains("MISSING"), "{error}");
+        assert_eq!(error, SyntaxError::Unset("MISSING".to_owned()));
+        assert_eq!(error.to_string(), "${MISSING} is not set");
     }
 
     #[test]
     fn malformed_references_are_errors() {
-        for text in ["${USER", "$(1X)", "${}"] {
-            assert!(substitute(text, env).is_err(), "{text}");
+        assert_eq!(
+            substitute("${USER", env).unwrap_err().to_string(),
+            "unclosed \"${\" in a variable reference"
+        );
+        for text in ["$(1X)", "${}"] {
+            assert!(
+                matches!(substitute(text, env), Err(SyntaxError::NotAName(_))),
+                "{text}"
+            );
         }
     }
 
