@@ -260,12 +260,9 @@ fn bad_flags_and_certificate_files_exit_2_before_connecting() {
     let cases: &[(&[&str], &str)] = &[
         (
             &[address, "--ca", &garbage],
-            "--cacert is only used with --tls",
+            "--cacert: only used with --tls",
         ),
-        (
-            &[address, "--insecure"],
-            "--insecure is only used with --tls",
-        ),
+        (&[address, "--insecure"], "--insecure: only used with --tls"),
         (
             &[address, "--tls", "--ca", "/nonexistent/ca.crt"],
             "/nonexistent/ca.crt: ",

@@ -10,24 +10,28 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use podkit::cli::{Blame, UsageError};
+
 use crate::outcome::Finding;
 
 /// Runs `argv` for at most `timeout`. `Err` when it cannot be started at all (a configuration
 /// error: exit 2).
-pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Finding, String> {
-    let (program, args) = argv.split_first().ok_or("no command")?;
+pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Finding, UsageError> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| UsageError::new("no command"))?;
     // The command's output goes to stderr: stdout carries podkit-probe's own line (or JSON).
     let stderr = std::io::stderr()
         .as_fd()
         .try_clone_to_owned()
-        .map_err(|e| format!("stderr: {e}"))?;
+        .blame("stderr")?;
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(stderr)
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
+        .blame(format!("cannot run {}", program.to_string_lossy()))?;
     if !exits_within(&mut child, timeout) {
         // The child leads its group and is not reaped yet, so the group cannot have been recycled.
         let _ = killpg(Pid::from_raw(child.id() as libc::pid_t), Signal::SIGKILL);
@@ -35,9 +39,7 @@ pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Finding, St
         let detail = format!("timed out after {}", podkit::duration::format(timeout));
         return Ok(Finding::unreachable(detail));
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("wait for the command: {e}"))?;
+    let status = child.wait().blame("wait for the command")?;
     Ok(match (status.code(), status.signal()) {
         (Some(0), _) => Finding::healthy(Some("0".to_owned())),
         (Some(code), _) => {

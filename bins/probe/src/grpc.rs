@@ -14,6 +14,7 @@ use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use podkit::addr::Address;
+use podkit::cli::{Blame, UsageError};
 use podkit::connect::{Connection, TlsTarget};
 use podkit::tls::ClientTls;
 use tokio::time::Instant;
@@ -41,10 +42,10 @@ impl GrpcTls {
     /// The TLS that the flags ask for, `None` without `--tls`. A gRPC address has no scheme to
     /// say "TLS", so `--ca` and the others without `--tls` would go silently unused: that is a
     /// configuration error instead (as in grpc_health_probe).
-    pub fn from_flags(flags: &TlsArgs) -> Result<Option<GrpcTls>, String> {
+    pub fn from_flags(flags: &TlsArgs) -> Result<Option<GrpcTls>, UsageError> {
         if !flags.tls {
             return match flags.given_without_tls() {
-                Some(flag) => Err(format!("{flag} is only used with --tls")),
+                Some(flag) => Err(UsageError::flag(flag, "only used with --tls")),
                 None => Ok(None),
             };
         }
@@ -73,7 +74,7 @@ impl GrpcCheck {
         endpoint: Address,
         service: String,
         tls: Option<GrpcTls>,
-    ) -> Result<GrpcCheck, String> {
+    ) -> Result<GrpcCheck, UsageError> {
         let tls = match tls {
             None => None,
             Some(tls) => {
@@ -81,18 +82,16 @@ impl GrpcCheck {
                     (Some(name), _) => name,
                     (None, Address::Tcp { host, .. }) => host.clone(),
                     (None, Address::Unix(_)) => {
-                        return Err("TLS over a unix socket needs --server-name".to_owned())
+                        return Err(UsageError::new(
+                            "TLS over a unix socket needs --server-name",
+                        ))
                     }
                 };
-                let config = tls
-                    .client
-                    .config(&[b"h2"])
-                    .map_err(|e| crate::cli::describe_tls_error(&e))?;
-                Some(TlsTarget::new(Arc::new(config), &name).map_err(|e| e.to_string())?)
+                let config = tls.client.config(&[b"h2"]).map_err(UsageError::from)?;
+                Some(TlsTarget::new(Arc::new(config), &name).map_err(UsageError::new)?)
             }
         };
-        let request =
-            wire::frame(&wire::encode_request(&service)).map_err(|e| format!("--service: {e}"))?;
+        let request = wire::frame(&wire::encode_request(&service)).blame("--service")?;
         Ok(GrpcCheck {
             endpoint,
             service,
@@ -389,6 +388,8 @@ mod wire {
         /// A request message too long for the 32-bit length prefix.
         TooLong,
     }
+
+    impl std::error::Error for WireError {}
 
     impl fmt::Display for WireError {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -754,8 +755,8 @@ mod tests {
             insecure: false,
         };
         assert_eq!(
-            GrpcTls::from_flags(&flags).unwrap_err(),
-            "--cacert is only used with --tls"
+            GrpcTls::from_flags(&flags).unwrap_err().to_string(),
+            "--cacert: only used with --tls"
         );
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, CONNECTION, HOST, LOCATION, USER_AGENT};
 use hyper::Method;
+use podkit::cli::{Blame, UsageError};
 use podkit::connect::TlsTarget;
 use podkit::http::{Body, BodyError, Header, HttpError, Request, Statuses, Url};
 use podkit::tls::rustls::ClientConfig;
@@ -41,17 +42,17 @@ pub struct HttpCheck {
 
 impl HttpCheck {
     /// The check `podkit-probe http` describes.
-    pub fn new(args: crate::cli::HttpArgs) -> Result<HttpCheck, String> {
+    pub fn new(args: crate::cli::HttpArgs) -> Result<HttpCheck, UsageError> {
         let tls_flags_given = args.tls.given_without_tls().is_some();
         let mut check =
             HttpCheck::defaults(&args.url, args.tls.client(args.k8s), args.tls.server_name)?;
         check.method = Method::from_bytes(args.method.as_bytes())
-            .map_err(|_| format!("invalid method {:?}", args.method))?;
+            .map_err(|_| format!("invalid method {:?}", args.method))
+            .blame("--method")?;
         // A header the user gives replaces the default of that name; given twice, both go.
         let mut given = Vec::new();
         for header in &args.headers {
-            let Header { name, value } =
-                Header::parse(header).map_err(|e| format!("--header: {e}"))?;
+            let Header { name, value } = Header::parse(header).blame("--header")?;
             given.push((name, value));
         }
         check
@@ -71,16 +72,17 @@ impl HttpCheck {
             .retain(|(name, value)| !(value.is_empty() && (name == ACCEPT || name == USER_AGENT)));
         let host = args
             .host
-            .map(|host| {
-                HeaderValue::from_str(&host).map_err(|_| "--host: not a header value".to_owned())
-            })
+            .map(|host| HeaderValue::from_str(&host).blame("--host"))
             .transpose()?;
         check.host_header = host.or(host_from_headers);
         check.expect_status = args.expect_status;
         check.expect_body = args.expect_body;
         check.unix_socket = args.unix_socket;
         if args.tls.tls {
-            return Err("--tls: the URL's scheme decides; use an https:// URL".to_owned());
+            return Err(UsageError::flag(
+                "--tls",
+                "the URL's scheme decides; use an https:// URL",
+            ));
         }
         // TLS settings for an http:// URL serve a redirect to https: check them now all the same,
         // so that a bad one is a configuration error (exit 2) whatever the server answers.
@@ -92,8 +94,10 @@ impl HttpCheck {
 
     /// Builds the TLS configuration and checks the server name now, so that a bad `--ca`,
     /// `--cert` or `--server-name` is a configuration error (exit 2), not an unreachable target.
-    fn check_tls_settings(&self) -> Result<(), String> {
-        self.tls_target(&self.url).map(drop)
+    fn check_tls_settings(&self) -> Result<(), UsageError> {
+        self.tls_target(&self.url)
+            .map(drop)
+            .map_err(UsageError::new)
     }
 
     /// Whom a TLS connection to `url` expects: the name the server's certificate must carry,
@@ -109,9 +113,9 @@ impl HttpCheck {
         url: &str,
         tls: ClientTls,
         server_name: Option<String>,
-    ) -> Result<HttpCheck, String> {
+    ) -> Result<HttpCheck, UsageError> {
         let check = HttpCheck {
-            url: Url::parse(url).map_err(|e| e.to_string())?,
+            url: Url::parse(url).map_err(UsageError::new)?,
             method: Method::GET,
             headers: vec![
                 (USER_AGENT, HeaderValue::from_static(USER_AGENT_DEFAULT)),

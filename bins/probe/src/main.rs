@@ -13,7 +13,7 @@ mod wait;
 
 use std::time::{Duration, Instant};
 
-use podkit::cli::UsageError;
+use podkit::cli::{Blame, UsageError};
 use podkit::shutdown::Shutdown;
 
 use crate::cli::{CheckCommand, Cli, Output, WaitArgs};
@@ -24,7 +24,7 @@ use podkit::addr::Address;
 fn main() {
     let result = Cli::parse().and_then(|cli| {
         cli.log.init("podkit-probe");
-        run(cli.check, cli.output).map_err(UsageError::new)
+        run(cli.check, cli.output)
     });
     let code = result.unwrap_or_else(|error| {
         eprintln!("podkit-probe: error: {error}");
@@ -34,7 +34,7 @@ fn main() {
 }
 
 /// `wait`: every target in parallel, then CMD. Returns the exit code (or execs CMD).
-fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
+fn wait_for(args: WaitArgs, output: Output) -> Result<i32, UsageError> {
     let targets = args
         .targets
         .iter()
@@ -47,20 +47,21 @@ fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
             args.tls.given_without_tls()
         };
         if let Some(flag) = unused {
-            return Err(format!(
-                "{flag}: no target uses TLS (https://, or tcp:// and grpc:// with --tls)"
+            return Err(UsageError::flag(
+                flag,
+                "no target uses TLS (https://, or tcp:// and grpc:// with --tls)",
             ));
         }
     }
     let waited = runtime()?.block_on(async {
         // As PID 1 of an init container (or of the image), nothing else would stop a wait: the
         // kernel ignores signals PID 1 has no handler for.
-        let shutdown = Shutdown::install().map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let shutdown = Shutdown::install().blame("cannot handle SIGTERM")?;
         let waited = tokio::select! {
             verdict = wait::wait_all(targets, args.timeout, args.interval, output) => Ok(verdict),
             cause = shutdown.requested() => Err(128 + cause.signal().map_or(libc::SIGTERM, |s| s.number())),
         };
-        Ok::<_, String>(waited)
+        Ok::<_, UsageError>(waited)
     })?;
     match waited {
         Ok(Verdict::Healthy) if !args.command.is_empty() => Ok(wait::exec(&args.command)),
@@ -71,7 +72,7 @@ fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
 
 /// Runs the command and returns the exit code; `Err` is a configuration error, found before
 /// anything was tried.
-fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
+fn run(check: CheckCommand, output: Output) -> Result<i32, UsageError> {
     let started = Instant::now();
     let (target, finding) = match check {
         // Many targets, each printed as it passes, then perhaps exec: not one outcome.
@@ -82,7 +83,7 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
             (name, attempt(&target, timeout)?)
         }
         CheckCommand::Tcp(args) => {
-            let endpoint = Address::parse_host_port(&args.address).map_err(|e| e.to_string())?;
+            let endpoint = Address::parse_host_port(&args.address).map_err(UsageError::new)?;
             let name = endpoint.to_string();
             let target = Target::Tcp {
                 endpoint,
@@ -91,7 +92,7 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
             (name, attempt(&target, args.timeout)?)
         }
         CheckCommand::Grpc(args) => {
-            let endpoint = Address::parse_host_port(&args.address).map_err(|e| e.to_string())?;
+            let endpoint = Address::parse_host_port(&args.address).map_err(UsageError::new)?;
             let check = grpc::GrpcCheck::new(
                 endpoint,
                 args.service,
@@ -116,7 +117,7 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
 }
 
 /// One attempt at `target` on a single-threaded runtime, unreachable after `timeout`.
-fn attempt(target: &Target, timeout: Duration) -> Result<Finding, String> {
+fn attempt(target: &Target, timeout: Duration) -> Result<Finding, UsageError> {
     let finding = runtime()?.block_on(target.attempt(timeout));
     Ok(finding.unwrap_or_else(|_| {
         Finding::unreachable(format!(
@@ -127,10 +128,10 @@ fn attempt(target: &Target, timeout: Duration) -> Result<Finding, String> {
 }
 
 /// A single-threaded runtime: a probe starts no threads it does not need.
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+fn runtime() -> Result<tokio::runtime::Runtime, UsageError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
-        .map_err(|e| format!("cannot start the I/O runtime: {e}"))
+        .blame("cannot start the I/O runtime")
 }

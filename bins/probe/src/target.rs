@@ -5,11 +5,13 @@
 //! `unix:///path` (a connection to the socket), `file:///path` (the file exists). IPv6 literals in
 //! brackets work everywhere: `tcp://[::1]:5432`.
 
+use std::fmt::Display;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use podkit::addr::Address;
+use podkit::cli::UsageError;
 use podkit::connect::TlsTarget;
 use podkit::http::Url;
 use tokio::time::Instant;
@@ -42,15 +44,17 @@ pub fn shown(text: &str) -> String {
 
 impl Target {
     /// Parses `text`; errors name the target and what is wrong (a configuration error, exit 2).
-    pub fn parse(text: &str, tls: &TlsArgs) -> Result<Target, String> {
-        let fail = |why: &str| format!("target {:?}: {why}", shown(text));
+    pub fn parse(text: &str, tls: &TlsArgs) -> Result<Target, UsageError> {
+        let fail = |why: &dyn Display| {
+            UsageError::flag(format!("target {:?}", shown(text)), why.to_string())
+        };
         let (scheme, rest) = text
             .split_once("://")
-            .ok_or_else(|| fail("expected SCHEME://..., e.g. tcp://db:5432"))?;
+            .ok_or_else(|| fail(&"expected SCHEME://..., e.g. tcp://db:5432"))?;
         match scheme {
             "tcp" => {
-                let endpoint = Address::parse_host_port(rest.trim_end_matches('/'))
-                    .map_err(|e| fail(&e.to_string()))?;
+                let endpoint =
+                    Address::parse_host_port(rest.trim_end_matches('/')).map_err(|e| fail(&e))?;
                 let tls = if tls.tls {
                     let Address::Tcp { host, .. } = &endpoint else {
                         unreachable!("parse_host_port gives TCP")
@@ -59,8 +63,8 @@ impl Target {
                     let config = tls
                         .client(false)
                         .config(&[])
-                        .map_err(|e| fail(&crate::cli::describe_tls_error(&e)))?;
-                    Some(TlsTarget::new(Arc::new(config), name).map_err(|e| fail(&e.to_string()))?)
+                        .map_err(|e| fail(&e.blamed_line()))?;
+                    Some(TlsTarget::new(Arc::new(config), name).map_err(|e| fail(&e))?)
                 } else {
                     None
                 };
@@ -73,8 +77,7 @@ impl Target {
             }
             "grpc" => {
                 let (address, service) = rest.split_once('/').unwrap_or((rest, ""));
-                let endpoint =
-                    Address::parse_host_port(address).map_err(|e| fail(&e.to_string()))?;
+                let endpoint = Address::parse_host_port(address).map_err(|e| fail(&e))?;
                 let tls = tls.tls.then(|| GrpcTls {
                     client: tls.client(false),
                     server_name: tls.server_name.clone(),
@@ -86,9 +89,9 @@ impl Target {
             "unix" if rest.starts_with('/') => Ok(Target::Unix(PathBuf::from(rest))),
             "file" if rest.starts_with('/') => Ok(Target::File(PathBuf::from(rest))),
             "unix" | "file" => Err(fail(
-                "expected an absolute path: unix:///run/app.sock, file:///tmp/ready",
+                &"expected an absolute path: unix:///run/app.sock, file:///tmp/ready",
             )),
-            _ => Err(fail("unknown scheme (tcp, http, https, grpc, unix, file)")),
+            _ => Err(fail(&"unknown scheme (tcp, http, https, grpc, unix, file)")),
         }
     }
 
@@ -141,7 +144,7 @@ mod tests {
             #[command(flatten)]
             tls: TlsArgs,
         }
-        Target::parse(text, &Flags::parse_from(["x"]).tls)
+        Target::parse(text, &Flags::parse_from(["x"]).tls).map_err(|e| e.to_string())
     }
 
     #[test]
