@@ -1,7 +1,9 @@
-//! The real peers the probe tests check against, and a bounded run of podkit-probe.
+//! The real peers the tests check against, and a bounded run of podkit-probe.
 //!
 //! [`HttpServer`] is `tests/fixtures/probe_http_server.py` (its docstring lists what each path
-//! does), which reports every request it receives, so a test asserts on what the server saw.
+//! does), which reports every request it receives, so a test asserts on what the server saw
+//! ([`parse_request`], [`header`]). [`Haproxy`] is haproxy in the foreground in front of a
+//! backend.
 //! [`Pki`] is a CA, a second CA nobody trusts, and certificates made by `openssl`, fresh for each
 //! test. [`probe`] runs podkit-probe and waits for it under the hang guard: a probe that ignored
 //! its own timeout fails the test instead of hanging it; [`Running`] is one the test acts on
@@ -11,13 +13,14 @@
 
 use std::ffi::OsStr;
 use std::io::Write;
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::lines::Lines;
+use crate::run::{command, installed, run, Announced, Group};
 use crate::{bins, wait};
 
 /// A directory of its own for one test, removed when the test ends.
@@ -56,8 +59,7 @@ impl Drop for Scratch {
 
 /// The fixture HTTP server, killed when the test ends.
 pub struct HttpServer {
-    child: Child,
-    stdout: Lines,
+    server: Announced,
     /// What it listens on: `127.0.0.1:PORT`, `[::1]:PORT`, or `unix:PATH`.
     pub address: String,
 }
@@ -67,26 +69,20 @@ impl HttpServer {
     /// waits until it listens.
     pub fn start(args: &[&str]) -> HttpServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/probe_http_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // Refused handshakes are expected here; their lines would only clutter the output.
-            .stderr(Stdio::null())
-            // A group of its own, so that Drop also reaches the server when `python3` is a
-            // wrapper (a pyenv shim) that runs the interpreter as its child.
-            .process_group(0)
-            .spawn()
-            .expect("python3 runs the fixture server");
-        let mut stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
-        let line =
-            stdout.next_satisfying("announcing the address", |l| l.starts_with("listening "));
-        let address = line["listening ".len()..].to_owned();
+        // A group of its own, so that Drop also reaches the server when `python3` is a wrapper
+        // (a pyenv shim) that runs the interpreter as its child.
+        let server = Announced::start(
+            command("python3")
+                .arg(script)
+                .args(args)
+                .stdin(Stdio::null())
+                // Refused handshakes are expected here; their lines would only clutter the output.
+                .stderr(Stdio::null()),
+            "listening ",
+        );
         HttpServer {
-            child,
-            stdout,
-            address,
+            address: server.address.clone(),
+            server,
         }
     }
 
@@ -109,6 +105,7 @@ impl HttpServer {
     /// docstring), waiting for it.
     pub fn next_request(&mut self) -> String {
         let line = self
+            .server
             .stdout
             .next_satisfying("reporting a request", |l| l.starts_with("request "));
         line["request ".len()..].to_owned()
@@ -136,12 +133,29 @@ impl HttpServer {
     }
 }
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        // SAFETY: kill with the process group this test created for its own server, and only it.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
+/// A request as the fixture server reported it (a `request` line, or `/echo`'s body).
+pub fn parse_request(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("a request as JSON ({e}): {text}"))
+}
+
+/// Every value `request` (see [`parse_request`]) carried for header `name` (any case), in order.
+pub fn header_values(request: &serde_json::Value, name: &str) -> Vec<String> {
+    request["headers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("headers in {request}"))
+        .iter()
+        .filter(|pair| {
+            pair[0]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .filter_map(|pair| pair[1].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The first value `request` carried for header `name` (any case).
+pub fn header(request: &serde_json::Value, name: &str) -> Option<String> {
+    header_values(request, name).into_iter().next()
 }
 
 /// Certificates for TLS tests, made by `openssl` in a scratch directory: `ca` signed `server`
@@ -179,16 +193,8 @@ impl Pki {
         let dir = Scratch::new("pki");
         std::fs::write(dir.join("pki.cnf"), PKI_CONFIG).unwrap();
         let openssl = |args: &[&str]| {
-            let output = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir.path)
-                .output()
-                .expect("openssl runs");
-            assert!(
-                output.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let done = run(command("openssl").args(args).current_dir(&dir.path));
+            assert!(done.succeeded(), "openssl {args:?}: {done:#?}");
         };
         let new_key = [
             "-newkey",
@@ -349,7 +355,7 @@ impl Running {
 
     /// As [`Running::start`], letting the test adjust the command.
     pub fn start_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)) -> Running {
-        let mut command = Command::new(bins::path("probe"));
+        let mut command = command(bins::path("probe"));
         command
             .args(args)
             .env("PODKIT_TIMEOUT", PROBE_TIMEOUT)
@@ -495,4 +501,83 @@ pub fn ipv6_loopback(test: &str) -> bool {
         crate::skip(test, "no IPv6 loopback: cannot bind [::1]");
     }
     bound
+}
+
+/// Waits until `process`, a server the test started in the foreground, accepts connections on
+/// 127.0.0.1:`port`; if it exits first, fails the test with its log file `log`.
+pub fn wait_listening(name: &str, process: &mut Group, port: u16, log: &Path) {
+    wait::until(&format!("{name} to listen"), || {
+        if let Some(status) = process.poll() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{name} exited with {status} before listening:\n{log}");
+        }
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+}
+
+/// haproxy in the foreground, `mode http`, one frontend on a free loopback port forwarding to one
+/// backend server. Stopped when dropped.
+pub struct Haproxy {
+    _process: Group,
+    pub port: u16,
+    _dir: Scratch,
+}
+
+impl Haproxy {
+    /// Starts haproxy with `bind ... BIND_OPTIONS` (e.g. `accept-proxy`; `bind_options` may write
+    /// files it names, a PEM, in the scratch directory it is given), setting each request header
+    /// of `set_headers` (`NAME VALUE`), in front of `backend` (`HOST:PORT`). `None`, with the
+    /// skip reported, when haproxy is not installed.
+    pub fn start(
+        test: &str,
+        backend: &str,
+        bind_options: impl FnOnce(&Scratch) -> String,
+        set_headers: &[&str],
+    ) -> Option<Haproxy> {
+        if !installed(test, "haproxy", &["-v"], "haproxy") {
+            return None;
+        }
+        let dir = Scratch::new("ambassador-haproxy");
+        let options = bind_options(&dir);
+        // haproxy cannot listen on port 0 and say which it got: the port stays held until
+        // haproxy listens on it (it binds with SO_REUSEADDR).
+        let reserved = DeadPort::for_a_server();
+        let port = reserved.port;
+        let headers: String = set_headers
+            .iter()
+            .map(|header| format!("  http-request set-header {header}\n"))
+            .collect();
+        let config = format!(
+            "global
+  log stderr format short local0 info
+defaults
+  mode http
+  log global
+  timeout connect 10s
+  timeout client 30s
+  timeout server 30s
+frontend tls_clients
+  bind 127.0.0.1:{port} {options}
+{headers}  default_backend app
+backend app
+  server app {backend}
+"
+        );
+        std::fs::write(dir.join("haproxy.cfg"), config).unwrap();
+        let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
+        let mut process = Group::spawn(
+            command("haproxy")
+                .args(["-db", "-f", &dir.file("haproxy.cfg")])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log),
+        );
+        wait_listening("haproxy", &mut process, port, &dir.join("haproxy.log"));
+        drop(reserved);
+        Some(Haproxy {
+            _process: process,
+            port,
+            _dir: dir,
+        })
+    }
 }

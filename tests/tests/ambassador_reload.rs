@@ -6,17 +6,20 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use podkit_tests::ambassador::{client_args, server_args, Metered, TlsPki};
+use podkit_tests::ambassador::{
+    client_args, metered, reloads_series, server_args, AmbassadorSeries, TlsPki,
+};
+use podkit_tests::daemon::Daemon;
 use podkit_tests::docker::{self, docker_ok, Container};
 use podkit_tests::lines::Lines;
+use podkit_tests::run::{command, run, Announced, Group};
 use podkit_tests::servers::{HttpServer, Scratch};
-use podkit_tests::{bins, pidns, procs, wait};
+use podkit_tests::{bins, pidns, wait};
 use rcgen::{
     date_time_ymd, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer,
     KeyPair, KeyUsagePurpose,
@@ -266,31 +269,19 @@ fn terminator_args(files: &impl TlsFiles, target: &str) -> Vec<String> {
 
 /// Waits until `count` reloads ended with `result`, and insists there were no more; shows the
 /// ambassador's log if they never come.
-fn wait_for_reloads(ambassador: &Metered, result: &str, count: f64) {
-    let start = Instant::now();
-    let seen = loop {
-        let seen = ambassador.reloads(result);
-        if seen >= count {
-            break seen;
-        }
-        assert!(
-            start.elapsed() < wait::HANG_GUARD,
-            "hung waiting for {count} reloads with result {result} (seen {seen}); log:\n{}",
-            ambassador.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+fn wait_for_reloads(ambassador: &Daemon, result: &str, count: f64) {
+    let seen = ambassador.wait_for_count(&reloads_series(result), count);
     assert_eq!(
         seen,
         count,
         "reloads with result {result}; log:\n{}",
-        ambassador.log()
+        ambassador.log_text()
     );
 }
 
 /// `openssl s_client` to `addr`, verifying the server against `ca.crt` and presenting `client`.
 fn s_client(pki: &Pki, addr: SocketAddr) -> Command {
-    let mut command = Command::new("openssl");
+    let mut command = command("openssl");
     command
         .args(["s_client", "-connect", &addr.to_string()])
         .args(["-servername", "localhost", "-verify_return_error"])
@@ -303,41 +294,24 @@ fn s_client(pki: &Pki, addr: SocketAddr) -> Command {
 /// The certificate a new handshake with `addr` presents (`server` or `rotated`), as
 /// `openssl s_client` receives it.
 fn presented(pki: &Pki, addr: SocketAddr) -> &'static str {
-    let client = s_client(pki, addr);
-    // Under `timeout`: a handshake that never ends fails the test instead of hanging it.
-    let output = Command::new("timeout")
-        .arg(wait::HANG_GUARD.as_secs().to_string())
-        .arg(client.get_program())
-        .args(client.get_args())
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "openssl s_client to {addr}: {}\n{stdout}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    pki.identify(&stdout)
+    // Under the hang guard: a handshake that never ends fails the test instead of hanging it.
+    let done = run(&mut s_client(pki, addr));
+    let stdout = &done.stdout;
+    assert!(done.succeeded(), "openssl s_client to {addr}: {done:#?}");
+    pki.identify(stdout)
         .unwrap_or_else(|| panic!("an unknown certificate from {addr}:\n{stdout}"))
 }
 
 /// Runs curl with `args`: its stdout, or why it failed.
 fn curl(args: &[&str]) -> Result<String, String> {
-    let output = Command::new("curl")
-        .args(["--silent", "--show-error", "--fail", "--max-time", "30"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("curl runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    match output.status.success() {
-        true => Ok(stdout),
+    let done = podkit_tests::run::curl(&[&["--fail"], args].concat());
+    match done.succeeded() {
+        true => Ok(done.stdout),
         false => Err(format!(
-            "curl {args:?}: {}: {}{stdout}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            "curl {args:?}: exit {:?}: {}{}",
+            done.code,
+            done.stderr.trim(),
+            done.stdout
         )),
     }
 }
@@ -372,55 +346,36 @@ fn assert_serves(pki: &Pki, addr: SocketAddr) {
 }
 
 /// The test helper's echo server, killed when the test ends.
-struct EchoServer {
-    child: Child,
-    address: String,
-}
-
-impl EchoServer {
-    fn start() -> EchoServer {
-        let mut child = Command::new(bins::helper())
+fn echo_server() -> Announced {
+    Announced::start(
+        command(bins::helper())
             .args(["serve-echo", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the test helper starts");
-        let mut stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
-        let line =
-            stdout.next_satisfying("announcing the address", |l| l.starts_with("listening "));
-        let address = line["listening ".len()..].to_owned();
-        EchoServer { child, address }
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .stdin(Stdio::null()),
+        "listening ",
+    )
 }
 
 /// A TLS connection held open through a terminator to the echo server: `openssl s_client`
 /// sending the lines written to its stdin and printing their echo.
 struct OpenConnection {
-    child: Child,
+    _client: Group,
     stdin: ChildStdin,
     stdout: Lines,
 }
 
 impl OpenConnection {
     fn open(pki: &Pki, addr: SocketAddr) -> OpenConnection {
-        let mut child = s_client(pki, addr)
-            .arg("-quiet")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl runs");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
+        let mut client = Group::spawn(
+            s_client(pki, addr)
+                .arg("-quiet")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        );
+        let stdin = client.child.stdin.take().expect("piped stdin");
+        let stdout = Lines::read_from(client.child.stdout.take().expect("piped stdout"));
         OpenConnection {
-            child,
+            _client: client,
             stdin,
             stdout,
         }
@@ -434,13 +389,6 @@ impl OpenConnection {
     }
 }
 
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rotation: files replaced on disk, a kubelet volume update, SIGHUP.
 // ---------------------------------------------------------------------------------------------
@@ -449,8 +397,8 @@ impl Drop for OpenConnection {
 fn replaced_files_reach_new_handshakes_while_an_open_connection_keeps_going() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
-    let echo = EchoServer::start();
-    let terminator = Metered::start(&terminator_args(&files, &echo.address));
+    let echo = echo_server();
+    let terminator = metered(&terminator_args(&files, &echo.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
     let not_after_before = terminator.not_after();
     let mut open = OpenConnection::open(&pki, terminator.addr());
@@ -470,7 +418,7 @@ fn a_kubelet_secret_volume_update_reaches_new_handshakes_every_time() {
     let pki = Pki::generate();
     let mut volume = SecretVolume::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&volume, &backend.address));
+    let terminator = metered(&terminator_args(&volume, &backend.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
 
     volume.update(&pki, "rotated");
@@ -493,28 +441,24 @@ fn sighup_reloads_a_change_no_watch_can_see_and_the_ambassador_keeps_serving() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start_as_pid1(&terminator_args(&files, &backend.address));
-    let pid1 = terminator.ambassador.pid1();
+    let terminator = metered(&terminator_args(&files, &backend.address))
+        .as_pid1()
+        .start();
+    let pid1 = terminator.pid();
 
     // In the ambassador's own mount namespace, `rotated` is bind-mounted over tls.crt and
     // tls.key: the files it opens by those names change, and no inotify event says so. Only a
     // reload that SIGHUP starts can put `rotated` in use.
     for (file, over) in [("rotated.crt", files.cert()), ("rotated.key", files.key())] {
-        let output = Command::new("nsenter")
+        let done = run(command("nsenter")
             .args(["--target", &pid1.to_string(), "--mount", "--"])
-            .args(["mount", "--bind", &pki.file(file), &over])
-            .output()
-            .expect("nsenter runs");
-        assert!(
-            output.status.success(),
-            "bind-mount {file} over {over}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+            .args(["mount", "--bind", &pki.file(file), &over]));
+        assert!(done.succeeded(), "bind-mount {file} over {over}: {done:#?}");
     }
     assert_eq!(presented(&pki, terminator.addr()), "server");
     assert_eq!(terminator.reloads("success"), 0.0);
 
-    reloaded_by_sighup(&terminator, pid1);
+    reloaded_by_sighup(&terminator);
     wait_for_reloads(&terminator, "success", 1.0);
     assert_eq!(presented(&pki, terminator.addr()), "rotated");
     assert_serves(&pki, terminator.addr());
@@ -525,7 +469,7 @@ fn a_change_made_as_soon_as_the_ambassador_listens_is_not_lost() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     // A kubelet update may land at any moment, the first milliseconds included: the files
     // changed after they were first read, so the ambassador must take the new ones.
     files.install_pair(&pki, "rotated");
@@ -542,31 +486,18 @@ fn sighup_as_soon_as_the_ambassador_listens_reloads_and_does_not_stop_it() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start_as_pid1(&terminator_args(&files, &backend.address));
-    let pid1 = terminator.ambassador.pid1();
-    reloaded_by_sighup(&terminator, pid1);
+    let terminator = metered(&terminator_args(&files, &backend.address))
+        .as_pid1()
+        .start();
+    reloaded_by_sighup(&terminator);
     assert_serves(&pki, terminator.addr());
 }
 
-/// Sends SIGHUP to the ambassador, PID 1 of its namespace with host pid `pid1`, and waits for the
-/// reload it starts; fails at once, with the log, if the signal ends the ambassador instead.
-fn reloaded_by_sighup(terminator: &Metered, pid1: i32) {
-    // SAFETY: kill with the host pid of the PID 1 of this test's own namespace.
-    let sent = unsafe { libc::kill(pid1, libc::SIGHUP) };
-    assert_eq!(sent, 0, "SIGHUP to {pid1}");
-    let reloaded = wait::until("the reload that SIGHUP starts", || {
-        let log = terminator.ambassador.log();
-        if let Some(line) = log.iter().find(|l| l.contains("TLS material reloaded")) {
-            return Some(line.clone());
-        }
-        let alive = procs::get(pid1).is_some_and(|p| !p.is_zombie());
-        assert!(
-            alive,
-            "SIGHUP ended the ambassador; its log:\n{}",
-            log.join("\n")
-        );
-        None
-    });
+/// Sends SIGHUP to the ambassador, PID 1 of its namespace, and waits for the reload it starts;
+/// fails at once, with the log, if the signal ends the ambassador instead (its log ends).
+fn reloaded_by_sighup(terminator: &Daemon) {
+    terminator.signal(libc::SIGHUP);
+    let reloaded = terminator.wait_for_log("TLS material reloaded");
     assert!(reloaded.contains("trigger=SIGHUP"), "{reloaded}");
 }
 
@@ -579,7 +510,7 @@ fn a_garbage_certificate_is_refused_logged_and_counted_and_the_old_one_stays_in_
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
     files.overwrite("tls.crt", "this is not a certificate\n");
     refused_then_recovered(&pki, &files, &terminator, &files.cert());
@@ -590,7 +521,7 @@ fn a_key_that_does_not_match_the_certificate_is_refused_and_the_old_pair_stays_i
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
     files.overwrite("tls.key", &read(&pki.file("client.key")));
     refused_then_recovered(&pki, &files, &terminator, &files.key());
@@ -598,9 +529,9 @@ fn a_key_that_does_not_match_the_certificate_is_refused_and_the_old_pair_stays_i
 
 /// After a bad file: one failed reload, logged with the file's path; the old certificate still
 /// presented and admitting requests; then a good pair is taken as usual.
-fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Metered, bad: &str) {
+fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Daemon, bad: &str) {
     wait_for_reloads(terminator, "failure", 1.0);
-    let refused = terminator.ambassador.wait_for_log("TLS reload refused");
+    let refused = terminator.wait_for_log("TLS reload refused");
     assert!(refused.contains(bad), "the error names {bad}: {refused}");
     assert_eq!(terminator.reloads("success"), 0.0);
     assert_eq!(presented(pki, terminator.addr()), "server");
@@ -699,7 +630,7 @@ fn rotating_certificates_and_ca_bundle_under_traffic_fails_no_request() {
     let pki = Arc::new(Pki::generate());
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     let addr = terminator.addr();
     let traffic = {
         let pki = pki.clone();
@@ -776,23 +707,25 @@ fn a_rotated_client_certificate_is_presented_on_new_connections() {
     let backend = HttpServer::local();
     let (cert, key) = pki.tls.pair("server");
     let ca = pki.file("ca.crt");
-    let terminator = Metered::start(&server_args(
+    let terminator = metered(&server_args(
         &cert,
         &key,
         &backend.address,
         &["--cacert", &ca, "--allow-cn", "other"],
-    ));
+    ))
+    .start();
     let files = TlsDir::new(&pki, "client");
-    let ambassador = Metered::start(&client_args(
+    let ambassador = metered(&client_args(
         &terminator.addr().to_string(),
         &files.ca(),
         &["--cert", &files.cert(), "--key", &files.key()],
-    ));
+    ))
+    .start();
     let url = format!("http://{}/status/200", ambassador.addr());
 
     let before = curl(&[&url]);
     assert!(before.is_err(), "`client` was admitted: {before:?}");
-    terminator.ambassador.wait_for_log("reason=not_allowed");
+    terminator.wait_for_log("reason=not_allowed");
     assert_eq!(terminator.refused("not_allowed"), 1.0);
 
     files.install_pair(&pki, "other");

@@ -3,6 +3,7 @@
 
 use podkit_tests::bins::{helper, init};
 use podkit_tests::pidns::{self, Namespace};
+use podkit_tests::run::{command, run};
 use podkit_tests::{procs, wait};
 
 /// `podkit-init [INIT_ARGS] -- podkit-testhelper HELPER_ARGS` as PID 1.
@@ -332,20 +333,17 @@ fn pause_mode_reaps_orphans_entering_the_namespace_and_exits_0_on_sigterm() {
     // which the kernel hands to PID 1.
     let leave_orphans_and_see_them_reaped = || {
         let pid1 = ns.pid1().to_string();
-        let entered = std::process::Command::new("nsenter")
-            .args([
-                "--target",
-                &pid1,
-                "--pid",
-                "--mount",
-                "--",
-                &helper(),
-                "orphans",
-                "20",
-            ])
-            .output()
-            .expect("nsenter runs");
-        assert!(entered.status.success(), "{entered:?}");
+        let entered = run(command("nsenter").args([
+            "--target",
+            &pid1,
+            "--pid",
+            "--mount",
+            "--",
+            &helper(),
+            "orphans",
+            "20",
+        ]));
+        assert!(entered.succeeded(), "{entered:?}");
         wait::until("the orphans to be reaped", || {
             procs::descendants(ns.pid1()).is_empty().then_some(())
         });

@@ -2,33 +2,21 @@
 //! certificates from a test CA, and mutual TLS as nginx does it (a missing or untrusted client
 //! certificate is an HTTP 400 after the handshake, not a failed handshake).
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
-use podkit_tests::servers::{probe, DeadPort, Pki, Scratch};
-use podkit_tests::{skip, wait};
+use podkit_tests::run::{command, installed, Group};
+use podkit_tests::servers::{probe, wait_listening, DeadPort, Pki, Scratch};
 
 struct Nginx {
-    child: Child,
+    _child: Group,
     port: u16,
-    dir: Scratch,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _dir: Scratch,
 }
 
 /// nginx in the foreground, one process, everything under a scratch directory; `None` (with the
 /// reason reported) when nginx is not installed.
 fn nginx(test: &str, pki: &Pki, require_client: bool) -> Option<Nginx> {
-    if Command::new("nginx").arg("-v").output().is_err() {
-        skip(
-            test,
-            "nginx is not installed (Debian: apt-get install nginx-light)",
-        );
+    if !installed(test, "nginx", &["-v"], "nginx-light") {
         return None;
     }
     let dir = Scratch::new("nginx");
@@ -64,21 +52,19 @@ http {{
         key = pki.file("server.key"),
     );
     std::fs::write(dir.join("nginx.conf"), config).unwrap();
-    let child = Command::new("nginx")
-        .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    let mut nginx = Nginx { child, port, dir };
-    wait::until("nginx to listen", || {
-        if let Some(status) = nginx.child.try_wait().expect("wait for nginx") {
-            let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-            panic!("nginx exited with {status} before listening:\n{log}");
-        }
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    let mut child = Group::spawn(
+        command("nginx")
+            .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    wait_listening("nginx", &mut child, port, &dir.join("error.log"));
     drop(reserved);
-    Some(nginx)
+    Some(Nginx {
+        _child: child,
+        port,
+        _dir: dir,
+    })
 }
 
 #[test]
