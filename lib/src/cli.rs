@@ -2,7 +2,16 @@
 //!
 //! Every flag `--some-flag` can also come from the environment variable `PODKIT_SOME_FLAG`
 //! (clap-based tools declare it with `#[arg(env = ...)]`; `podkit-init` parses by hand and uses
-//! [`env_name`]). Exit codes that mean the same thing in every tool live here too.
+//! [`env_name`]). A bad input becomes a [`UsageError`] that names the flag it came through, at the
+//! place the error is made, and every tool prints it as one line and exits [`EXIT_USAGE`]. Exit
+//! codes that mean the same thing in every tool live here too.
+//!
+//! Behind the `clap` feature: [`parse`], the one parse of a clap-based tool's command line, and
+//! [`LogArgs`], the logging flags every tool takes.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
 
 /// Bad flags, a bad file named by a flag, or a bad configuration: the tool never started its work.
 pub const EXIT_USAGE: i32 = 2;
@@ -31,56 +40,116 @@ pub fn env_name(flag: &str) -> String {
     name
 }
 
-/// Reads a boolean switch's value from the environment: `0`, `false`, `no` and `off` (any case)
-/// are false; anything else, the empty string included, is true, because tini enables
-/// `TINI_SUBREAPER` by its mere presence and images set it that way.
-pub fn switch_value(value: &str) -> bool {
-    let off = ["0", "false", "no", "off"];
-    !off.iter()
-        .any(|word| value.trim().eq_ignore_ascii_case(word))
+/// A bad input, blamed on the flag (or variable, or file named by a flag) that brought it.
+///
+/// Which flag was wrong is decided once, where the error is made, rather than by each tool
+/// re-wording strings on the way out. It prints as one line, `--flag: why` (or `why` when the
+/// message already names its source), and always means exit [`EXIT_USAGE`].
+///
+/// ```
+/// use podkit::cli::{Blame, UsageError};
+/// let port: Result<u16, _> = "99999".parse::<u16>();
+/// let error: UsageError = port.blame("--port").unwrap_err();
+/// assert_eq!(error.to_string(), "--port: number too large to fit in target type");
+/// ```
+#[derive(Debug)]
+pub struct UsageError {
+    flag: Option<Cow<'static, str>>,
+    source: Box<dyn Error + Send + Sync>,
 }
 
-/// Parses the command line of a clap-based tool: help and version print and exit 0, and any
-/// error becomes one line, as every podkit tool reports bad input, blaming a `PODKIT_*` variable
-/// when the bad value came from the environment.
-#[cfg(feature = "clap")]
-pub fn parse_or_explain<P: clap::Parser>() -> Result<P, String> {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let error = match P::try_parse() {
-        Ok(parsed) => return Ok(parsed),
-        Err(error)
-            if matches!(
-                error.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            error.exit()
-        }
-        Err(error) => error,
-    };
-    let rendered = error.render().to_string();
-    // The first paragraph is the message; the rest is usage and a pointer to --help.
-    let message: Vec<&str> = rendered
-        .lines()
-        .take_while(|line| !line.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let mut line = message.join(" ").trim_start_matches("error: ").to_owned();
-    if let Some(ContextValue::String(argument)) = error.get(ContextKind::InvalidArg) {
-        let flag = argument.split_whitespace().next().unwrap_or(argument);
-        let on_command_line =
-            std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
-        if let Some(name) = flag.strip_prefix("--").filter(|_| !on_command_line) {
-            let variable = env_name(name);
-            if std::env::var_os(&variable).is_some() {
-                line = line.replace(&format!("'{argument}'"), &variable);
-            }
+impl UsageError {
+    /// `why`, blamed on `flag` (`--cacert`, `PODKIT_GROUP`, `--template /etc/a.tpl`).
+    pub fn flag(
+        flag: impl Into<Cow<'static, str>>,
+        why: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> UsageError {
+        UsageError {
+            flag: Some(flag.into()),
+            source: why.into(),
         }
     }
-    Err(line)
+
+    /// `why` alone, for a message that already names what was wrong (clap's, or one that spans
+    /// several flags: "give --webhook, --signal or --exec").
+    pub fn new(why: impl Into<Box<dyn Error + Send + Sync>>) -> UsageError {
+        UsageError {
+            flag: None,
+            source: why.into(),
+        }
+    }
+
+    /// The flag or variable blamed, if any.
+    pub fn blamed(&self) -> Option<&str> {
+        self.flag.as_deref()
+    }
+
+    /// Always [`EXIT_USAGE`]; here so that a caller mapping errors to codes reads as such.
+    pub fn exit_code(&self) -> i32 {
+        EXIT_USAGE
+    }
 }
 
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.flag {
+            Some(flag) => write!(f, "{flag}: {}", self.source),
+            None => self.source.fmt(f),
+        }
+    }
+}
+
+impl Error for UsageError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// Blames the error of a `Result` on a flag: `Url::parse(text).blame("--webhook")?`.
+pub trait Blame<T> {
+    fn blame(self, flag: impl Into<Cow<'static, str>>) -> Result<T, UsageError>;
+}
+
+impl<T, E: Into<Box<dyn Error + Send + Sync>>> Blame<T> for Result<T, E> {
+    fn blame(self, flag: impl Into<Cow<'static, str>>) -> Result<T, UsageError> {
+        self.map_err(|why| UsageError::flag(flag, why))
+    }
+}
+
+/// A boolean switch's value that is neither true nor false.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchError(String);
+
+impl fmt::Display for SwitchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected true, false, 1 or 0, got {:?}", self.0)
+    }
+}
+
+impl Error for SwitchError {}
+
+/// Reads a boolean switch's value from the environment. Only an explicit value counts: `true`,
+/// `false`, `1`, `0` (any case, surrounding blanks ignored). An empty or mistyped value is an
+/// error rather than a guess, because a Helm value left blank would otherwise turn on whatever
+/// the switch does (`PODKIT_INSECURE=` must not switch TLS verification off).
+pub fn switch_value(value: &str) -> Result<bool, SwitchError> {
+    let word = value.trim();
+    if word == "1" || word.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if word == "0" || word.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(SwitchError(value.to_owned()))
+    }
+}
+
+#[cfg(feature = "clap")]
+mod clap_parse;
+#[cfg(feature = "clap")]
+pub use clap_parse::{parse, with_env_vars, LogArgs, Parsed};
+
 /// Value parsers for the flags every tool shares, in the shape clap's `value_parser` wants.
+#[cfg(feature = "clap")]
 pub mod parse {
     use std::time::Duration;
 
@@ -112,21 +181,15 @@ pub mod parse {
         }
     }
 
-    /// A switch's value from the environment ([`super::switch_value`]).
-    pub fn switch(text: &str) -> Result<bool, std::convert::Infallible> {
-        Ok(super::switch_value(text))
+    /// A switch's value from the environment: only `true`, `false`, `1` or `0`
+    /// ([`super::switch_value`]).
+    pub fn switch(text: &str) -> Result<bool, super::SwitchError> {
+        super::switch_value(text)
     }
 
-    /// A switch that weakens security (`--disable-authentication`, `--allow-all`): from the
-    /// environment only an explicit word turns it on or off, never an empty or mistyped value
-    /// (a Helm value left blank would otherwise open the door).
-    pub fn explicit_switch(text: &str) -> Result<bool, String> {
-        let word = text.trim().to_ascii_lowercase();
-        match word.as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(format!("expected true or false, got {text:?}")),
-        }
+    /// A signal by name or number: `TERM`, `SIGHUP`, `15`.
+    pub fn signal(text: &str) -> Result<crate::signal::Signal, crate::signal::ParseSignalError> {
+        text.parse()
     }
 }
 
@@ -144,12 +207,26 @@ mod tests {
     }
 
     #[test]
-    fn switches_are_on_unless_explicitly_off() {
-        for on in ["", "1", "yes", "true", "anything"] {
-            assert!(switch_value(on), "{on:?}");
+    fn switches_take_only_an_explicit_value() {
+        for on in ["1", "true", "TRUE", " True\n"] {
+            assert_eq!(switch_value(on), Ok(true), "{on:?}");
         }
-        for off in ["0", "false", "FALSE", "no", "off", " 0 "] {
-            assert!(!switch_value(off), "{off:?}");
+        for off in ["0", "false", "FALSE", " 0 "] {
+            assert_eq!(switch_value(off), Ok(false), "{off:?}");
         }
+        for bad in ["", " ", "yes", "garbage", "2", "on"] {
+            let error = switch_value(bad).unwrap_err().to_string();
+            assert!(error.contains(&format!("{bad:?}")), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_usage_error_names_its_flag_once_on_one_line() {
+        let error = "x".parse::<u16>().blame("--port").unwrap_err();
+        assert_eq!(error.blamed(), Some("--port"));
+        assert_eq!(error.to_string(), "--port: invalid digit found in string");
+        let unblamed = UsageError::new("give --a or --b");
+        assert_eq!(unblamed.to_string(), "give --a or --b");
+        assert_eq!(unblamed.exit_code(), EXIT_USAGE);
     }
 }

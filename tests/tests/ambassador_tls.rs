@@ -223,6 +223,27 @@ fn allow_uri_with_a_final_double_star_admits_any_suffix_and_refuses_other() {
 }
 
 #[test]
+fn allow_rules_from_a_yaml_block_in_the_environment_ignore_blanks_and_the_final_newline() {
+    let pki = TlsPki::generate();
+    let mut backend = HttpServer::local();
+    let (cert, key) = pki.pair("server");
+    let ca = pki.file("ca.crt");
+    let args = server_args(&cert, &key, &backend.address, &["--cacert", &ca]);
+    // What a `value: |` block in a manifest puts in the variable: indented lines, a newline at
+    // the end, an empty line.
+    let under = Metered::start_with(&args, |command| {
+        command.env(
+            "PODKIT_ALLOW_URI",
+            "  spiffe://cluster.test/ns/default/**\n\n  spiffe://cluster.test/ns/none/sa/x  \n",
+        );
+    });
+    assert_answered(&curl_through(&pki, &under, Some("client"), &[]));
+    assert_not_answered(&curl_through(&pki, &under, Some("other"), &[]));
+    assert_refused_once(&under, "not_allowed");
+    assert_eq!(backend.requests().len(), 1, "only client's request arrived");
+}
+
+#[test]
 fn a_star_in_allow_uri_matches_exactly_one_path_segment() {
     let pki = TlsPki::generate();
     issue_client_with_uri(

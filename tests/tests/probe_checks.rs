@@ -253,6 +253,24 @@ fn bad_input_is_one_line_naming_the_flag() {
 }
 
 /// The one JSON object a run printed.
+#[test]
+fn a_non_utf8_argument_is_one_line_and_exit_2_not_a_panic() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    // The path itself may be any bytes; the bad duration is what must be reported.
+    let path = OsString::from_vec(b"/tmp/podkit-\xff-heartbeat".to_vec());
+    let max_age = OsString::from("--max-age");
+    probe(&[
+        OsString::from("file"),
+        path.clone(),
+        max_age,
+        OsString::from("bad"),
+    ])
+    .assert_refused("--max-age");
+    // Where text is needed, bytes that are not UTF-8 are refused in one line.
+    probe(&[OsString::from("tcp"), path]).assert_exit(2);
+}
+
 fn json_of(args: &[&str]) -> (i32, Value) {
     let mut full = vec!["--output", "json"];
     full.extend_from_slice(args);

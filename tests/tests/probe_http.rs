@@ -493,23 +493,31 @@ fn tls_with_an_http_url_is_refused_naming_the_flag() {
 }
 
 #[test]
-fn insecure_and_k8s_from_the_environment_take_podkits_switch_values() {
+fn insecure_and_k8s_from_the_environment_take_only_an_explicit_value() {
     let pki = Pki::generate();
     let server = pki.https_server(false);
     // The certificate comes from a CA the system bundle does not know.
     let url = format!("https://localhost:{}/status/200", server.port());
     for (variable, value, code) in [
         ("PODKIT_INSECURE", "1", 0),
-        ("PODKIT_INSECURE", "yes", 0),
-        ("PODKIT_K8S", "yes", 0),
+        ("PODKIT_INSECURE", "true", 0),
+        ("PODKIT_K8S", "TRUE", 0),
         ("PODKIT_K8S", "1", 0),
         ("PODKIT_INSECURE", "0", 3),
-        ("PODKIT_K8S", "off", 3),
+        ("PODKIT_K8S", "false", 3),
+        // Empty (a Helm value left blank) or mistyped never switches verification off.
+        ("PODKIT_INSECURE", "", 2),
+        ("PODKIT_K8S", "", 2),
+        ("PODKIT_INSECURE", "yes", 2),
+        ("PODKIT_K8S", "garbage", 2),
     ] {
         let run = probe_with(&["http", &url], |command| {
             command.env(variable, value);
         });
         assert_eq!(run.code, code, "{variable}={value}: {run:#?}");
+        if code == 2 {
+            run.assert_refused(variable);
+        }
     }
 }
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use podkit::addr::Address;
-use podkit::cli::parse;
-use podkit::log::{Format, Level};
+use podkit::cli::{parse, Blame, LogArgs, UsageError};
 use podkit::tls::rustls_pki_types::ServerName;
 use podkit::tls::{AllowRules, ClientTls, ServerTls, VerifyRules};
 
@@ -28,13 +27,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub mode: ModeCommand,
 
-    /// error, warn, info or debug
-    #[arg(long, global = true, default_value = "info", value_parser = parse::level, env = "PODKIT_LOG_LEVEL")]
-    pub log_level: Level,
-
-    /// text or json
-    #[arg(long, global = true, default_value = "text", value_parser = parse::format, env = "PODKIT_LOG_FORMAT")]
-    pub log_format: Format,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,38 +45,28 @@ pub struct ClientArgs {
     pub proxy: ProxyArgs,
 
     /// Trust only the CAs in this PEM file (default: the system bundle, SSL_CERT_FILE)
-    #[arg(long, value_name = "FILE", env = "PODKIT_CACERT")]
+    #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Present this certificate chain to the target (mTLS); needs --key
-    #[arg(long, value_name = "FILE", requires = "key", env = "PODKIT_CERT")]
+    #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
 
     /// The private key of --cert
-    #[arg(long, value_name = "FILE", requires = "cert", env = "PODKIT_KEY")]
+    #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
     /// Name to send as SNI and to verify the target's certificate against (default: the host of
     /// --target)
-    #[arg(long, value_name = "NAME", env = "PODKIT_SERVER_NAME")]
+    #[arg(long, value_name = "NAME")]
     pub server_name: Option<String>,
 
     /// Also require this DNS SAN in the target's certificate (repeatable; any one suffices)
-    #[arg(
-        long = "verify-dns",
-        value_name = "NAME",
-        env = "PODKIT_VERIFY_DNS",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "verify-dns", value_name = "NAME", value_delimiter = '\n')]
     pub verify_dns: Vec<String>,
 
     /// Also require a URI SAN matching this pattern, e.g. a SPIFFE ID with * or ** (repeatable)
-    #[arg(
-        long = "verify-uri",
-        value_name = "URI",
-        env = "PODKIT_VERIFY_URI",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "verify-uri", value_name = "URI", value_delimiter = '\n')]
     pub verify_uri: Vec<String>,
 }
 
@@ -92,51 +76,36 @@ pub struct ServerArgs {
     pub proxy: ProxyArgs,
 
     /// The certificate chain to present, leaf first
-    #[arg(long, value_name = "FILE", env = "PODKIT_CERT")]
+    #[arg(long, value_name = "FILE")]
     pub cert: PathBuf,
 
     /// The private key of --cert
-    #[arg(long, value_name = "FILE", env = "PODKIT_KEY")]
+    #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
 
     /// Require client certificates signed by a CA in this PEM file (mTLS)
-    #[arg(long, value_name = "FILE", env = "PODKIT_CACERT")]
+    #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Admit clients whose certificate has this subject common name (repeatable)
-    #[arg(
-        long = "allow-cn",
-        value_name = "CN",
-        env = "PODKIT_ALLOW_CN",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "allow-cn", value_name = "CN", value_delimiter = '\n')]
     pub allow_cn: Vec<String>,
 
     /// Admit clients whose certificate has this DNS SAN (repeatable)
-    #[arg(
-        long = "allow-dns",
-        value_name = "NAME",
-        env = "PODKIT_ALLOW_DNS",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "allow-dns", value_name = "NAME", value_delimiter = '\n')]
     pub allow_dns: Vec<String>,
 
     /// Admit clients with a URI SAN matching this pattern: a SPIFFE ID, `*` for one path
     /// segment, a final `**` for any suffix (repeatable)
-    #[arg(
-        long = "allow-uri",
-        value_name = "URI",
-        env = "PODKIT_ALLOW_URI",
-        value_delimiter = '\n'
-    )]
+    #[arg(long = "allow-uri", value_name = "URI", value_delimiter = '\n')]
     pub allow_uri: Vec<String>,
 
     /// Admit any client whose certificate chains to --cacert
-    #[arg(long, env = "PODKIT_ALLOW_ALL", value_parser = parse::explicit_switch)]
+    #[arg(long, value_parser = parse::switch)]
     pub allow_all: bool,
 
     /// Ask for no client certificate: plain TLS, anyone may connect
-    #[arg(long, env = "PODKIT_DISABLE_AUTHENTICATION", value_parser = parse::explicit_switch)]
+    #[arg(long, value_parser = parse::switch)]
     pub disable_authentication: bool,
 }
 
@@ -144,87 +113,94 @@ pub struct ServerArgs {
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
     /// Accept connections here: HOST:PORT, [IPv6]:PORT or unix:PATH (port 0: any free port, logged)
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, env = "PODKIT_LISTEN")]
+    #[arg(long, value_name = "ADDR", value_parser = Address::parse_listen)]
     pub listen: Address,
 
     /// Connect each accepted connection here: HOST:PORT, [IPv6]:PORT or unix:PATH; a name is
     /// resolved at every connection
-    #[arg(long, value_name = "ADDR", value_parser = parse_address, env = "PODKIT_TARGET")]
+    #[arg(long, value_name = "ADDR", value_parser = Address::parse)]
     pub target: Address,
 
     /// An ALPN protocol to offer (client) or accept (server), most preferred first (repeatable)
-    #[arg(
-        long,
-        value_name = "PROTO",
-        env = "PODKIT_ALPN",
-        value_delimiter = '\n'
-    )]
+    #[arg(long, value_name = "PROTO", value_delimiter = '\n')]
     pub alpn: Vec<String>,
 
     /// Send the target a PROXY protocol v2 header with the client's address
-    #[arg(long, env = "PODKIT_PROXY_PROTOCOL", value_parser = parse::switch)]
+    #[arg(long, value_parser = parse::switch)]
     pub proxy_protocol: bool,
 
     /// Add TLVs to the PROXY header: SNI, ALPN, TLS version and the client certificate's CN
-    #[arg(long, requires = "proxy_protocol", env = "PODKIT_PROXY_PROTOCOL_TLVS", value_parser = parse::switch)]
+    #[arg(long, requires = "proxy_protocol", value_parser = parse::switch)]
     pub proxy_protocol_tlvs: bool,
 
     /// Give up connecting to the target after this long
-    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration, env = "PODKIT_CONNECT_TIMEOUT")]
+    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration)]
     pub connect_timeout: Duration,
 
     /// Give up on a TLS handshake after this long (a slow or silent peer)
-    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration, env = "PODKIT_HANDSHAKE_TIMEOUT")]
+    #[arg(long, default_value = "10s", value_parser = parse::nonzero_duration)]
     pub handshake_timeout: Duration,
 
     /// Close a connection with no byte in either direction for this long (default: never)
-    #[arg(long, value_parser = parse::nonzero_duration, env = "PODKIT_IDLE_TIMEOUT")]
+    #[arg(long, value_parser = parse::nonzero_duration)]
     pub idle_timeout: Option<Duration>,
 
     /// Serve at most this many connections at once; more wait in the listen backlog
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), env = "PODKIT_MAX_CONNS")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_conns: Option<u32>,
 
     /// On SIGTERM, let open connections finish for up to this long, then close them
-    #[arg(long, default_value = "30s", value_parser = parse::duration, env = "PODKIT_DRAIN_TIMEOUT")]
+    #[arg(long, default_value = "30s", value_parser = parse::duration)]
     pub drain_timeout: Duration,
 
     /// Serve /healthz, /readyz and /metrics here (HOST:PORT)
-    #[arg(long, value_name = "ADDR", env = "PODKIT_METRICS_ADDR")]
+    #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 }
 
-fn parse_address(text: &str) -> Result<Address, String> {
-    Address::parse(text).map_err(|e| e.to_string())
-}
+impl podkit::daemon::Daemon for Cli {
+    type Config = Config;
+    const NAME: &'static str = "podkit-ambassador";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
-fn parse_listen_address(text: &str) -> Result<Address, String> {
-    Address::parse_listen(text).map_err(|e| e.to_string())
-}
+    fn log_args(&self) -> &LogArgs {
+        &self.log
+    }
 
-impl Cli {
-    /// The typed configuration these flags describe, or a one-line error naming the flag.
-    pub fn into_config(self) -> Result<Config, String> {
+    /// The typed configuration these flags describe, or the flag that was wrong.
+    fn into_config(self, _: &clap::ArgMatches) -> Result<Config, UsageError> {
         match self.mode {
             ModeCommand::Client(args) => client_config(args),
             ModeCommand::Server(args) => server_config(args),
         }
     }
+
+    fn metrics_addr(config: &Config) -> Option<SocketAddr> {
+        config.metrics_addr
+    }
+
+    /// Many connections, each moving bytes: a worker per core.
+    fn runtime() -> tokio::runtime::Builder {
+        tokio::runtime::Builder::new_multi_thread()
+    }
 }
 
-fn client_config(args: ClientArgs) -> Result<Config, String> {
+fn client_config(args: ClientArgs) -> Result<Config, UsageError> {
     let server_name = match (&args.server_name, &args.proxy.target) {
         (Some(name), _) => name.clone(),
         (None, Address::Tcp { host, .. }) => host.clone(),
         (None, Address::Unix(_)) => {
-            return Err("--server-name: needed when --target is a unix socket".to_owned())
+            return Err(UsageError::flag(
+                "--server-name",
+                "needed when --target is a unix socket",
+            ))
         }
     };
-    let server_name = ServerName::try_from(server_name.clone()).map_err(|_| {
-        format!("--server-name: {server_name:?} is not a DNS name or an IP address")
-    })?;
+    let server_name = ServerName::try_from(server_name.clone())
+        .map_err(|_| format!("{server_name:?} is not a DNS name or an IP address"))
+        .blame("--server-name")?;
     let verify =
-        VerifyRules::from_flags(&args.verify_dns, &args.verify_uri).map_err(|e| e.to_string())?;
+        VerifyRules::from_flags(&args.verify_dns, &args.verify_uri).map_err(UsageError::new)?;
     let mode = Mode::Client(ClientMode {
         tls: ClientTls {
             ca: args.cacert,
@@ -237,29 +213,32 @@ fn client_config(args: ClientArgs) -> Result<Config, String> {
     proxy_config(mode, args.proxy)
 }
 
-fn server_config(args: ServerArgs) -> Result<Config, String> {
+fn server_config(args: ServerArgs) -> Result<Config, UsageError> {
     let given_rules = args.allow_all
         || !(args.allow_cn.is_empty() && args.allow_dns.is_empty() && args.allow_uri.is_empty());
     let allow = match (&args.cacert, args.disable_authentication) {
         (Some(_), true) => {
-            return Err("--disable-authentication: cannot be combined with --cacert".to_owned())
+            return Err(UsageError::flag(
+                "--disable-authentication",
+                "cannot be combined with --cacert",
+            ))
         }
         (None, true) if given_rules => {
-            return Err(
-                "--disable-authentication: no client certificate is asked for, so --allow-* rules would never apply"
-                    .to_owned(),
-            )
+            return Err(UsageError::flag(
+                "--disable-authentication",
+                "no client certificate is asked for, so --allow-* rules would never apply",
+            ))
         }
         (None, true) => None,
         (None, false) => {
-            return Err(
-                "--cacert: needed to verify client certificates; give --disable-authentication to accept any client"
-                    .to_owned(),
-            )
+            return Err(UsageError::flag(
+                "--cacert",
+                "needed to verify client certificates; give --disable-authentication to accept any client",
+            ))
         }
         (Some(_), false) => Some(
             AllowRules::from_flags(args.allow_all, &args.allow_cn, &args.allow_dns, &args.allow_uri)
-                .map_err(|e| e.to_string())?,
+                .map_err(UsageError::new)?,
         ),
     };
     let mode = Mode::Server(ServerMode {
@@ -273,14 +252,15 @@ fn server_config(args: ServerArgs) -> Result<Config, String> {
     proxy_config(mode, args.proxy)
 }
 
-fn proxy_config(mode: Mode, args: ProxyArgs) -> Result<Config, String> {
+fn proxy_config(mode: Mode, args: ProxyArgs) -> Result<Config, UsageError> {
     let alpn = args
         .alpn
         .iter()
         .map(|proto| match proto.len() {
             1..=255 => Ok(proto.as_bytes().to_vec()),
-            _ => Err(format!(
-                "--alpn {proto:?}: a protocol name is 1 to 255 bytes"
+            _ => Err(UsageError::flag(
+                format!("--alpn {proto:?}"),
+                "a protocol name is 1 to 255 bytes",
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;

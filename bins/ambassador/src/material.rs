@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use podkit::cli::UsageError;
 use podkit::serve::Readiness;
 use podkit::shutdown::Shutdown;
 use podkit::tls::reload::{Reload, Trigger, Triggers};
 use podkit::tls::rustls::{ClientConfig, ServerConfig};
-use podkit::tls::{ClientTlsError, Material, Reloadable, TlsInput};
+use podkit::tls::{Material, Reloadable};
 
 use crate::config::{Config, Mode};
 use crate::metrics::Metrics;
@@ -19,7 +20,7 @@ use crate::proxy::Side;
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 
 /// Builds fresh material from the files; the error names the flag of the file at fault.
-type Loader<C> = Box<dyn Fn() -> Result<Material<C>, String> + Send + Sync>;
+type Loader<C> = Box<dyn Fn() -> Result<Material<C>, UsageError> + Send + Sync>;
 
 /// Material in use, and what is needed to reload it.
 pub struct Reloading<C> {
@@ -34,15 +35,13 @@ pub enum Loaded {
 }
 
 /// Reads the mode's TLS files for the first time, and builds the connection side that uses them.
-pub fn load(config: &Config, metrics: &Metrics) -> Result<(Side, Loaded), String> {
+pub fn load(config: &Config, metrics: &Metrics) -> Result<(Side, Loaded), UsageError> {
     let alpn = config.alpn.clone();
     match &config.mode {
         Mode::Server(server) => {
             let tls = server.tls.clone();
-            let load: Loader<ServerConfig> = Box::new(move || {
-                tls.load(&alpn)
-                    .map_err(|e| format!("{} {e}", flag(e.input())))
-            });
+            let load: Loader<ServerConfig> =
+                Box::new(move || tls.load(&alpn).map_err(UsageError::from));
             let material = Reloading::start(load, server.tls.files(), metrics)?;
             let side = Side::Terminate {
                 tls: material.current.clone(),
@@ -52,14 +51,8 @@ pub fn load(config: &Config, metrics: &Metrics) -> Result<(Side, Loaded), String
         }
         Mode::Client(client) => {
             let tls = client.tls.clone();
-            let load: Loader<ClientConfig> = Box::new(move || {
-                tls.load(&alpn).map_err(|e| match &e {
-                    ClientTlsError::Pem(input, pem) => format!("{} {pem}", flag(*input)),
-                    ClientTlsError::KeyMismatch { .. } => format!("--key {e}"),
-                    ClientTlsError::NoSystemRoots(_) => format!("{e} with --cacert"),
-                    ClientTlsError::Rustls(_) => e.to_string(),
-                })
-            });
+            let load: Loader<ClientConfig> =
+                Box::new(move || tls.load(&alpn).map_err(UsageError::from));
             let material = Reloading::start(load, client.tls.files(), metrics)?;
             let side = Side::Originate {
                 tls: material.current.clone(),
@@ -82,9 +75,9 @@ impl Loaded {
 }
 
 impl<C: Send + Sync + 'static> Reloading<C> {
-    fn start(load: Loader<C>, files: Vec<PathBuf>, metrics: &Metrics) -> Result<Self, String> {
+    fn start(load: Loader<C>, files: Vec<PathBuf>, metrics: &Metrics) -> Result<Self, UsageError> {
         // Watching starts before the first read, so that no change can fall in between.
-        let triggers = Triggers::install(&files).map_err(|e| e.to_string())?;
+        let triggers = Triggers::install(&files).map_err(UsageError::new)?;
         let material = load()?;
         note(&material, metrics);
         Ok(Reloading {
@@ -103,7 +96,7 @@ impl<C: Send + Sync + 'static> Reloading<C> {
         let reloaded = current.clone();
         let reload_metrics = metrics.clone();
         tokio::spawn(async move {
-            let report = |reload: Reload<'_, C, String>| report(reload, &reload_metrics);
+            let report = |reload: Reload<'_, C, UsageError>| report(reload, &reload_metrics);
             let load = || no_worse_than(load()?, &reloaded.current());
             triggers.keep_fresh(&reloaded, load, report).await;
         });
@@ -129,18 +122,18 @@ impl<C: Send + Sync + 'static> Reloading<C> {
 /// Refuses new material whose certificate is outside its validity period while the one in use
 /// is valid: rotating in an expired certificate would fail every handshake from then on. An
 /// expired certificate in use may be replaced by anything that loads.
-fn no_worse_than<C>(new: Material<C>, in_use: &Material<C>) -> Result<Material<C>, String> {
+fn no_worse_than<C>(new: Material<C>, in_use: &Material<C>) -> Result<Material<C>, UsageError> {
     let now = SystemTime::now();
     if !new.is_valid_at(now) && in_use.is_valid_at(now) {
-        return Err(
-            "--cert: the new certificate is expired or not yet valid; the valid one stays in use"
-                .to_owned(),
-        );
+        return Err(UsageError::flag(
+            "--cert",
+            "the new certificate is expired or not yet valid; the valid one stays in use",
+        ));
     }
     Ok(new)
 }
 
-fn report<C>(reload: Reload<'_, C, String>, metrics: &Metrics) {
+fn report<C>(reload: Reload<'_, C, UsageError>, metrics: &Metrics) {
     let trigger = match &reload.trigger {
         Trigger::Signal => "SIGHUP".to_owned(),
         Trigger::Files(paths) => paths
@@ -173,13 +166,5 @@ fn note<C>(material: &Material<C>, metrics: &Metrics) {
     }
     if !material.is_valid_at(SystemTime::now()) {
         podkit::warn!("the certificate in use is outside its validity period: not ready");
-    }
-}
-
-fn flag(input: TlsInput) -> &'static str {
-    match input {
-        TlsInput::Ca => "--cacert",
-        TlsInput::Cert => "--cert",
-        TlsInput::Key => "--key",
     }
 }

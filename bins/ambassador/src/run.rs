@@ -1,12 +1,11 @@
 //! The ambassador's life: load the TLS material, bind, serve metrics, keep the material fresh,
 //! accept until SIGTERM, then drain.
 
-use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
-use podkit::cli::EXIT_USAGE;
-use podkit::serve::{MetricsServer, Readiness, Registry};
+use podkit::cli::Blame;
+use podkit::daemon::{Failure, Started};
 use podkit::shutdown::{Drained, Shutdown};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
@@ -17,55 +16,27 @@ use crate::metrics::Metrics;
 use crate::net::Listener;
 use crate::proxy::Proxy;
 
-/// Exit code for an internal failure at start: the runtime or its signal handling.
-const EXIT_FAILURE: i32 = 1;
-
 /// Pause after a failed accept (out of file descriptors, mostly) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Runs until stopped; returns the exit code.
-pub async fn run(config: Config) -> i32 {
-    let shutdown = match Shutdown::install() {
-        Ok(shutdown) => shutdown,
-        Err(e) => return fail(EXIT_FAILURE, "cannot handle SIGTERM and SIGINT", e),
-    };
-    let registry = Registry::new();
+/// Runs until stopped and drained.
+pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
+    let Started {
+        shutdown,
+        registry,
+        readiness,
+    } = started;
     let presents_certificate = match &config.mode {
         Mode::Server(_) => true,
         Mode::Client(client) => client.tls.identity.is_some(),
     };
-    let metrics = match Metrics::register(&registry, presents_certificate).and_then(|metrics| {
-        podkit::serve::register_build_info(
-            &registry,
-            "podkit-ambassador",
-            env!("CARGO_PKG_VERSION"),
-        )
-        .map(|()| metrics)
-    }) {
-        Ok(metrics) => metrics,
-        Err(e) => return fail(EXIT_FAILURE, "cannot register metrics", e),
-    };
-    let readiness = Readiness::new("starting");
-
-    let (side, material) = match material::load(&config, &metrics) {
-        Ok(loaded) => loaded,
-        Err(message) => return fail(EXIT_USAGE, "TLS", message),
-    };
-    let listener = match Listener::bind(&config.listen).await {
-        Ok(listener) => listener,
-        Err(e) => return fail(EXIT_USAGE, format!("--listen {}", config.listen), e),
-    };
-    // The endpoint outlives the drain: /readyz says "draining" and /metrics counts the last
-    // connections until the process exits.
-    let (stop_metrics, metrics_stop) = tokio::sync::oneshot::channel::<()>();
-    if let Some(addr) = config.metrics_addr {
-        match MetricsServer::bind(addr, registry, readiness.clone()).await {
-            Ok(server) => {
-                tokio::spawn(server.serve(metrics_stop));
-            }
-            Err(e) => return fail(EXIT_USAGE, "--metrics-addr", e),
-        }
-    }
+    let metrics = Metrics::register(&registry, presents_certificate)
+        .map_err(|e| Failure::internal("cannot register metrics", e))?;
+    let (side, material) =
+        material::load(&config, &metrics).map_err(|e| Failure::usage("TLS", e))?;
+    let listener = Listener::bind(&config.listen)
+        .await
+        .blame(format!("--listen {}", config.listen))?;
     material.keep_fresh(&metrics, &readiness, &shutdown);
     podkit::info!(
         "listening",
@@ -108,8 +79,7 @@ pub async fn run(config: Config) -> i32 {
             open = connections.len()
         ),
     }
-    let _ = stop_metrics.send(());
-    0
+    Ok(())
 }
 
 /// Accepts until shutdown is requested; with `--max-conns`, waits for a free slot before
@@ -147,11 +117,4 @@ async fn accept_until_stopped(
         }
     }
     connections
-}
-
-/// A start-up failure: one line on stderr in the same shape as a bad flag's, whatever the log
-/// format, since it is for the person who wrote the command line.
-fn fail(code: i32, what: impl Display, error: impl Display) -> i32 {
-    eprintln!("podkit-ambassador: error: {what}: {error}");
-    code
 }

@@ -268,7 +268,8 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         let names = std::iter::once(env_name(flag)).chain(aliases.iter().map(|a| a.to_string()));
         for name in names {
             if let Some(value) = (self.env)(&name) {
-                return Ok(switch_value(&text(value, &name)?));
+                return switch_value(&text(value, &name)?)
+                    .map_err(|e| UsageError(format!("{name}: {e}")));
             }
         }
         Ok(false)
@@ -280,13 +281,9 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         if given > 0 {
             return Ok(given);
         }
-        let parse = |value: &str| {
-            Ok::<u8, String>(
-                value
-                    .trim()
-                    .parse()
-                    .unwrap_or(u8::from(switch_value(value))),
-            )
+        let parse = |value: &str| match value.trim().parse::<u8>() {
+            Ok(count) => Ok(count),
+            Err(_) => switch_value(value).map(u8::from).map_err(|e| e.to_string()),
         };
         Ok(self.value("verbose", None, parse)?.unwrap_or(0))
     }

@@ -6,7 +6,6 @@ mod reap;
 mod signals;
 mod spawn;
 mod supervise;
-mod tree;
 
 use podkit::cli::EXIT_USAGE;
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use podkit::proc;
 use podkit::signal::Signal;
 use podkit::{debug, error, info, warn};
 
@@ -10,7 +11,6 @@ use crate::cli::Config;
 use crate::reap::{reap_exited, Status};
 use crate::signals::{is_forwardable, is_stop, Received, SignalSet};
 use crate::spawn::{spawn, Role};
-use crate::tree::signal_descendants;
 
 /// After the grace, SIGKILL goes out again this often while processes remain, catching any that
 /// forked between the walk of the tree and the kill.
@@ -418,6 +418,26 @@ impl<'a> Init<'a> {
             .find(|remap| i32::from(remap.from) == code);
         remap.map_or(code, |remap| i32::from(remap.to))
     }
+}
+
+/// Sends `signal` to every live descendant of podkit-init and returns how many it reached.
+///
+/// "The tree" is found by walking parent links in /proc down from podkit-init's own pid, so a
+/// podkit-init that shares its PID namespace (`shareProcessNamespace`, `--pid=host`, a subreaper
+/// under another init) leaves its neighbours alone; and each process is signalled through
+/// [`podkit::proc::Process::signal`], so one that exited since the walk, its pid recycled, is
+/// skipped rather than hit. Zombies are skipped too: they are dead already and only wait to be
+/// reaped.
+fn signal_descendants(signal: Signal) -> usize {
+    let Some(root) = proc::own_pid() else {
+        return 0;
+    };
+    proc::Table::read()
+        .descendants(root)
+        .into_iter()
+        .filter(|process| !process.is_zombie())
+        .filter(|process| process.signal(signal).is_ok())
+        .count()
 }
 
 /// `after` from `from`, or a deadline past any container's life when the sum would overflow (a

@@ -5,16 +5,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use podkit::cli::parse;
-use podkit::log::{Format, Level};
-use podkit::tls::{ClientTls, ClientTlsError, TlsInput};
+use podkit::cli::{parse, LogArgs, UsageError};
+use podkit::tls::{ClientTls, ClientTlsError};
 
-use crate::status_range::StatusRange;
+use podkit::http::Statuses;
 
 /// Exit codes: 0 healthy; 1 unhealthy (the check ran and failed); 2 usage or configuration error;
 /// 3 could not connect, or timed out.
 #[derive(Debug, Parser)]
 #[command(name = "podkit-probe", version, about, after_help = EXIT_CODES)]
+// A probe's stdout is its answer: its own log says only what went wrong, unless asked.
+#[command(mut_arg("log_level", |arg| arg.default_value("warn")))]
 pub struct Cli {
     #[command(subcommand)]
     pub check: CheckCommand,
@@ -29,13 +30,8 @@ pub struct Cli {
     )]
     pub output: Output,
 
-    /// error, warn, info or debug
-    #[arg(long, global = true, default_value = "warn", value_parser = parse::level, env = "PODKIT_LOG_LEVEL")]
-    pub log_level: Level,
-
-    /// text or json
-    #[arg(long, global = true, default_value = "text", value_parser = parse::format, env = "PODKIT_LOG_FORMAT")]
-    pub log_format: Format,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 pub const EXIT_CODES: &str = "\
@@ -87,7 +83,7 @@ pub struct HttpArgs {
 
     /// Healthy statuses: a code or an inclusive range, comma-separated
     #[arg(long, default_value = "200-399", env = "PODKIT_EXPECT_STATUS")]
-    pub expect_status: StatusRange,
+    pub expect_status: Statuses,
 
     /// Healthy only if the first 10 KiB of the body match this regular expression
     #[arg(long, value_parser = parse_regex, env = "PODKIT_EXPECT_BODY")]
@@ -164,9 +160,9 @@ pub struct TlsArgs {
     #[arg(long, env = "PODKIT_TLS", value_parser = parse::switch)]
     pub tls: bool,
 
-    /// Trust only the CAs in this PEM file (default: the system bundle)
-    #[arg(long, value_name = "FILE", env = "PODKIT_CA")]
-    pub ca: Option<PathBuf>,
+    /// Trust only the CAs in this PEM file (default: the system bundle); --ca is curl's name for it
+    #[arg(long, visible_alias = "ca", value_name = "FILE", env = "PODKIT_CACERT")]
+    pub cacert: Option<PathBuf>,
 
     /// Client certificate (PEM) for mTLS; needs --key
     #[arg(long, value_name = "FILE", requires = "key", env = "PODKIT_CERT")]
@@ -189,7 +185,7 @@ impl TlsArgs {
     /// The first TLS flag given that only a TLS connection would use, if any.
     pub fn given_without_tls(&self) -> Option<&'static str> {
         let given = [
-            ("--ca", self.ca.is_some()),
+            ("--cacert", self.cacert.is_some()),
             ("--cert", self.cert.is_some()),
             ("--key", self.key.is_some()),
             ("--server-name", self.server_name.is_some()),
@@ -201,32 +197,22 @@ impl TlsArgs {
     /// The client TLS settings these flags describe; `insecure` forces no verification.
     pub fn client(&self, insecure: bool) -> ClientTls {
         ClientTls {
-            ca: self.ca.clone(),
+            ca: self.cacert.clone(),
             identity: self.cert.clone().zip(self.key.clone()),
             insecure: self.insecure || insecure,
         }
     }
 }
 
-/// A TLS configuration error, naming the flag of the file at fault: `--ca /x: No such file`.
+/// A TLS configuration error, naming the flag of the file at fault: `--cacert /x: No such file`.
 pub fn describe_tls_error(error: &ClientTlsError) -> String {
-    match error {
-        ClientTlsError::Pem(input, pem) => {
-            let flag = match input {
-                TlsInput::Ca => "--ca",
-                TlsInput::Cert => "--cert",
-                TlsInput::Key => "--key",
-            };
-            format!("{flag} {pem}")
-        }
-        other => other.to_string(),
-    }
+    error.blamed_line()
 }
 
 impl Cli {
-    /// Parses the command line as every podkit tool does ([`podkit::cli::parse_or_explain`]).
-    pub fn parse_or_explain() -> Result<Cli, String> {
-        podkit::cli::parse_or_explain()
+    /// Parses the command line once, as every podkit tool does ([`podkit::cli::parse`]).
+    pub fn parse() -> Result<Cli, UsageError> {
+        podkit::cli::parse().map(|parsed| parsed.cli)
     }
 }
 

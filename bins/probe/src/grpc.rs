@@ -751,7 +751,7 @@ mod tests {
         assert_eq!(check.target(), "grpc://[::1]:50051/db");
         let flags = TlsArgs {
             tls: false,
-            ca: Some("ca.pem".into()),
+            cacert: Some("ca.pem".into()),
             cert: None,
             key: None,
             server_name: None,

@@ -18,7 +18,7 @@ use podkit::addr::Address;
 
 use crate::connect::connect;
 use crate::outcome::Finding;
-use crate::status_range::StatusRange;
+use podkit::http::Statuses;
 
 /// The kubelet version whose probe podkit-probe impersonates by default.
 pub const USER_AGENT_DEFAULT: &str = "kube-probe/1.34";
@@ -34,7 +34,7 @@ pub struct HttpCheck {
     /// Request headers, the defaults already replaced by the user's.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub host_header: Option<String>,
-    pub expect_status: StatusRange,
+    pub expect_status: Statuses,
     pub expect_body: Option<regex_lite::Regex>,
     pub unix_socket: Option<std::path::PathBuf>,
     pub tls: ClientTls,
@@ -247,7 +247,7 @@ impl HttpCheck {
                 (CONNECTION, HeaderValue::from_static("close")),
             ],
             host_header: None,
-            expect_status: "200-399".parse().expect("a valid range"),
+            expect_status: Statuses::between(200, 399),
             expect_body: None,
             unix_socket: None,
             tls,

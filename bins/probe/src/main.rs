@@ -8,13 +8,13 @@ mod file;
 mod grpc;
 mod http;
 mod outcome;
-mod status_range;
 mod target;
 mod wait;
 
 use std::time::{Duration, Instant};
 
-use podkit::cli::EXIT_USAGE;
+use podkit::cli::UsageError;
+use podkit::shutdown::Shutdown;
 
 use crate::cli::{CheckCommand, Cli, Output, WaitArgs};
 use crate::outcome::{Finding, Verdict};
@@ -22,13 +22,13 @@ use crate::target::Target;
 use podkit::addr::Address;
 
 fn main() {
-    let result = Cli::parse_or_explain().and_then(|cli| {
-        podkit::log::init("podkit-probe", cli.log_level, cli.log_format);
-        run(cli.check, cli.output)
+    let result = Cli::parse().and_then(|cli| {
+        cli.log.init("podkit-probe");
+        run(cli.check, cli.output).map_err(UsageError::new)
     });
     let code = result.unwrap_or_else(|error| {
         eprintln!("podkit-probe: error: {error}");
-        EXIT_USAGE
+        error.exit_code()
     });
     std::process::exit(code);
 }
@@ -53,11 +53,15 @@ fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
         }
     }
     let waited = runtime()?.block_on(async {
-        tokio::select! {
+        // As PID 1 of an init container (or of the image), nothing else would stop a wait: the
+        // kernel ignores signals PID 1 has no handler for.
+        let shutdown = Shutdown::install().map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let waited = tokio::select! {
             verdict = wait::wait_all(targets, args.timeout, args.interval, output) => Ok(verdict),
-            code = wait::stop_signal() => Err(code),
-        }
-    });
+            cause = shutdown.requested() => Err(128 + cause.signal().map_or(libc::SIGTERM, |s| s.number())),
+        };
+        Ok::<_, String>(waited)
+    })?;
     match waited {
         Ok(Verdict::Healthy) if !args.command.is_empty() => Ok(wait::exec(&args.command)),
         Ok(verdict) => Ok(verdict.exit_code()),

@@ -7,6 +7,8 @@
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
+use podkit::backoff::Backoff;
+
 use crate::cli::Output;
 use crate::outcome::{Finding, Outcome, Verdict};
 use crate::target::Target;
@@ -51,8 +53,7 @@ async fn wait_one(name: String, target: Target, deadline: Instant, interval: Dur
     let started = Instant::now();
     let attempt_timeout = interval.max(MIN_ATTEMPT_TIMEOUT);
     // `--interval 0s` is allowed, but never below the first step: no busy loop on a dead target.
-    let longest_pause = interval.max(FIRST_RETRY);
-    let mut pause = FIRST_RETRY;
+    let mut pauses = Backoff::new(FIRST_RETRY, interval.max(FIRST_RETRY));
     let mut previous: Option<Finding> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -75,51 +76,14 @@ async fn wait_one(name: String, target: Target, deadline: Instant, interval: Dur
                 target = name,
                 detail = finding.detail.as_deref().unwrap_or("-")
             );
-            tokio::time::sleep(jittered(pause).min(left)).await;
+            tokio::time::sleep(pauses.next_delay().min(left)).await;
         }
         if Instant::now() >= deadline {
             let detail = finding.detail.map(|d| format!("gave up waiting: {d}"));
             return Finding { detail, ..finding }.into_outcome(name, started.elapsed());
         }
         previous = Some(finding);
-        pause = (pause * 2).min(longest_pause);
     }
-}
-
-/// Resolves with 128+N when SIGTERM or SIGINT arrives. As PID 1 of an init container (or of the
-/// image), nothing else would stop a wait: the kernel ignores signals PID 1 has no handler for.
-pub async fn stop_signal() -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => 128 + libc::SIGTERM,
-        _ = interrupt.recv() => 128 + libc::SIGINT,
-    }
-}
-
-/// Somewhere between half of `delay` and all of it, so that pods started together do not retry
-/// in lockstep.
-fn jittered(delay: Duration) -> Duration {
-    let mut random = [0u8; 8];
-    // SAFETY: getrandom writes at most `random.len()` bytes into the buffer.
-    let filled = unsafe {
-        libc::getrandom(
-            random.as_mut_ptr().cast(),
-            random.len(),
-            libc::GRND_NONBLOCK,
-        )
-    };
-    let fraction = if filled == 8 {
-        u64::from_ne_bytes(random) as f64 / u64::MAX as f64
-    } else {
-        1.0
-    };
-    delay.mul_f64(0.5 + fraction / 2.0)
 }
 
 /// Replaces podkit-probe with CMD; returns only if exec failed, with the shell's exit code.
@@ -134,20 +98,4 @@ pub fn exec(command: &[OsString]) -> i32 {
         program.to_string_lossy()
     );
     podkit::cli::exec_failure_code(&error)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_between_half_and_all_of_the_delay() {
-        for _ in 0..100 {
-            let delay = jittered(Duration::from_millis(1000));
-            assert!(
-                delay >= Duration::from_millis(500) && delay <= Duration::from_millis(1000),
-                "{delay:?}"
-            );
-        }
-    }
 }

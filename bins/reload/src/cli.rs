@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use podkit::cli::parse;
-use podkit::log::{Format, Level};
+use podkit::cli::{parse, Blame, LogArgs, UsageError};
 use podkit::signal::Signal;
 
 use crate::action::{Action, Command, Target};
@@ -72,7 +71,7 @@ pub struct Cli {
     pub webhook_retries: u32,
 
     /// Send this signal on a change (to --process or --pid-file)
-    #[arg(long, value_name = "SIG", value_parser = parse_signal, env = "PODKIT_SIGNAL")]
+    #[arg(long, value_name = "SIG", value_parser = parse::signal, env = "PODKIT_SIGNAL")]
     pub signal: Option<Signal>,
 
     /// The processes to signal, by name (/proc/PID/comm or the first word of its command line);
@@ -140,13 +139,8 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", env = "PODKIT_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
-    /// error, warn, info or debug
-    #[arg(long, default_value = "info", value_parser = parse::level, env = "PODKIT_LOG_LEVEL")]
-    pub log_level: Level,
-
-    /// text or json
-    #[arg(long, default_value = "text", value_parser = parse::format, env = "PODKIT_LOG_FORMAT")]
-    pub log_format: Format,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// What the flags mean, checked once.
@@ -165,11 +159,7 @@ pub struct Config {
 /// Puts the actions in the order their flags came on the command line (`--exec X --webhook Y`
 /// runs X first). Actions from the environment have no position and keep the order webhooks,
 /// signal, exec, after those from the command line.
-fn order_as_given(actions: &mut Vec<Action>) {
-    use clap::CommandFactory;
-    let Ok(matches) = Cli::command().try_get_matches() else {
-        return;
-    };
+fn order_as_given(actions: &mut Vec<Action>, matches: &clap::ArgMatches) {
     let positions = |id: &str| -> Vec<usize> {
         if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
             matches
@@ -198,12 +188,8 @@ fn order_as_given(actions: &mut Vec<Action>) {
     actions.extend(keyed.into_iter().map(|(_, action)| action));
 }
 
-fn parse_signal(text: &str) -> Result<Signal, String> {
-    text.parse::<Signal>().map_err(|e| e.to_string())
-}
-
 impl Cli {
-    pub fn into_config(self) -> Result<Config, String> {
+    pub fn into_config(self, matches: &clap::ArgMatches) -> Result<Config, UsageError> {
         let mut actions = Vec::new();
         for url in &self.webhooks {
             let webhook = Webhook::new(
@@ -214,28 +200,34 @@ impl Cli {
                 self.webhook_timeout,
                 self.webhook_retries,
             )
-            .map_err(|e| format!("--webhook: {e}"))?;
+            .blame("--webhook")?;
             actions.push(Action::Webhook(webhook));
         }
         if let Some(signal) = self.signal {
             let target = match (self.process, self.pid_file) {
                 (Some(name), None) => Target::Process(name),
                 (None, Some(file)) => Target::PidFile(file),
-                _ => return Err("--signal: give --process NAME or --pid-file FILE".to_owned()),
+                _ => {
+                    return Err(UsageError::flag(
+                        "--signal",
+                        "give --process NAME or --pid-file FILE",
+                    ))
+                }
             };
             actions.push(Action::Signal(signal, target));
         }
         if let Some(exec) = &self.exec {
-            actions.push(Action::Exec(
-                Command::parse(exec).map_err(|e| format!("--exec: {e}"))?,
-            ));
+            actions.push(Action::Exec(Command::parse(exec).blame("--exec")?));
         }
-        order_as_given(&mut actions);
+        order_as_given(&mut actions, matches);
         if self.templates.len() != self.outputs.len() {
-            return Err(format!(
-                "--template: {} given for {} --output; give them in pairs",
-                self.templates.len(),
-                self.outputs.len()
+            return Err(UsageError::flag(
+                "--template",
+                format!(
+                    "{} given for {} --output; give them in pairs",
+                    self.templates.len(),
+                    self.outputs.len()
+                ),
             ));
         }
         let templates: Vec<Template> = self
@@ -245,13 +237,12 @@ impl Cli {
             .map(|(source, output)| Template { source, output })
             .collect();
         if actions.is_empty() && templates.is_empty() {
-            return Err(
-                "nothing to do on a change: give --webhook, --signal, --exec or --template"
-                    .to_owned(),
-            );
+            return Err(UsageError::new(
+                "nothing to do on a change: give --webhook, --signal, --exec or --template",
+            ));
         }
         let validate = match &self.validate {
-            Some(text) => Some(Command::parse(text).map_err(|e| format!("--validate: {e}"))?),
+            Some(text) => Some(Command::parse(text).blame("--validate")?),
             None => None,
         };
         Ok(Config {

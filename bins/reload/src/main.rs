@@ -10,32 +10,31 @@ mod run;
 mod template;
 mod webhook;
 
-use podkit::cli::EXIT_USAGE;
+use podkit::cli::{LogArgs, UsageError};
+use podkit::daemon::Daemon;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Config};
+
+impl Daemon for Cli {
+    type Config = Config;
+    const NAME: &'static str = "podkit-reload";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn log_args(&self) -> &LogArgs {
+        &self.log
+    }
+
+    fn into_config(self, matches: &clap::ArgMatches) -> Result<Config, UsageError> {
+        Cli::into_config(self, matches)
+    }
+
+    fn metrics_addr(config: &Config) -> Option<std::net::SocketAddr> {
+        config.metrics_addr
+    }
+}
 
 fn main() {
-    let config = podkit::cli::parse_or_explain::<Cli>().and_then(|cli| {
-        podkit::log::init("podkit-reload", cli.log_level, cli.log_format);
-        cli.into_config()
-    });
-    let config = match config {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("podkit-reload: error: {error}");
-            std::process::exit(EXIT_USAGE);
-        }
-    };
-    // One thread: the work is waiting for events and running a few actions in order.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let code = match runtime {
-        Ok(runtime) => runtime.block_on(run::run(config)),
-        Err(e) => {
-            eprintln!("podkit-reload: error: cannot start the runtime: {e}");
-            1
-        }
-    };
-    std::process::exit(code);
+    // One thread (the default): the work is waiting for events and running a few actions in
+    // order.
+    podkit::daemon::main::<Cli, _, _>(run::run)
 }

@@ -4,23 +4,20 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use podkit::cli::EXIT_USAGE;
-use podkit::serve::{MetricsServer, Readiness, Registry};
-use podkit::shutdown::Shutdown;
+use podkit::cli::Blame;
+use podkit::daemon::{Failure, Started};
 use podkit::watch::{VolumeWatch, WatchOptions};
 
 use crate::cli::Config;
 use crate::commit;
 use crate::metrics::Metrics;
 
-const EXIT_FAILURE: i32 = 1;
-
-pub async fn run(config: Config) -> i32 {
-    let shutdown = match Shutdown::install() {
-        Ok(shutdown) => shutdown,
-        Err(e) => return fail(EXIT_FAILURE, "cannot handle SIGTERM and SIGINT", e),
-    };
-    let registry = Registry::new();
+pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
+    let Started {
+        shutdown,
+        registry,
+        readiness,
+    } = started;
     let mut labels: Vec<&'static str> = config.actions.iter().map(|a| a.label()).collect();
     if config.validate.is_some() {
         labels.push("validate");
@@ -28,37 +25,20 @@ pub async fn run(config: Config) -> i32 {
     if !config.templates.is_empty() {
         labels.push("template");
     }
-    let metrics = match Metrics::register(&registry, &labels).and_then(|metrics| {
-        podkit::serve::register_build_info(&registry, "podkit-reload", env!("CARGO_PKG_VERSION"))
-            .map(|()| metrics)
-    }) {
-        Ok(metrics) => metrics,
-        Err(e) => return fail(EXIT_FAILURE, "cannot register metrics", e),
-    };
+    let metrics = Metrics::register(&registry, &labels)
+        .map_err(|e| Failure::internal("cannot register metrics", e))?;
     let options = WatchOptions {
         debounce: config.debounce,
         resync: Some(config.resync),
     };
-    let mut watch = match VolumeWatch::new(&config.watch, options) {
-        Ok(watch) => watch,
-        Err(e) => return fail(EXIT_USAGE, "--watch", e),
-    };
-    let readiness = Readiness::new("not applied yet");
-    if let Some(addr) = config.metrics_addr {
-        match MetricsServer::bind(addr, registry, readiness.clone()).await {
-            Ok(server) => {
-                let stop = shutdown.clone();
-                tokio::spawn(server.serve(async move { stop.requested().await }));
-            }
-            Err(e) => return fail(EXIT_USAGE, "--metrics-addr", e),
-        }
-    }
+    let mut watch = VolumeWatch::new(&config.watch, options).blame("--watch")?;
+    readiness.set_not_ready("not applied yet");
     // The app needs its rendered files before the first change: a template that cannot be
     // rendered at start is a configuration error.
     for template in &config.templates {
-        if let Err(e) = template.render() {
-            return fail(EXIT_USAGE, "template", e);
-        }
+        template
+            .render()
+            .map_err(|e| Failure::usage("template", e))?;
     }
     let shown: Vec<String> = config
         .watch
@@ -101,7 +81,7 @@ pub async fn run(config: Config) -> i32 {
             }
             cause = shutdown.requested() => {
                 podkit::info!("stopping", cause = cause);
-                return 0;
+                return Ok(());
             }
         };
         let hash = watch.content_hash();
@@ -170,9 +150,4 @@ fn now() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn fail(code: i32, what: impl std::fmt::Display, error: impl std::fmt::Display) -> i32 {
-    eprintln!("podkit-reload: error: {what}: {error}");
-    code
 }

@@ -13,6 +13,7 @@ mod pem;
 #[cfg(feature = "watch")]
 pub mod reload;
 mod server;
+mod usage;
 
 pub use certificate::{subject_common_name, Validity};
 pub use client::{ClientTls, ClientTlsError, TlsInput};
