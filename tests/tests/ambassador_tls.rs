@@ -231,12 +231,12 @@ fn allow_rules_from_a_yaml_block_in_the_environment_ignore_blanks_and_the_final_
     let args = server_args(&cert, &key, &backend.address, &["--cacert", &ca]);
     // What a `value: |` block in a manifest puts in the variable: indented lines, a newline at
     // the end, an empty line.
-    let under = Metered::start_with(&args, |command| {
-        command.env(
+    let under = metered(&args)
+        .env(
             "PODKIT_ALLOW_URI",
             "  spiffe://cluster.test/ns/default/**\n\n  spiffe://cluster.test/ns/none/sa/x  \n",
-        );
-    });
+        )
+        .start();
     assert_answered(&curl_through(&pki, &under, Some("client"), &[]));
     assert_not_answered(&curl_through(&pki, &under, Some("other"), &[]));
     assert_refused_once(&under, "not_allowed");
