@@ -13,11 +13,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 
 use crate::lines::Lines;
 use crate::procs::Pidfd;
-use crate::run::command;
+use crate::run::{command, Process};
 use crate::servers::DeadPort;
 use crate::{bins, pidns, wait};
 
@@ -94,10 +94,8 @@ impl Launch {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let name = format!("podkit-{}", self.tool);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
-        let log = Lines::read_from(child.stderr.take().expect("piped stderr"));
+        let mut child = Process::spawn(&mut command);
+        let log = Lines::read_from(child.0.stderr.take().expect("piped stderr"));
         let mut daemon = Daemon {
             name,
             child,
@@ -125,8 +123,9 @@ impl Launch {
 pub struct Daemon {
     /// `podkit-TOOL`, for messages.
     name: String,
-    /// The tool, or the `unshare` whose PID 1 it is.
-    child: Child,
+    /// The tool, or the `unshare` whose PID 1 it is: killing `unshare` makes the kernel kill its
+    /// child (--kill-child), PID 1, and with it the whole namespace.
+    child: Process,
     /// Its stderr.
     log: Lines,
     /// The log line that said it was ready.
@@ -319,20 +318,9 @@ impl Daemon {
     /// Waits (under the hang guard) for the tool to exit, and returns how, with its whole log:
     /// the reader of its stderr is done when this returns.
     pub fn wait(mut self) -> Exit {
-        let what = format!("{} to exit", self.name);
-        let status = wait::until(&what, || self.child.try_wait().expect("try_wait"));
+        let status = self.child.wait(&self.name);
         let log = std::mem::replace(&mut self.log, Lines::read_from(std::io::empty())).all();
         Exit { status, log }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Killing `unshare` makes the kernel kill its child (--kill-child), PID 1, and with it
-        // the whole namespace. Only this test's own child is killed, and std does not signal one
-        // it has already reaped.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

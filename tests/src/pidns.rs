@@ -6,11 +6,11 @@
 //! test's `unshare`, and only to it.
 
 use std::ffi::OsStr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use crate::lines::Lines;
 use crate::procs::{self, Pidfd};
-use crate::run::command as program;
+use crate::run::{command as program, Process};
 use crate::wait;
 
 /// Whether this process may create PID namespaces; tests that need one say why they skip, and
@@ -46,7 +46,9 @@ pub fn held_pid1(unshare: i32) -> Pidfd {
 }
 
 pub struct Namespace {
-    unshare: Child,
+    /// Killing `unshare` makes the kernel kill its child (--kill-child), PID 1, and with it the
+    /// whole namespace: dropping it ends the namespace.
+    unshare: Process,
     pub stdout: Lines,
     pub stderr: Lines,
     pid1: std::cell::OnceCell<Pidfd>,
@@ -66,9 +68,9 @@ impl Namespace {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         adjust(&mut command);
-        let mut unshare = command.spawn().expect("unshare starts (util-linux)");
-        let stdout = Lines::read_from(unshare.stdout.take().expect("piped stdout"));
-        let stderr = Lines::read_from(unshare.stderr.take().expect("piped stderr"));
+        let mut unshare = Process::spawn(&mut command);
+        let stdout = Lines::read_from(unshare.0.stdout.take().expect("piped stdout"));
+        let stderr = Lines::read_from(unshare.0.stderr.take().expect("piped stderr"));
         Namespace {
             unshare,
             stdout,
@@ -130,9 +132,7 @@ impl Namespace {
 
     /// Waits for the namespace to end; returns PID 1's exit status and all its output.
     pub fn finish(mut self) -> Finished {
-        let status = wait::until("PID 1 to exit", || {
-            self.unshare.try_wait().expect("wait for unshare")
-        });
+        let status = self.unshare.wait("PID 1");
         let stdout = std::mem::replace(&mut self.stdout, Lines::read_from(std::io::empty())).all();
         let stderr = std::mem::replace(&mut self.stderr, Lines::read_from(std::io::empty())).all();
         Finished {
@@ -140,15 +140,6 @@ impl Namespace {
             stdout,
             stderr: stderr.join("\n"),
         }
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        // Killing unshare makes the kernel kill its child (--kill-child), PID 1, and with it the
-        // whole namespace. Only this test's own unshare is signalled.
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
     }
 }
 

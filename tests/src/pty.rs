@@ -8,14 +8,16 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use crate::lines::Lines;
-use crate::wait;
+use crate::run::Process;
 
 /// The master side of a terminal whose slave is the controlling terminal of `child`.
 pub struct Terminal {
-    pub child: Child,
+    /// Killed if the test fails first: a program must not be left running on the terminal;
+    /// under `unshare --kill-child` this takes the whole PID namespace down.
+    pub child: Process,
     pub lines: Lines,
     writer: File,
 }
@@ -38,7 +40,7 @@ impl Terminal {
                 Ok(())
             });
         }
-        let child = command.spawn().expect("spawn under a pty");
+        let child = Process::spawn(&mut command);
         let writer = File::from(master.try_clone().unwrap());
         Terminal {
             child,
@@ -54,9 +56,7 @@ impl Terminal {
 
     /// Waits, under the hang guard, for the program to end.
     pub fn wait(&mut self) -> ExitStatus {
-        wait::until("the program on the terminal to end", || {
-            self.child.try_wait().expect("wait for the program")
-        })
+        self.child.wait("the program on the terminal")
     }
 
     /// Types `text` at the terminal.
@@ -64,15 +64,6 @@ impl Terminal {
         self.writer
             .write_all(text.as_bytes())
             .expect("write to the pty");
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        // A failed test must not leave its program running on the terminal; under `unshare
-        // --kill-child` this takes the whole PID namespace down. Only this test's child is killed.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

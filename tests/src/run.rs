@@ -1,7 +1,8 @@
 //! Every program a test starts, started one way: [`command`] builds it with default signal
 //! dispositions and an empty signal mask; [`run`] and its variants run it to its end under the
-//! hang guard; [`Group`] leaves it running in a process group of its own, killed with it; and
-//! [`Announced`] is a server that says on stdout where it listens. Long-running podkit tools have
+//! hang guard; [`Process`] leaves it running, killed when the test is done with it, and [`Group`]
+//! leaves it running in a process group of its own, killed with it; [`Announced`] is a server
+//! that says on stdout where it listens. Long-running podkit tools have
 //! their own harness, [`crate::daemon`], built on these.
 //!
 //! Why the dispositions: a disposition set to "ignore" survives fork and exec. When `make test`
@@ -13,7 +14,7 @@
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -78,6 +79,43 @@ pub fn installed(test: &str, program: &str, args: &[&str], package: &str) -> boo
         );
     }
     found
+}
+
+/// A process the test started and owns: waited for under the hang guard, and killed (it alone,
+/// not its children: a test of podkit-init or of `unshare --kill-child` wants to see what they
+/// do about those) and reaped when dropped, if it is still running.
+pub struct Process(pub Child);
+
+impl Process {
+    /// Spawns `command`.
+    pub fn spawn(command: &mut Command) -> Process {
+        let shown = format!("{command:?}");
+        Process(
+            command
+                .spawn()
+                .unwrap_or_else(|e| panic!("{shown} starts: {e}")),
+        )
+    }
+
+    /// Its pid: the process cannot have been reaped yet unless [`Process::wait`] returned.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Waits, under the hang guard, for it to end; fails the test as hung, naming `what`.
+    pub fn wait(&mut self, what: &str) -> ExitStatus {
+        crate::wait::until(&format!("{what} to end"), || {
+            self.0.try_wait().expect("wait for a child")
+        })
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // std signals only a child it has not reaped, so this never reaches another process.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A process the test started in a process group of its own, killed with the whole group when
@@ -316,5 +354,34 @@ impl Announced {
             stdout,
             address: line[prefix.len()..].trim().to_owned(),
         }
+    }
+}
+
+/// A program the test talks to line by line (a scripted peer, `openssl s_client -quiet`): lines
+/// written to its stdin, its stdout read as it comes. In a process group of its own, killed with
+/// it when dropped.
+pub struct Talking {
+    pub process: Group,
+    pub stdin: ChildStdin,
+    pub stdout: Lines,
+}
+
+impl Talking {
+    /// Starts `command` with its stdin and stdout piped (stderr is the caller's choice).
+    pub fn start(command: &mut Command) -> Talking {
+        let mut process = Group::spawn(command.stdin(Stdio::piped()).stdout(Stdio::piped()));
+        let stdin = process.child.stdin.take().expect("piped stdin");
+        let stdout = Lines::read_from(process.child.stdout.take().expect("piped stdout"));
+        Talking {
+            process,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Writes `line` and a newline to its stdin.
+    pub fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("the program reads its stdin");
+        self.stdin.flush().expect("the program reads its stdin");
     }
 }

@@ -16,11 +16,11 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::lines::Lines;
-use crate::run::{command, installed, run, Announced, Group};
+use crate::run::{command, installed, run, Announced, Group, Process};
 use crate::{bins, wait};
 
 /// A directory of its own for one test, removed when the test ends.
@@ -153,6 +153,18 @@ pub fn header_values(request: &serde_json::Value, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// What curl printed for the fixture's `/echo` fetched with `-w '\n%{local_port}'`: the request
+/// as the server saw it, and the local port curl connected from.
+pub fn echo_and_local_port(stdout: &str) -> (serde_json::Value, u16) {
+    let (body, port) = stdout
+        .rsplit_once('\n')
+        .unwrap_or_else(|| panic!("the echo, then curl's local port: {stdout:?}"));
+    let port = port
+        .parse()
+        .unwrap_or_else(|_| panic!("curl's local port: {stdout:?}"));
+    (parse_request(body), port)
+}
+
 /// The first value `request` carried for header `name` (any case).
 pub fn header(request: &serde_json::Value, name: &str) -> Option<String> {
     header_values(request, name).into_iter().next()
@@ -259,6 +271,25 @@ impl Pki {
         self.dir.file(name)
     }
 
+    /// The paths of `NAME.crt` and `NAME.key`: a certificate and its key.
+    pub fn pair(&self, name: &str) -> (String, String) {
+        (
+            self.file(&format!("{name}.crt")),
+            self.file(&format!("{name}.key")),
+        )
+    }
+
+    /// `podkit-probe http URL` trusting `ca`, and presenting the certificate `NAME` (`client`,
+    /// `stranger`) when given.
+    pub fn probe_http(&self, url: &str, presenting: Option<&str>) -> Probe {
+        let ca = self.file("ca.crt");
+        let mut args = vec!["http".to_owned(), url.to_owned(), "--ca".to_owned(), ca];
+        if let Some((cert, key)) = presenting.map(|name| self.pair(name)) {
+            args.extend(["--cert".to_owned(), cert, "--key".to_owned(), key]);
+        }
+        probe(&args)
+    }
+
     /// An HTTPS fixture server with the `server` certificate; with `require_client`, it demands
     /// a client certificate signed by `ca`.
     pub fn https_server(&self, require_client: bool) -> HttpServer {
@@ -341,7 +372,7 @@ pub fn probe_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)
 /// podkit-probe left running while the test acts (`wait` watching targets come up): its stdout
 /// as it comes, and its end under the hang guard. Killed if the test fails first.
 pub struct Running {
-    child: Reaped,
+    child: Process,
     pub stdout: Lines,
     stderr: Lines,
     shown: Vec<String>,
@@ -363,7 +394,7 @@ impl Running {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         adjust(&mut command);
-        let mut child = Reaped(command.spawn().expect("podkit-probe starts"));
+        let mut child = Process::spawn(&mut command);
         let stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
         let stderr = Lines::read_from(child.0.stderr.take().expect("piped stderr"));
         let shown = args
@@ -386,26 +417,12 @@ impl Running {
             stderr,
             shown,
         } = self;
-        let status = wait::until(&format!("podkit-probe {shown:?} to exit"), || {
-            child.0.try_wait().expect("wait for podkit-probe")
-        });
+        let status = child.wait(&format!("podkit-probe {shown:?}"));
         Probe {
             code: status.code().expect("podkit-probe exits, not killed"),
             stdout: stdout.all().join("\n"),
             stderr: stderr.all().join("\n"),
         }
-    }
-}
-
-/// A child killed and reaped if the test panics before it ends (a hung probe).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
     }
 }
 
@@ -505,7 +522,7 @@ pub fn ipv6_loopback(test: &str) -> bool {
 
 /// Waits until `process`, a server the test started in the foreground, accepts connections on
 /// 127.0.0.1:`port`; if it exits first, fails the test with its log file `log`.
-pub fn wait_listening(name: &str, process: &mut Group, port: u16, log: &Path) {
+fn wait_listening(name: &str, process: &mut Group, port: u16, log: &Path) {
     wait::until(&format!("{name} to listen"), || {
         if let Some(status) = process.poll() {
             let log = std::fs::read_to_string(log).unwrap_or_default();
@@ -525,9 +542,10 @@ pub struct Haproxy {
 
 impl Haproxy {
     /// Starts haproxy with `bind ... BIND_OPTIONS` (e.g. `accept-proxy`; `bind_options` may write
-    /// files it names, a PEM, in the scratch directory it is given), setting each request header
-    /// of `set_headers` (`NAME VALUE`), in front of `backend` (`HOST:PORT`). `None`, with the
-    /// skip reported, when haproxy is not installed.
+    /// files it names, a PEM, in the scratch directory it is given), setting the request header
+    /// `X-Client` to the client's address as haproxy sees it (see [`Haproxy::assert_saw_client`])
+    /// and each of `set_headers` (`NAME VALUE`), in front of `backend` (`HOST:PORT`). `None`,
+    /// with the skip reported, when haproxy is not installed.
     pub fn start(
         test: &str,
         backend: &str,
@@ -543,8 +561,8 @@ impl Haproxy {
         // haproxy listens on it (it binds with SO_REUSEADDR).
         let reserved = DeadPort::for_a_server();
         let port = reserved.port;
-        let headers: String = set_headers
-            .iter()
+        let headers: String = std::iter::once(&"X-Client %[src]:%[src_port]")
+            .chain(set_headers)
             .map(|header| format!("  http-request set-header {header}\n"))
             .collect();
         let config = format!(
@@ -575,6 +593,72 @@ backend app
         wait_listening("haproxy", &mut process, port, &dir.join("haproxy.log"));
         drop(reserved);
         Some(Haproxy {
+            _process: process,
+            port,
+            _dir: dir,
+        })
+    }
+}
+
+impl Haproxy {
+    /// Asserts that haproxy saw the client at `127.0.0.1:PORT`, as the fixture server's `echo` of
+    /// a request it forwarded shows: with `accept-proxy`, the address of the PROXY header.
+    #[track_caller]
+    pub fn assert_saw_client(echo: &serde_json::Value, port: u16) {
+        assert_eq!(
+            header(echo, "X-Client"),
+            Some(format!("127.0.0.1:{port}")),
+            "the client address haproxy saw: {echo}"
+        );
+    }
+}
+
+/// nginx in the foreground (one process, everything under a scratch directory) with one HTTPS
+/// server on a free loopback port. Stopped when dropped.
+pub struct Nginx {
+    _process: Group,
+    pub port: u16,
+    _dir: Scratch,
+}
+
+impl Nginx {
+    /// Starts nginx with `server { listen 127.0.0.1:PORT ssl; DIRECTIVES }` (the certificate,
+    /// client certificate rules, locations). `None`, with the skip reported, when nginx is not
+    /// installed.
+    pub fn start_https(test: &str, directives: &str) -> Option<Nginx> {
+        if !installed(test, "nginx", &["-v"], "nginx-light") {
+            return None;
+        }
+        let dir = Scratch::new("nginx");
+        // nginx cannot listen on port 0 and say which it got: the port goes into its
+        // configuration, held until nginx listens on it (nginx binds with SO_REUSEADDR).
+        let reserved = DeadPort::for_a_server();
+        let port = reserved.port;
+        let prefix = dir.path.display().to_string();
+        let config = format!(
+            "daemon off; master_process off; pid {prefix}/nginx.pid; error_log {prefix}/error.log;
+events {{}}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    {directives}
+  }}
+}}
+"
+        );
+        std::fs::write(dir.join("nginx.conf"), config).unwrap();
+        let mut process = Group::spawn(
+            command("nginx")
+                .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        );
+        wait_listening("nginx", &mut process, port, &dir.join("error.log"));
+        drop(reserved);
+        Some(Nginx {
             _process: process,
             port,
             _dir: dir,

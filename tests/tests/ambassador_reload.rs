@@ -4,9 +4,8 @@
 //! by a real client (`openssl s_client`, curl) and compared with the files: every assertion is
 //! about what a peer or a scrape of /metrics observes.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -16,8 +15,8 @@ use podkit_tests::ambassador::{
 };
 use podkit_tests::daemon::Daemon;
 use podkit_tests::docker::{self, docker_ok, Container};
-use podkit_tests::lines::Lines;
-use podkit_tests::run::{command, run, Announced, Group};
+use podkit_tests::kubelet::AtomicVolume;
+use podkit_tests::run::{command, run, Announced, Talking};
 use podkit_tests::servers::{HttpServer, Scratch};
 use podkit_tests::{bins, pidns, wait};
 use rcgen::{
@@ -182,61 +181,52 @@ impl TlsDir {
     }
 }
 
-/// A Secret volume as the kubelet lays it out and updates it (its AtomicWriter): the files in a
-/// timestamped directory, `..data` a symlink to that directory, and the names a user sees
-/// (`tls.crt`, `tls.key`, `ca.crt`) symlinks through `..data`.
+/// A Secret volume as the kubelet lays it out and updates it (its AtomicWriter, see
+/// [`AtomicVolume`]): the files in a timestamped directory, `..data` a symlink to that directory,
+/// and the names a user sees (`tls.crt`, `tls.key`, `ca.crt`) symlinks through `..data`.
 struct SecretVolume {
-    dir: Scratch,
-    generation: u32,
+    volume: AtomicVolume,
+    _scratch: Scratch,
 }
 
 impl TlsFiles for SecretVolume {
     fn path(&self, name: &str) -> String {
-        self.dir.file(name)
+        self.volume.path(name).display().to_string()
     }
 }
 
 impl SecretVolume {
     fn new(pki: &Pki, leaf: &str) -> SecretVolume {
-        let volume = SecretVolume {
-            dir: Scratch::new("ambassador-reload-secret"),
-            generation: 1,
-        };
-        volume.write_generation(pki, leaf);
-        symlink(&volume.timestamped(), &volume.path("..data"));
-        for name in ["tls.crt", "tls.key", "ca.crt"] {
-            symlink(&format!("..data/{name}"), &volume.path(name));
+        let scratch = Scratch::new("ambassador-reload-secret");
+        let files = secret(pki, leaf);
+        let volume = AtomicVolume::create(&scratch.path, &files.each_ref().map(as_key));
+        SecretVolume {
+            volume,
+            _scratch: scratch,
         }
-        volume
     }
 
     /// An update exactly as the kubelet makes it: a new timestamped directory, `..data_tmp`
     /// pointing to it renamed over `..data`, then the old directory removed.
     fn update(&mut self, pki: &Pki, leaf: &str) {
-        let old = self.timestamped();
-        self.generation += 1;
-        self.write_generation(pki, leaf);
-        symlink(&self.timestamped(), &self.path("..data_tmp"));
-        std::fs::rename(self.path("..data_tmp"), self.path("..data")).unwrap();
-        std::fs::remove_dir_all(self.path(&old)).unwrap();
-    }
-
-    fn timestamped(&self) -> String {
-        let n = self.generation;
-        format!("..2026_11_23_01_00_{n:02}.{n:09}")
-    }
-
-    fn write_generation(&self, pki: &Pki, leaf: &str) {
-        let dir = self.dir.join(&self.timestamped());
-        std::fs::create_dir(&dir).unwrap();
-        for (name, content) in identity(pki, leaf, &pki.bundle(&["ca"])) {
-            std::fs::write(dir.join(name), content).unwrap();
-        }
+        let files = secret(pki, leaf);
+        let changed = self.volume.update(&files.each_ref().map(as_key));
+        assert!(changed, "the update changes the Secret");
     }
 
     fn dir(&self) -> String {
-        self.dir.path.display().to_string()
+        self.volume.dir().display().to_string()
     }
+}
+
+/// The Secret's keys: `leaf`'s pair as `tls.crt` and `tls.key`, and `ca` as `ca.crt`.
+fn secret(pki: &Pki, leaf: &str) -> [(&'static str, String); 3] {
+    identity(pki, leaf, &pki.bundle(&["ca"]))
+}
+
+/// A file of [`identity`] as a key of a volume's payload.
+fn as_key<'a>((name, content): &'a (&'static str, String)) -> (&'a str, &'a [u8]) {
+    (name, content.as_bytes())
 }
 
 /// A [`SecretVolume`]'s files as a container that mounts the volume at `/tls` sees them.
@@ -246,10 +236,6 @@ impl TlsFiles for MountedVolume {
     fn path(&self, name: &str) -> String {
         format!("/tls/{name}")
     }
-}
-
-fn symlink(target: &str, link: &str) {
-    std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("symlink {link}: {e}"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,34 +343,20 @@ fn echo_server() -> Announced {
 
 /// A TLS connection held open through a terminator to the echo server: `openssl s_client`
 /// sending the lines written to its stdin and printing their echo.
-struct OpenConnection {
-    _client: Group,
-    stdin: ChildStdin,
-    stdout: Lines,
-}
+struct OpenConnection(Talking);
 
 impl OpenConnection {
     fn open(pki: &Pki, addr: SocketAddr) -> OpenConnection {
-        let mut client = Group::spawn(
-            s_client(pki, addr)
-                .arg("-quiet")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null()),
-        );
-        let stdin = client.child.stdin.take().expect("piped stdin");
-        let stdout = Lines::read_from(client.child.stdout.take().expect("piped stdout"));
-        OpenConnection {
-            _client: client,
-            stdin,
-            stdout,
-        }
+        OpenConnection(Talking::start(
+            s_client(pki, addr).arg("-quiet").stderr(Stdio::null()),
+        ))
     }
 
     /// Sends `line` and waits for its echo.
     fn echo(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").expect("s_client takes the line");
-        self.stdout
+        self.0.say(line);
+        self.0
+            .stdout
             .next_satisfying(&format!("the echo of {line:?}"), |l| l == line);
     }
 }

@@ -7,7 +7,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{ChildStdin, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
@@ -15,9 +14,8 @@ use podkit_tests::ambassador::{
     client_args, metered, refused_series, server_args, AmbassadorSeries, TlsPki,
 };
 use podkit_tests::daemon::Daemon;
-use podkit_tests::lines::Lines;
-use podkit_tests::run::{command, curl, run_unless, Finished, Group};
-use podkit_tests::servers::{header, parse_request, Haproxy, HttpServer, Scratch};
+use podkit_tests::run::{command, curl, run_unless, Finished, Talking};
+use podkit_tests::servers::{echo_and_local_port, Haproxy, HttpServer, Scratch};
 use podkit_tests::tcp::{connect, http_get, Backend};
 use podkit_tests::wait::HANG_GUARD;
 use podkit_tests::{bins, wait};
@@ -311,35 +309,19 @@ print("reset", flush=True)
 "#;
 
 /// One of the scripts above, running: its stdout line by line, and its stdin for the go-ahead.
-struct Python {
-    _process: Group,
-    stdin: ChildStdin,
-    stdout: Lines,
-}
+struct Python(Talking);
 
 impl Python {
     fn run(script: &str, args: &[&str]) -> Python {
-        let mut process = Group::spawn(
-            command("python3")
-                .arg("-c")
-                .arg(script)
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped()),
-        );
-        let stdin = process.child.stdin.take().expect("piped stdin");
-        let stdout = Lines::read_from(process.child.stdout.take().expect("piped stdout"));
-        Python {
-            _process: process,
-            stdin,
-            stdout,
-        }
+        Python(Talking::start(
+            command("python3").arg("-c").arg(script).args(args),
+        ))
     }
 
     /// Lets the script reset its connection, and waits until it did.
     fn reset(&mut self) {
-        writeln!(self.stdin, "go").expect("the script takes the go-ahead");
-        self.stdout.next_satisfying("reset", |l| l == "reset");
+        self.0.say("go");
+        self.0.stdout.next_satisfying("reset", |l| l == "reset");
     }
 }
 
@@ -356,7 +338,7 @@ fn a_tls_client_that_resets_is_a_reset_at_the_backend_not_an_end_of_stream() {
 
     let port = under.port().to_string();
     let mut client = Python::run(RESETTING_CLIENT, &[&port, &pki.file("ca.crt")]);
-    client.stdout.next_satisfying("sent", |l| l == "sent");
+    client.0.stdout.next_satisfying("sent", |l| l == "sent");
     let upload = reported
         .recv_timeout(HANG_GUARD)
         .expect("the backend reads");
@@ -378,6 +360,7 @@ fn a_tls_target_that_resets_is_a_reset_at_the_app_not_an_end_of_stream() {
     let (cert, key) = pki.pair("server");
     let mut server = Python::run(RESETTING_SERVER, &[&cert, &key]);
     let line = server
+        .0
         .stdout
         .next_satisfying("listening PORT", |l| l.starts_with("listening "));
     let target = format!("127.0.0.1:{}", &line["listening ".len()..]);
@@ -561,7 +544,7 @@ fn a_zero_timeout_stops_it_at_start_naming_the_flag() {
 // Client mode's PROXY header, read by haproxy's TLS listener.
 
 /// haproxy terminating TLS with the PKI's `server` certificate behind a PROXY header
-/// (`accept-proxy`), and forwarding to `backend` with the address the header gave in `X-Client`.
+/// (`accept-proxy`), forwarding to `backend`.
 fn haproxy_tls_accepting_proxy(test: &str, pki: &TlsPki, backend: &HttpServer) -> Option<Haproxy> {
     let bind_options = |dir: &Scratch| {
         let pem = dir.file("server.pem");
@@ -569,12 +552,7 @@ fn haproxy_tls_accepting_proxy(test: &str, pki: &TlsPki, backend: &HttpServer) -
         std::fs::write(&pem, read("server.crt") + &read("server.key")).unwrap();
         format!("ssl crt {pem} accept-proxy")
     };
-    Haproxy::start(
-        test,
-        &backend.address,
-        bind_options,
-        &["X-Client %[src]:%[src_port]"],
-    )
+    Haproxy::start(test, &backend.address, bind_options, &[])
 }
 
 #[test]
@@ -597,16 +575,8 @@ fn client_mode_sends_the_proxy_header_before_the_client_hello_and_haproxy_reads_
 
     let url = format!("http://127.0.0.1:{}/echo", under.port());
     let app = curl(&["-w", "\n%{local_port}", &url]);
-    let (body, port) = app
-        .stdout
-        .rsplit_once('\n')
-        .unwrap_or_else(|| panic!("the echo, then curl's port: {app:#?}"));
-    let echo = parse_request(body);
-    assert_eq!(
-        header(&echo, "X-Client"),
-        Some(format!("127.0.0.1:{port}")),
-        "the address haproxy read from the PROXY header: {echo}"
-    );
+    let (echo, port) = echo_and_local_port(&app.stdout);
+    Haproxy::assert_saw_client(&echo, port);
 }
 
 // ---------------------------------------------------------------------------------------------

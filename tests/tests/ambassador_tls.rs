@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 use podkit_tests::ambassador::{client_args, metered, server_args, AmbassadorSeries, TlsPki};
 use podkit_tests::daemon::Daemon;
 use podkit_tests::run::{
-    command, curl, installed, run, run_with_guard, run_with_input, Announced, Finished, Group,
+    command, curl, installed, run, run_with_guard, run_with_input, Announced, Finished,
 };
-use podkit_tests::servers::{
-    header, parse_request, wait_listening, DeadPort, Haproxy, HttpServer, Scratch,
-};
+use podkit_tests::servers::{echo_and_local_port, header, Haproxy, HttpServer, Nginx};
 use podkit_tests::wait::HANG_GUARD;
 use podkit_tests::{bins, wait};
 
@@ -519,57 +517,18 @@ fn a_server_certificate_from_an_untrusted_ca_is_refused_as_unknown_issuer() {
     assert_server_refused("other-ca", &[], "unknown_issuer");
 }
 
-/// nginx in the foreground with TLS and client certificates required, everything under a
-/// scratch directory; it answers `hello` and the client certificate's subject.
-struct Nginx {
-    _child: Group,
-    port: u16,
-    _dir: Scratch,
-}
-
+/// nginx requiring client certificates from the test CA; it answers `hello` and the client
+/// certificate's subject.
 fn nginx_requiring_client_certificates(test: &str, pki: &TlsPki) -> Option<Nginx> {
-    if !installed(test, "nginx", &["-v"], "nginx-light") {
-        return None;
-    }
-    let dir = Scratch::new("ambassador-nginx");
-    // nginx cannot listen on port 0 and say which it got: the port stays held until nginx
-    // listens on it (nginx binds with SO_REUSEADDR).
-    let reserved = DeadPort::for_a_server();
-    let port = reserved.port;
-    let prefix = dir.path.display().to_string();
-    let config = format!(
-        "daemon off; master_process off; pid {prefix}/nginx.pid; error_log {prefix}/error.log;
-events {{}}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {cert}; ssl_certificate_key {key};
-    ssl_client_certificate {ca}; ssl_verify_client on;
-    location / {{ return 200 \"hello $ssl_client_s_dn\\n\"; }}
-  }}
-}}
-",
-        cert = pki.file("server.crt"),
-        key = pki.file("server.key"),
-        ca = pki.file("ca.crt"),
+    let directives = format!(
+        "ssl_certificate {}; ssl_certificate_key {};
+    ssl_client_certificate {}; ssl_verify_client on;
+    location / {{ return 200 \"hello $ssl_client_s_dn\\n\"; }}",
+        pki.file("server.crt"),
+        pki.file("server.key"),
+        pki.file("ca.crt"),
     );
-    std::fs::write(dir.join("nginx.conf"), config).unwrap();
-    let mut child = Group::spawn(
-        command("nginx")
-            .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null()),
-    );
-    wait_listening("nginx", &mut child, port, &dir.join("error.log"));
-    drop(reserved);
-    Some(Nginx {
-        _child: child,
-        port,
-        _dir: dir,
-    })
+    Nginx::start_https(test, &directives)
 }
 
 #[test]
@@ -611,10 +570,7 @@ fn haproxy_accepting_proxy(test: &str, backend: &HttpServer) -> Option<Haproxy> 
         test,
         &backend.address,
         |_| "accept-proxy".to_owned(),
-        &[
-            "X-Client %[src]:%[src_port]",
-            "X-Authority %[fc_pp_authority]",
-        ],
+        &["X-Authority %[fc_pp_authority]"],
     )
 }
 
@@ -631,9 +587,7 @@ fn echo_through_haproxy(test: &str, proxy_flags: &[&str]) -> Option<(serde_json:
     let under = server_mode(&pki, &format!("127.0.0.1:{}", haproxy.port), &extra);
     let curl = curl_through(&pki, &under, Some("client"), &["-w", "\n%{local_port}"]);
     assert!(curl.succeeded(), "{curl:#?}");
-    let (body, port) = curl.stdout.rsplit_once('\n').expect("body, then the port");
-    let echo = parse_request(body);
-    Some((echo, port.parse().expect("curl's local port")))
+    Some(echo_and_local_port(&curl.stdout))
 }
 
 #[test]
@@ -642,11 +596,7 @@ fn haproxy_accept_proxy_sees_the_original_client_address_and_port() {
     let Some((echo, curl_port)) = echo_through_haproxy(test, &["--proxy-protocol"]) else {
         return;
     };
-    assert_eq!(
-        header(&echo, "X-Client"),
-        Some(format!("127.0.0.1:{curl_port}")),
-        "{echo}"
-    );
+    Haproxy::assert_saw_client(&echo, curl_port);
 }
 
 #[test]
@@ -661,11 +611,7 @@ fn haproxy_reads_the_sni_from_the_authority_tlv() {
         Some("localhost"),
         "{echo}"
     );
-    assert_eq!(
-        header(&echo, "X-Client"),
-        Some(format!("127.0.0.1:{curl_port}")),
-        "{echo}"
-    );
+    Haproxy::assert_saw_client(&echo, curl_port);
 }
 
 /// A PROXY protocol v2 header (haproxy's proxy-protocol.txt, section 2.2), for TCP over IPv4.

@@ -170,7 +170,7 @@ fn tls_with_the_servers_ca_exits_0_and_with_another_ca_3() {
         return;
     }
     let pki = Pki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (cert, key) = pki.pair("server");
     let (ca, wrong_ca) = (pki.file("ca.crt"), pki.file("wrong-ca.crt"));
     let server = HealthServer::start(&["--tls-cert", &cert, "--tls-key", &key]);
     let address = server.address.as_str();

@@ -805,13 +805,12 @@ fn sigterm_stops_it_with_exit_0() {
         return;
     }
     let (_scratch, volume) = configmap("reload-sigterm", "t 1\n");
-    let reload = show(&bins::path("reload"));
     let watch = show(volume.dir());
-    let mut namespace = Namespace::start(&[&reload, "--watch", &watch, "--exec", "true"]);
-    namespace.expect_logged("watching");
-    namespace.signal(libc::SIGTERM);
-    let finished = namespace.finish();
-    assert_eq!(finished.code(), 0, "{finished:?}");
+    let reload = reload(&["--watch", &watch, "--exec", "true"])
+        .as_pid1()
+        .start();
+    let stopped = reload.stop();
+    assert_eq!(stopped.code(), Some(0), "{stopped:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
