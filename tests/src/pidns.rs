@@ -63,14 +63,9 @@ impl Namespace {
     /// As [`Namespace::start`], letting the test adjust the command (environment, stdin).
     pub fn start_with<S: AsRef<OsStr>>(argv: &[S], adjust: impl FnOnce(&mut Command)) -> Namespace {
         let mut command = command(argv);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdin(Stdio::null());
         adjust(&mut command);
-        let mut unshare = Process::spawn(&mut command);
-        let stdout = Lines::read_from(unshare.0.stdout.take().expect("piped stdout"));
-        let stderr = Lines::read_from(unshare.0.stderr.take().expect("piped stderr"));
+        let (unshare, stdout, stderr) = Process::spawn_reading(&mut command);
         Namespace {
             unshare,
             stdout,

@@ -97,6 +97,14 @@ impl Process {
         )
     }
 
+    /// Spawns `command` with its stdout and stderr piped, and reads both, line by line.
+    pub fn spawn_reading(command: &mut Command) -> (Process, Lines, Lines) {
+        let mut process = Process::spawn(command.stdout(Stdio::piped()).stderr(Stdio::piped()));
+        let stdout = Lines::read_from(process.0.stdout.take().expect("piped stdout"));
+        let stderr = Lines::read_from(process.0.stderr.take().expect("piped stderr"));
+        (process, stdout, stderr)
+    }
+
     /// Its pid: the process cannot have been reaped yet unless [`Process::wait`] returned.
     pub fn id(&self) -> u32 {
         self.0.id()

@@ -390,13 +390,9 @@ impl Running {
         command
             .args(args)
             .env("PODKIT_TIMEOUT", PROBE_TIMEOUT)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::null());
         adjust(&mut command);
-        let mut child = Process::spawn(&mut command);
-        let stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
-        let stderr = Lines::read_from(child.0.stderr.take().expect("piped stderr"));
+        let (child, stdout, stderr) = Process::spawn_reading(&mut command);
         let shown = args
             .iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned())
