@@ -188,8 +188,7 @@ fn when_the_child_exits_on_its_own_the_rest_of_the_tree_is_stopped_and_its_code_
     let mut ns = start(
         &["-v", "--grace", "500ms"],
         &[
-            "child", "then", "child", "--ignore", "TERM", "then", "sleep", "0.2", "then", "exit",
-            "5",
+            "child", "then", "child", "--ignore", "TERM", "then", "exit", "5",
         ],
     );
     ns.expect_line("the first child", |l| l.starts_with("child "));
