@@ -101,6 +101,16 @@ impl Namespace {
         unsafe { libc::kill(pid, signal) };
     }
 
+    /// Its stdin, when [`Namespace::start_with`] piped it, for the test to write to PID 1 (and
+    /// what it passes on to its children).
+    pub fn stdin(&mut self) -> std::process::ChildStdin {
+        self.unshare
+            .0
+            .stdin
+            .take()
+            .expect("stdin piped, and taken once")
+    }
+
     /// Waits for a stdout line satisfying `wanted` and returns it.
     pub fn expect_line(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         self.stdout.next_satisfying(what, wanted)

@@ -104,3 +104,14 @@ pub fn child_held(parent: i32) -> Option<Pidfd> {
     let held = Pidfd::open(pid).ok()?;
     (get(pid)?.parent == parent).then_some(held)
 }
+
+/// The command line of the process `pid`, one argument a string, if it exists.
+pub fn cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let arguments = raw.split(|byte| *byte == 0).filter(|arg| !arg.is_empty());
+    Some(
+        arguments
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect(),
+    )
+}

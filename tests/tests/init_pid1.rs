@@ -486,9 +486,37 @@ fn a_required_post_start_hook_stopped_by_podkit_init_is_no_failure() {
     }
     // The child exits 0 while the hook still runs; podkit-init's SIGTERM for the leftovers ends
     // the hook, which must not turn the child's 0 into the hook's 143.
-    let hook = format!("{} sleep forever", helper());
-    let args = ["-v", "--post-start", &hook, "--post-start-required"];
-    let finished = start(&args, &["sleep", "0.5", "then", "exit", "0"]).finish();
+    let (init, helper) = (init(), helper());
+    let hook = format!("{helper} sleep forever");
+    let argv = [
+        &init,
+        "-v",
+        "--post-start",
+        &hook,
+        "--post-start-required",
+        "--",
+        &helper,
+        "tty",
+        "then",
+        "exit",
+        "0",
+    ];
+    let mut ns = Namespace::start_with(&argv, |command| {
+        command.stdin(std::process::Stdio::piped());
+    });
+    // The child waits for a line on its stdin, the namespace's, until the hook runs.
+    ns.expect("no-tty");
+    let pid1 = ns.pid1();
+    wait::until("the post-start hook to run", || {
+        let hook_runs = procs::descendants(pid1).iter().any(|p| {
+            procs::cmdline(p.pid)
+                .is_some_and(|argv| argv.ends_with(&["sleep".into(), "forever".into()]))
+        });
+        hook_runs.then_some(())
+    });
+    std::io::Write::write_all(&mut ns.stdin(), b"go\n").expect("the child reads its stdin");
+    ns.expect("read: go");
+    let finished = ns.finish();
     assert_eq!(finished.code(), 0, "{finished:?}");
     finished.assert_logged("cause=\"child exited on its own\"");
 }
