@@ -166,3 +166,87 @@ fn podkit_inits_own_failure_to_start_a_command_is_exit_1_not_126() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_switch_variable_that_is_not_true_false_1_or_0_is_exit_2_naming_it() {
+    // An empty value (a Helm value left blank) or a typo is refused, never taken for "on".
+    let switch = "expected true, false, 1 or 0";
+    let cases = [
+        ("PODKIT_GROUP", "garbage", switch),
+        ("PODKIT_GROUP", "", switch),
+        ("PODKIT_GROUP", "yes", switch),
+        ("PODKIT_VERBOSE", "loud", "expected a count"),
+    ];
+    for (variable, value, says) in cases {
+        let (code, stderr) = run(&["--", "true"], &[(variable, value)]);
+        let wanted = format!("podkit-init: error: {variable}: {says}");
+        assert_eq!(code, 2, "{variable}={value:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&wanted),
+            "{variable}={value:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn explicit_switch_values_in_any_case_are_accepted() {
+    // The command's own exit code shows podkit-init ran it rather than refusing its input.
+    for value in ["1", "0", "TRUE", "false"] {
+        let (code, stderr) = run(
+            &["--", "sh", "-c", "exit 3"],
+            &[("PODKIT_GROUP", value), ("PODKIT_SUBREAPER", value)],
+        );
+        assert_eq!(code, 3, "PODKIT_GROUP={value:?}: {stderr}");
+        assert_eq!(stderr, "", "PODKIT_GROUP={value:?}");
+    }
+}
+
+#[test]
+fn a_non_utf8_argument_or_variable_is_one_line_and_exit_2_never_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"1\xffs");
+    let cases: [(Vec<&OsStr>, Option<&str>, &str); 4] = [
+        (
+            vec![
+                OsStr::new("--grace"),
+                bad,
+                OsStr::new("--"),
+                OsStr::new("true"),
+            ],
+            None,
+            "--grace",
+        ),
+        (
+            vec![OsStr::from_bytes(b"--gr\xffce"), OsStr::new("true")],
+            None,
+            "--gr",
+        ),
+        (
+            vec![OsStr::new("--"), OsStr::new("true")],
+            Some("PODKIT_GRACE"),
+            "PODKIT_GRACE",
+        ),
+        (
+            vec![OsStr::new("--"), OsStr::new("true")],
+            Some("PODKIT_GROUP"),
+            "PODKIT_GROUP",
+        ),
+    ];
+    for (args, variable, named) in cases {
+        let mut command = Command::new(init());
+        command.args(&args);
+        if let Some(variable) = variable {
+            command.env(variable, bad);
+        }
+        let output = command.output().expect("podkit-init runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("podkit-init: error: ") && stderr.contains(named),
+            "{args:?} should name {named}: {stderr}"
+        );
+    }
+}

@@ -404,8 +404,33 @@ fn tini_kill_process_group_forwards_to_the_childs_whole_group() {
     if !pidns::available("tini_kill_process_group_forwards_to_the_childs_whole_group") {
         return;
     }
-    // The main child catches signals; its own child, in the same process group, dies of SIGUSR1
-    // only if the signal goes to the group rather than to the main child alone.
+    signals_reach_the_childs_whole_group_with("TINI_KILL_PROCESS_GROUP", "1");
+}
+
+#[test]
+fn podkit_group_1_and_the_peers_variables_by_their_own_rules_forward_to_the_group() {
+    if !pidns::available(
+        "podkit_group_1_and_the_peers_variables_by_their_own_rules_forward_to_the_group",
+    ) {
+        return;
+    }
+    // tini turns group signalling on when its variable is set at all, even to 0 or nothing;
+    // dumb-init turns it off only for exactly 0.
+    for (variable, value) in [
+        ("PODKIT_GROUP", "1"),
+        ("PODKIT_GROUP", "True"),
+        ("TINI_KILL_PROCESS_GROUP", "0"),
+        ("TINI_KILL_PROCESS_GROUP", ""),
+        ("DUMB_INIT_SETSID", "1"),
+    ] {
+        signals_reach_the_childs_whole_group_with(variable, value);
+    }
+}
+
+/// Runs podkit-init with `variable=value` and checks that a signal it forwards reaches the main
+/// child's whole process group: the main child catches signals; its own child, in the same
+/// group, dies of SIGUSR1 only if the signal goes to the group rather than to the main child alone.
+fn signals_reach_the_childs_whole_group_with(variable: &str, value: &str) {
     let (init, helper) = (init(), helper());
     let argv = [
         init.as_str(),
@@ -418,18 +443,19 @@ fn tini_kill_process_group_forwards_to_the_childs_whole_group() {
         "TERM",
     ];
     let mut ns = Namespace::start_with(&argv, |command| {
-        command.env("TINI_KILL_PROCESS_GROUP", "1");
+        command.env(variable, value);
     });
     ns.expect("ready");
     let main_child = procs::children(ns.pid1())[0].pid;
     let grandchild = procs::children(main_child)[0].pid;
     ns.signal(libc::SIGUSR1);
     ns.expect("signal SIGUSR1");
-    wait::until("the group member to die of SIGUSR1", || {
-        procs::get(grandchild).is_none().then_some(())
-    });
+    wait::until(
+        &format!("{variable}={value:?}: the group member to die of SIGUSR1"),
+        || procs::get(grandchild).is_none().then_some(()),
+    );
     ns.signal(libc::SIGTERM);
-    assert_eq!(ns.finish().code(), 143);
+    assert_eq!(ns.finish().code(), 143, "{variable}={value:?}");
 }
 
 #[test]
@@ -583,4 +609,25 @@ fn a_grace_too_long_for_the_clock_means_never_and_does_not_crash() {
     ns.expect_line("pid", |l| l.starts_with("pid "));
     ns.signal(libc::SIGTERM);
     assert_eq!(ns.finish().code(), 143);
+}
+
+#[test]
+fn a_child_killed_by_a_real_time_signal_exits_128_plus_its_number() {
+    if !pidns::available("a_child_killed_by_a_real_time_signal_exits_128_plus_its_number") {
+        return;
+    }
+    // A real-time signal's default action ends the process. Its death must be reaped and reported
+    // like any other: a wait that decodes only the classic signals (nix's `WaitStatus`) reaps the
+    // child, then fails, and podkit-init would wait forever for a child already gone.
+    for number in [35, 38, 64] {
+        let mut ns = start(&[], &["pid", "then", "sleep", "forever"]);
+        ns.expect_line("pid", |l| l.starts_with("pid "));
+        ns.signal(number);
+        let finished = ns.finish();
+        assert_eq!(
+            finished.code(),
+            128 + number,
+            "signal {number}: {finished:?}"
+        );
+    }
 }

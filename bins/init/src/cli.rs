@@ -2,14 +2,14 @@
 //!
 //! Hand-written over lexopt rather than clap: clap alone would cost more than this binary's whole
 //! 500 KB budget. It keeps podkit's conventions anyway: every flag has a `PODKIT_*` variable
-//! (`--help` lists them), a flag beats its variable, and tini's and dumb-init's variables are
-//! honoured so podkit-init drops into images written for them.
+//! (`--help` lists them), a flag beats its variable, a switch's variable takes only an explicit
+//! `true`, `false`, `1` or `0`, and tini's and dumb-init's variables are honoured with the meaning
+//! their own tools give them, so podkit-init drops into images written for them.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::time::Duration;
 
-use podkit::cli::{env_name, switch_value};
+use podkit::cli::{env_name, switch_value, Blame, UsageError};
 use podkit::duration;
 use podkit::log::{Format, Level};
 use podkit::signal::Signal;
@@ -60,21 +60,19 @@ pub enum Action {
     Version,
 }
 
-/// A usage error: one line naming the flag or variable and what was wrong with it.
-#[derive(Debug, PartialEq)]
-pub struct UsageError(String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A variable of tini or dumb-init that podkit-init honours, with that tool's own meaning, when
+/// neither the flag nor its `PODKIT_*` variable is given.
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    /// tini's rule: set at all, to any value (empty and `0` included), means on.
+    SetMeansOn(&'static str),
+    /// dumb-init's rule for `DUMB_INIT_SETSID`: exactly `0` means off, any other value on.
+    ZeroMeansOff(&'static str),
 }
 
-impl From<lexopt::Error> for UsageError {
-    fn from(error: lexopt::Error) -> UsageError {
-        UsageError(error.to_string())
-    }
-}
+const TINI_SUBREAPER: Peer = Peer::SetMeansOn("TINI_SUBREAPER");
+const TINI_KILL_PROCESS_GROUP: Peer = Peer::SetMeansOn("TINI_KILL_PROCESS_GROUP");
+const DUMB_INIT_SETSID: Peer = Peer::ZeroMeansOff("DUMB_INIT_SETSID");
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
@@ -86,7 +84,7 @@ pub fn parse(
 ) -> Result<Action, UsageError> {
     let mut flags = Flags::default();
     let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next()? {
+    while let Some(arg) = parser.next().map_err(UsageError::new)? {
         use lexopt::Arg::{Long, Short, Value};
         match arg {
             Short('h') | Long("help") => return Ok(Action::Help),
@@ -96,30 +94,45 @@ pub fn parse(
             Short('P') | Long("pause") => flags.pause = Some(true),
             Long("post-start-required") => flags.post_start_required = Some(true),
             Short('v') | Long("verbose") => flags.verbosity += 1,
-            Long("grace") => flags.grace = Some(text(parser.value()?, "--grace")?),
-            Long("stop-delay") => flags.stop_delay = Some(text(parser.value()?, "--stop-delay")?),
-            Long("pre-stop") => flags.pre_stop = Some(text(parser.value()?, "--pre-stop")?),
-            Long("post-start") => flags.post_start = Some(text(parser.value()?, "--post-start")?),
-            Short('r') | Long("rewrite") => flags.rewrite.push(text(parser.value()?, "--rewrite")?),
+            Long("grace") => flags.grace = Some(text(value(&mut parser)?, "--grace")?),
+            Long("stop-delay") => {
+                flags.stop_delay = Some(text(value(&mut parser)?, "--stop-delay")?)
+            }
+            Long("pre-stop") => flags.pre_stop = Some(text(value(&mut parser)?, "--pre-stop")?),
+            Long("post-start") => {
+                flags.post_start = Some(text(value(&mut parser)?, "--post-start")?)
+            }
+            Short('r') | Long("rewrite") => {
+                flags.rewrite.push(text(value(&mut parser)?, "--rewrite")?)
+            }
             Long("remap-exit") => flags
                 .remap_exit
-                .push(text(parser.value()?, "--remap-exit")?),
+                .push(text(value(&mut parser)?, "--remap-exit")?),
             Short('e') => flags
                 .remap_exit
-                .push(format!("{}:0", text(parser.value()?, "-e")?)),
+                .push(format!("{}:0", text(value(&mut parser)?, "-e")?)),
             Short('p') | Long("pdeathsig") => {
-                flags.pdeathsig = Some(text(parser.value()?, "--pdeathsig")?)
+                flags.pdeathsig = Some(text(value(&mut parser)?, "--pdeathsig")?)
             }
-            Long("log-level") => flags.log_level = Some(text(parser.value()?, "--log-level")?),
-            Long("log-format") => flags.log_format = Some(text(parser.value()?, "--log-format")?),
+            Long("log-level") => flags.log_level = Some(text(value(&mut parser)?, "--log-level")?),
+            Long("log-format") => {
+                flags.log_format = Some(text(value(&mut parser)?, "--log-format")?)
+            }
             Value(program) => {
                 flags.command.push(program);
-                flags.command.extend(parser.raw_args()?);
+                flags
+                    .command
+                    .extend(parser.raw_args().map_err(UsageError::new)?);
             }
-            _ => return Err(arg.unexpected().into()),
+            _ => return Err(UsageError::new(arg.unexpected())),
         }
     }
     flags.into_config(&env).map(Action::Run)
+}
+
+/// The value of the option just read: `--grace 5s` or `--grace=5s`.
+fn value(parser: &mut lexopt::Parser) -> Result<OsString, UsageError> {
+    parser.value().map_err(UsageError::new)
 }
 
 /// The command line as given, still text; [`Flags::into_config`] types it with the environment.
@@ -147,11 +160,11 @@ impl Flags {
         let sources = Sources { env };
         let pause = sources.switch(self.pause, "pause", &[])?;
         if pause && !self.command.is_empty() {
-            return Err(UsageError("--pause takes no command".into()));
+            return Err(UsageError::new("--pause takes no command"));
         }
         if !pause && self.command.is_empty() {
-            return Err(UsageError(
-                "missing command: usage is podkit-init [OPTIONS] -- CMD [ARGS...]".into(),
+            return Err(UsageError::new(
+                "missing command: usage is podkit-init [OPTIONS] -- CMD [ARGS...]",
             ));
         }
         let grace = sources
@@ -161,7 +174,7 @@ impl Flags {
             .value("stop-delay", self.stop_delay, duration::parse)?
             .unwrap_or(Duration::ZERO);
         if !stop_delay.is_zero() && stop_delay >= grace {
-            return Err(UsageError(format!(
+            return Err(UsageError::new(format!(
                 "--stop-delay {} must be shorter than --grace {}: the grace bounds the whole stop",
                 duration::format(stop_delay),
                 duration::format(grace)
@@ -179,9 +192,9 @@ impl Flags {
             group: sources.switch(
                 self.group,
                 "group",
-                &["TINI_KILL_PROCESS_GROUP", "DUMB_INIT_SETSID"],
+                &[TINI_KILL_PROCESS_GROUP, DUMB_INIT_SETSID],
             )?,
-            subreaper: sources.switch(self.subreaper, "subreaper", &["TINI_SUBREAPER"])?,
+            subreaper: sources.switch(self.subreaper, "subreaper", &[TINI_SUBREAPER])?,
             grace,
             stop_delay,
             pre_stop: sources.command("pre-stop", self.pre_stop)?,
@@ -225,7 +238,7 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
     }
 
     /// The flag's (or variable's) value through `parse`, errors naming where it came from.
-    fn value<T, Error: fmt::Display>(
+    fn value<T, Error: Into<Box<dyn std::error::Error + Send + Sync>>>(
         &self,
         flag: &str,
         given: Option<String>,
@@ -233,9 +246,7 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
     ) -> Result<Option<T>, UsageError> {
         match self.text(flag, given)? {
             None => Ok(None),
-            Some((value, source)) => parse(&value)
-                .map(Some)
-                .map_err(|e| UsageError(format!("{source}: {e}"))),
+            Some((value, source)) => parse(&value).map(Some).blame(source),
         }
     }
 
@@ -254,36 +265,44 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         })
     }
 
-    /// A switch: the flag if given, else its `PODKIT_*` variable, else the first compatibility
-    /// alias set. The environment is not read at all when the flag is given.
-    fn switch(
-        &self,
-        given: Option<bool>,
-        flag: &str,
-        aliases: &[&str],
-    ) -> Result<bool, UsageError> {
+    /// A switch: the flag if given, else its `PODKIT_*` variable, which must say `true`, `false`,
+    /// `1` or `0` (an empty or mistyped value is an error, never a guess), else the first of
+    /// `peers` that is set, read by its own tool's rule. The environment is not read at all when
+    /// the flag is given.
+    fn switch(&self, given: Option<bool>, flag: &str, peers: &[Peer]) -> Result<bool, UsageError> {
         if let Some(given) = given {
             return Ok(given);
         }
-        let names = std::iter::once(env_name(flag)).chain(aliases.iter().map(|a| a.to_string()));
-        for name in names {
-            if let Some(value) = (self.env)(&name) {
-                return switch_value(&text(value, &name)?)
-                    .map_err(|e| UsageError(format!("{name}: {e}")));
-            }
+        let name = env_name(flag);
+        if let Some(value) = (self.env)(&name) {
+            return switch_value(&text(value, &name)?).blame(name);
         }
-        Ok(false)
+        Ok(peers
+            .iter()
+            .find_map(|peer| self.peer(*peer))
+            .unwrap_or(false))
     }
 
-    /// How many `-v`: the flags' count, else `PODKIT_VERBOSE`, which holds a count or a switch
-    /// value standing for one.
+    /// A peer's variable by its tool's rule, `None` when it is not set. Its value need not be
+    /// UTF-8: neither rule reads more than "is it exactly `0`".
+    fn peer(&self, peer: Peer) -> Option<bool> {
+        match peer {
+            Peer::SetMeansOn(name) => (self.env)(name).map(|_| true),
+            Peer::ZeroMeansOff(name) => (self.env)(name).map(|value| value != "0"),
+        }
+    }
+
+    /// How many `-v`: the flags' count, else `PODKIT_VERBOSE`, which holds a count, or `true` or
+    /// `false` standing for one or none.
     fn verbosity(&self, given: u8) -> Result<u8, UsageError> {
         if given > 0 {
             return Ok(given);
         }
         let parse = |value: &str| match value.trim().parse::<u8>() {
             Ok(count) => Ok(count),
-            Err(_) => switch_value(value).map(u8::from).map_err(|e| e.to_string()),
+            Err(_) => switch_value(value)
+                .map(u8::from)
+                .map_err(|_| format!("expected a count (0 to 255), true or false, got {value:?}")),
         };
         Ok(self.value("verbose", None, parse)?.unwrap_or(0))
     }
@@ -310,15 +329,17 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
         };
         items
             .iter()
-            .map(|item| parse_one(item).map_err(|e| UsageError(format!("{source}: {e}"))))
+            .map(|item| parse_one(item).blame(source.clone()))
             .collect()
     }
 }
 
+/// A flag's or variable's value as text; `source` names it in the error.
 fn text(value: OsString, source: &str) -> Result<String, UsageError> {
     value
         .into_string()
-        .map_err(|v| UsageError(format!("{source}: not valid UTF-8: {v:?}")))
+        .map_err(|v| format!("not valid UTF-8: {v:?}"))
+        .blame(source.to_owned())
 }
 
 fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
@@ -377,11 +398,17 @@ Options (each also read from the environment variable shown):
   -P, --pause                  No command: reap orphans, exit 0 on SIGTERM or SIGINT
                                (the Kubernetes pause container)            [env: PODKIT_PAUSE]
   -v, --verbose                More logs: -v says why podkit-init exited, -vv every signal
-                               [env: PODKIT_VERBOSE, the count]
+                               [env: PODKIT_VERBOSE, a count, true or false]
       --log-level LEVEL        error, warn, info or debug [default: warn] [env: PODKIT_LOG_LEVEL]
       --log-format FORMAT      text or json [default: text]              [env: PODKIT_LOG_FORMAT]
   -h, --help                   Print this help
   -V, --version                Print the version
+
+A switch (-g, -s, -P, --post-start-required) read from its PODKIT_* variable takes only true,
+false, 1 or 0, in any case; any other value, an empty one included, is a usage error. tini's and
+dumb-init's variables keep the meaning their own tools give them, and a PODKIT_* variable wins
+over them: TINI_SUBREAPER and TINI_KILL_PROCESS_GROUP turn their switch on when set at all, to
+any value, even 0 or nothing; DUMB_INIT_SETSID=0 leaves --group off, any other value turns it on.
 
 Stop signals are SIGTERM, SIGINT and SIGQUIT: the grace starts when one arrives, then come the
 stop delay, the pre-stop hook, and the (rewritten) signal to CMD; whatever is left of the tree when
@@ -423,7 +450,7 @@ mod tests {
 
     fn error(args: &[&str], env: &[(&str, &str)]) -> String {
         match parse_with(args, env) {
-            Err(UsageError(message)) => message,
+            Err(error) => error.to_string(),
             other => panic!("expected an error, got {other:?}"),
         }
     }
@@ -499,11 +526,18 @@ mod tests {
     }
 
     #[test]
-    fn tini_and_dumb_init_variables_are_honoured() {
-        assert!(config(&["app"], &[("TINI_SUBREAPER", "")]).subreaper);
-        assert!(config(&["app"], &[("TINI_KILL_PROCESS_GROUP", "1")]).group);
-        assert!(config(&["app"], &[("DUMB_INIT_SETSID", "1")]).group);
+    fn tini_and_dumb_init_variables_keep_their_own_tools_meaning() {
+        // tini: set at all means on, whatever the value.
+        for value in ["", "1", "0", "anything"] {
+            assert!(config(&["app"], &[("TINI_SUBREAPER", value)]).subreaper);
+            assert!(config(&["app"], &[("TINI_KILL_PROCESS_GROUP", value)]).group);
+        }
+        // dumb-init: exactly 0 turns group signalling off, anything else leaves it on.
         assert!(!config(&["app"], &[("DUMB_INIT_SETSID", "0")]).group);
+        for value in ["1", "", "yes"] {
+            assert!(config(&["app"], &[("DUMB_INIT_SETSID", value)]).group);
+        }
+        // The PODKIT_* variable wins over a peer's.
         assert!(
             !config(
                 &["app"],
@@ -511,6 +545,32 @@ mod tests {
             )
             .group
         );
+        assert!(!config(&["app"], &[]).group);
+    }
+
+    #[test]
+    fn a_switch_variable_takes_only_true_false_1_or_0() {
+        for (value, on) in [("1", true), ("TRUE", true), ("0", false), ("False", false)] {
+            let c = config(
+                &["app"],
+                &[("PODKIT_GROUP", value), ("PODKIT_SUBREAPER", value)],
+            );
+            assert_eq!((c.group, c.subreaper), (on, on), "{value:?}");
+        }
+        for variable in [
+            "PODKIT_GROUP",
+            "PODKIT_SUBREAPER",
+            "PODKIT_POST_START_REQUIRED",
+        ] {
+            for bad in ["", "garbage", "yes", "2"] {
+                let error = error(&["app"], &[(variable, bad)]);
+                assert!(
+                    error.starts_with(&format!("{variable}: expected true, false, 1 or 0")),
+                    "{variable}={bad:?}: {error}"
+                );
+            }
+        }
+        assert!(error(&[], &[("PODKIT_PAUSE", "on")]).starts_with("PODKIT_PAUSE: expected"));
     }
 
     #[test]
@@ -580,12 +640,19 @@ mod tests {
             config(&["--log-level", "error", "app"], &[]).log_level,
             Level::Error
         );
+        for bad in ["", "loud", "300"] {
+            let error = error(&["app"], &[("PODKIT_VERBOSE", bad)]);
+            assert!(
+                error.starts_with("PODKIT_VERBOSE: expected a count (0 to 255), true or false"),
+                "{bad:?}: {error}"
+            );
+        }
     }
 
     #[test]
     fn help_and_version_win_over_missing_command() {
-        assert_eq!(parse_with(&["--help"], &[]), Ok(Action::Help));
-        assert_eq!(parse_with(&["-V"], &[]), Ok(Action::Version));
+        assert!(matches!(parse_with(&["--help"], &[]), Ok(Action::Help)));
+        assert!(matches!(parse_with(&["-V"], &[]), Ok(Action::Version)));
         assert!(matches!(
             parse_with(&["--pause"], &[]),
             Ok(Action::Run(Config { pause: true, .. }))

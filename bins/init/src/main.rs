@@ -7,8 +7,6 @@ mod signals;
 mod spawn;
 mod supervise;
 
-use podkit::cli::EXIT_USAGE;
-
 fn main() {
     let action = cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name));
     let code = match action {
@@ -26,7 +24,7 @@ fn main() {
         }
         Err(e) => {
             eprintln!("podkit-init: error: {e} (see podkit-init --help)");
-            EXIT_USAGE
+            e.exit_code()
         }
     };
     std::process::exit(code);

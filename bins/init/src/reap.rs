@@ -47,6 +47,11 @@ impl fmt::Display for Status {
 /// Reaps every child that has already exited, handing each to `on_exit`, and reports whether any
 /// child remains. Looping until `waitpid` has nothing more is what makes merged SIGCHLDs harmless:
 /// one SIGCHLD may stand for a thousand exits, the main child's among them.
+///
+/// Raw `waitpid` rather than `nix::sys::wait::waitpid`: nix decodes the status into its `Signal`
+/// enum, which has no real-time signals, so for a child killed by `SIGRTMIN+n` (a signal
+/// podkit-init forwards) it reaps the child and then returns `EINVAL`, losing its pid and status;
+/// an init that lost its main child that way would wait forever.
 pub fn reap_exited(mut on_exit: impl FnMut(libc::pid_t, Status)) -> bool {
     loop {
         let mut raw = 0;

@@ -9,24 +9,25 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
+use nix::sys::signal::{SigHandler, Signal as NixSignal};
 use podkit::signal::Signal;
 
 /// Signals podkit-init never takes: the uncatchable ones, and the synchronous faults, which must
 /// stay fatal to podkit-init itself.
-const UNTAKEN: [i32; 8] = [
-    libc::SIGKILL,
-    libc::SIGSTOP,
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGTRAP,
-    libc::SIGSYS,
+const UNTAKEN: [NixSignal; 8] = [
+    NixSignal::SIGKILL,
+    NixSignal::SIGSTOP,
+    NixSignal::SIGSEGV,
+    NixSignal::SIGBUS,
+    NixSignal::SIGILL,
+    NixSignal::SIGFPE,
+    NixSignal::SIGTRAP,
+    NixSignal::SIGSYS,
 ];
 
 /// Ignored by podkit-init, not forwarded, so that job control on a terminal behaves as under tini:
 /// podkit-init may touch the terminal from the background; the child restores them before exec.
-pub const TERMINAL_STOPS: [i32; 2] = [libc::SIGTTIN, libc::SIGTTOU];
+pub const TERMINAL_STOPS: [NixSignal; 2] = [NixSignal::SIGTTIN, NixSignal::SIGTTOU];
 
 /// A signal that arrived, with whether podkit-init raised it against itself.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,10 @@ pub struct Received {
 /// which it keeps for threads and setuid, but a glibc program in the container may use 34 as its
 /// SIGRTMIN. podkit-init is single-threaded and never needs what musl keeps them for, so it takes
 /// and forwards them like any other signal.
+///
+/// That is also why these two calls stay raw rather than going through nix: its `SigSet` wraps
+/// the C library's sigset_t (and musl's `sigaddset` refuses 32 to 34), its `Signal` enum has no
+/// real-time signals, and it has no `sigtimedwait` at all.
 const KERNEL_SET_BYTES: usize = 8;
 
 /// The blocked set; while it lives, signals in it queue until [`SignalSet::wait`] collects them.
@@ -70,8 +75,8 @@ impl SignalSet {
             return Err(io::Error::last_os_error());
         }
         for signal in TERMINAL_STOPS {
-            // SAFETY: setting a standard disposition (SIG_IGN) for a valid, catchable signal.
-            unsafe { libc::signal(signal, libc::SIG_IGN) };
+            // SAFETY: ignoring a signal installs no handler.
+            unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) }?;
         }
         Ok(SignalSet { taken })
     }
@@ -124,7 +129,8 @@ impl SignalSet {
 /// Whether `signal` is one podkit-init forwards to its child: everything it takes but SIGCHLD.
 pub fn is_forwardable(signal: Signal) -> bool {
     let number = signal.number();
-    number != libc::SIGCHLD && !UNTAKEN.contains(&number) && !TERMINAL_STOPS.contains(&number)
+    let named = |set: &[NixSignal]| set.iter().any(|s| *s as i32 == number);
+    number != libc::SIGCHLD && !named(&UNTAKEN) && !named(&TERMINAL_STOPS)
 }
 
 /// The stop signals: they start the graceful stop rather than being merely forwarded.

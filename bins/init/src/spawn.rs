@@ -6,8 +6,17 @@
 
 use std::ffi::{CString, OsString};
 use std::fmt;
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sys::signal::{self, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal as NixSignal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{dup2_stdin, fork, getpid, pipe2, setpgid, tcsetpgrp, write, ForkResult, Pid};
 
 /// What a new process is for, which decides its terminal and stdin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,40 +86,27 @@ pub fn spawn(argv: &[OsString], role: Role) -> Result<libc::pid_t, SpawnError> {
         .map_err(|_| fail(io::Error::from_raw_os_error(libc::EINVAL)))?;
     let mut arg_pointers: Vec<*const libc::c_char> = args.iter().map(|arg| arg.as_ptr()).collect();
     arg_pointers.push(std::ptr::null());
-    let mut exec_error_pipe = [0; 2];
-    // SAFETY: pipe2 writes two descriptors into the array it is given.
-    if unsafe { libc::pipe2(exec_error_pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(fail(io::Error::last_os_error()));
-    }
-    let [read_end, write_end] = exec_error_pipe;
+    let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(e.into()))?;
     // SAFETY: podkit-init is single-threaded; the child branch below only calls async-signal-safe
     // functions on memory prepared before the fork, then execs or exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: in the child, on pointers and descriptors prepared above.
-        unsafe { become_command(&arg_pointers, role, write_end) }
-    }
-    let fork_error = io::Error::last_os_error();
-    // SAFETY: closing our copy of the write end, which only the child still holds.
-    unsafe { libc::close(write_end) };
-    if pid < 0 {
-        // SAFETY: closing the read end we own.
-        unsafe { libc::close(read_end) };
-        return Err(fail(fork_error));
-    }
-    let exec_errno = read_exec_error(read_end);
-    // SAFETY: closing the read end we own.
-    unsafe { libc::close(read_end) };
-    match exec_errno {
-        None => Ok(pid),
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            // SAFETY: in the child, on pointers and descriptors prepared above.
+            unsafe { become_command(&arg_pointers, role, &write_end) }
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Err(fail(e.into())),
+    };
+    // Only the child holds the write end now: exec closes it (success) or the child's exit does.
+    drop(write_end);
+    match read_exec_error(read_end) {
+        None => Ok(child.as_raw()),
         Some(errno) => {
             // The child has exited right after reporting; collect it here, where it is known.
-            // SAFETY: waitpid on our own child with a null status pointer.
-            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-            let error = io::Error::from_raw_os_error(errno);
+            let _ = waitpid(child, None);
             Err(SpawnError {
                 program,
-                error,
+                error: io::Error::from_raw_os_error(errno),
                 at_exec: true,
             })
         }
@@ -119,71 +115,54 @@ pub fn spawn(argv: &[OsString], role: Role) -> Result<libc::pid_t, SpawnError> {
 
 /// The child's half: set up, exec, or report why exec failed and exit.
 ///
+/// nix wraps every step but the last two: its `execvp` builds the pointer array on the heap,
+/// which a forked child must not do, and it has no `_exit`. Failures are ignored: there is no one
+/// to tell but the exec error pipe, and each step is best effort.
+///
 /// # Safety
 /// Call only in a freshly forked child; `argv` must be a null-terminated array of C strings.
-unsafe fn become_command(
-    argv: &[*const libc::c_char],
-    role: Role,
-    exec_error_fd: libc::c_int,
-) -> ! {
-    // SAFETY: async-signal-safe calls only, on arguments prepared before the fork, in the child.
-    unsafe {
-        libc::setpgid(0, 0);
-        if role
-            == (Role::Main {
-                take_terminal: true,
-            })
-        {
-            // Failure means stdin is not our controlling terminal: nothing to hand over.
-            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
-        }
-        if role == Role::Hook {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-            if null >= 0 {
-                libc::dup2(null, libc::STDIN_FILENO);
-                libc::close(null);
-            }
-        }
-        // Ignored dispositions survive exec: SIGTTIN/SIGTTOU (ignored by podkit-init) and SIGPIPE
-        // (ignored by the Rust runtime) go back to their defaults; the mask is emptied.
-        for signal in crate::signals::TERMINAL_STOPS
-            .into_iter()
-            .chain([libc::SIGPIPE])
-        {
-            libc::signal(signal, libc::SIG_DFL);
-        }
-        let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(empty.as_mut_ptr());
-        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
-        libc::execvp(argv[0], argv.as_ptr());
-        let errno = *libc::__errno_location();
-        libc::write(
-            exec_error_fd,
-            (&errno as *const libc::c_int).cast(),
-            size_of::<libc::c_int>(),
-        );
-        libc::_exit(127)
+unsafe fn become_command(argv: &[*const libc::c_char], role: Role, exec_error: &OwnedFd) -> ! {
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    if role
+        == (Role::Main {
+            take_terminal: true,
+        })
+    {
+        // SAFETY: descriptor 0 is the terminal isatty found open before the fork; the child never
+        // closes it.
+        let stdin = unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+        // Failure means stdin is not our controlling terminal: nothing to hand over.
+        let _ = tcsetpgrp(stdin, getpid());
     }
+    if role == Role::Hook {
+        // A C-string path needs no allocation; the descriptor closes when dropped.
+        if let Ok(null) = open(c"/dev/null", OFlag::O_RDONLY, Mode::empty()) {
+            let _ = dup2_stdin(&null);
+        }
+    }
+    // Ignored dispositions survive exec: SIGTTIN/SIGTTOU (ignored by podkit-init) and SIGPIPE
+    // (ignored by the Rust runtime) go back to their defaults; the mask is emptied, which with an
+    // empty set clears the C library's reserved signals too.
+    for signal in crate::signals::TERMINAL_STOPS
+        .into_iter()
+        .chain([NixSignal::SIGPIPE])
+    {
+        // SAFETY: restoring the default disposition installs no handler.
+        let _ = unsafe { signal::signal(signal, SigHandler::SigDfl) };
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: execvp with the null-terminated array of C strings built before the fork; on
+    // success it does not return.
+    unsafe { libc::execvp(argv[0], argv.as_ptr()) };
+    let _ = write(exec_error, &Errno::last_raw().to_ne_bytes());
+    // SAFETY: _exit ends the child without running the parent's atexit handlers or destructors.
+    unsafe { libc::_exit(127) }
 }
 
 /// The errno the child sent if exec failed, or `None` once exec closed the pipe (success).
-fn read_exec_error(fd: libc::c_int) -> Option<libc::c_int> {
-    let mut errno: libc::c_int = 0;
-    loop {
-        // SAFETY: reading at most size_of::<c_int>() bytes into a c_int we own.
-        let read = unsafe {
-            libc::read(
-                fd,
-                (&mut errno as *mut libc::c_int).cast(),
-                size_of::<libc::c_int>(),
-            )
-        };
-        if read == size_of::<libc::c_int>() as isize {
-            return Some(errno);
-        }
-        if read < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        return None;
-    }
+fn read_exec_error(read_end: OwnedFd) -> Option<libc::c_int> {
+    let mut errno = [0; size_of::<libc::c_int>()];
+    // read_exact retries on EINTR; end of file before a whole errno means exec succeeded.
+    File::from(read_end).read_exact(&mut errno).ok()?;
+    Some(libc::c_int::from_ne_bytes(errno))
 }

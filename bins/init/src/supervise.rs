@@ -1,7 +1,10 @@
 //! The life of an init, top to bottom: start the child, then sleep until a signal or a deadline and
 //! act on it (forward, reap, stop gracefully, kill what is left), and exit once the tree is empty.
 
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
+
+use nix::sys::prctl::set_child_subreaper;
 
 use podkit::proc;
 use podkit::signal::Signal;
@@ -29,13 +32,14 @@ pub fn run(config: &Config) -> i32 {
         return code;
     }
     if let Some(signal) = config.pdeathsig {
-        // SAFETY: prctl with PR_SET_PDEATHSIG and a valid signal number.
+        // Raw rather than nix::sys::prctl::set_pdeathsig, whose `Signal` enum cannot name the
+        // real-time signals that --pdeathsig accepts.
+        // SAFETY: prctl with PR_SET_PDEATHSIG and a valid signal number touches no memory of ours.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal.number() as libc::c_ulong) };
     }
     let mut init = Init::new(config);
     if !config.pause {
-        // SAFETY: isatty only inspects the descriptor.
-        let take_terminal = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
+        let take_terminal = std::io::stdin().is_terminal();
         match spawn(&config.command, Role::Main { take_terminal }) {
             Ok(pid) => init.main = Some(pid),
             Err(e) => {
@@ -64,12 +68,13 @@ fn become_reaper(required: bool) -> Result<(), i32> {
     if std::process::id() == 1 {
         return Ok(());
     }
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER and a plain integer argument.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) } == 0 {
-        debug!("not PID 1: registered as child subreaper");
-        return Ok(());
-    }
-    let error = std::io::Error::last_os_error();
+    let error = match set_child_subreaper(true) {
+        Ok(()) => {
+            debug!("not PID 1: registered as child subreaper");
+            return Ok(());
+        }
+        Err(errno) => std::io::Error::from(errno),
+    };
     if required {
         error!("cannot become a child subreaper", error = error);
         return Err(1);
@@ -274,8 +279,8 @@ impl<'a> Init<'a> {
         // holds for them even where the walk fails (no /proc, a seccomp profile).
         let own = [self.main, self.pre_stop, self.post_start];
         for pid in own.into_iter().flatten() {
-            // SAFETY: kill with the pid of an unreaped child of podkit-init.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // An unreaped child's pid cannot have been recycled.
+            let _ = proc::kill(pid, Signal::KILL);
         }
         count
     }
@@ -373,8 +378,8 @@ impl<'a> Init<'a> {
         let Some(pid) = self.main else { return };
         // The child leads its own process group (spawn puts it there), so -pid is that group.
         let target = if self.config.group { -pid } else { pid };
-        // SAFETY: kill with the pid (or group) of a child that has not been reaped, so not reused.
-        unsafe { libc::kill(target, signal.number()) };
+        // The child is not reaped yet, so neither its pid nor its group can have been recycled.
+        let _ = proc::kill(target, signal);
         debug!("forwarded", signal = signal, to = target);
     }
 

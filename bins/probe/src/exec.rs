@@ -1,10 +1,14 @@
 //! The exec check: run a command, healthy when it exits 0, killed (with its process group) when
 //! it outlives the timeout. No runtime and no thread: the wait is a poll on a pidfd.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use crate::outcome::Finding;
 
@@ -24,10 +28,9 @@ pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Finding, St
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
-    let pid = child.id() as libc::pid_t;
-    if !exits_within(pid, timeout) {
-        // SAFETY: kill the process group of our own unreaped child (it leads the group).
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    if !exits_within(&mut child, timeout) {
+        // The child leads its group and is not reaped yet, so the group cannot have been recycled.
+        let _ = killpg(Pid::from_raw(child.id() as libc::pid_t), Signal::SIGKILL);
         let _ = child.wait();
         let detail = format!("timed out after {}", podkit::duration::format(timeout));
         return Ok(Finding::unreachable(detail));
@@ -46,37 +49,24 @@ pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Finding, St
     })
 }
 
-/// Whether the child `pid` exits within `timeout`, waiting on a pidfd (Linux 5.3); kernels
-/// without pidfds fall back to polling its status every 10 ms.
-fn exits_within(pid: libc::pid_t, timeout: Duration) -> bool {
+/// Whether `child` exits within `timeout`, waiting on a pidfd (Linux 5.3); kernels without
+/// pidfds fall back to polling its status every 10 ms. Either way the child is left for the
+/// caller's `wait`, which returns its status (`try_wait` keeps the status it reaped).
+fn exits_within(child: &mut Child, timeout: Duration) -> bool {
+    // Raw: nix has no pidfd_open.
     // SAFETY: pidfd_open with the pid of our own unreaped child and no flags.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
     if fd >= 0 {
         // SAFETY: the descriptor was just opened and is owned here.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let mut poll = libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd; a pidfd becomes readable when the process exits.
-        return unsafe { libc::poll(&mut poll, 1, millis) } > 0;
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+        // A pidfd becomes readable when the process exits.
+        return matches!(poll(&mut fds, timeout), Ok(ready) if ready > 0);
     }
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
-        // SAFETY: waitid with WNOWAIT only peeks at our own child's state; info is valid for writes.
-        let peeked = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                info.as_mut_ptr(),
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: waitid zero-filled or filled `info`; si_pid is 0 while the child runs.
-        if peeked == 0 && unsafe { info.assume_init().si_pid() } != 0 {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(10));
