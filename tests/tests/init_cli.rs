@@ -178,7 +178,7 @@ fn a_switch_variable_that_is_not_true_false_1_or_0_is_exit_2_naming_it() {
         ("PODKIT_VERBOSE", "loud", "expected a count"),
     ];
     for (variable, value, says) in cases {
-        let (code, stderr) = run(&["--", "true"], &[(variable, value)]);
+        let (code, stderr) = run_init(&["--", "true"], &[(variable, value)]);
         let wanted = format!("podkit-init: error: {variable}: {says}");
         assert_eq!(code, 2, "{variable}={value:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -193,7 +193,7 @@ fn a_switch_variable_that_is_not_true_false_1_or_0_is_exit_2_naming_it() {
 fn explicit_switch_values_in_any_case_are_accepted() {
     // The command's own exit code shows podkit-init ran it rather than refusing its input.
     for value in ["1", "0", "TRUE", "false"] {
-        let (code, stderr) = run(
+        let (code, stderr) = run_init(
             &["--", "sh", "-c", "exit 3"],
             &[("PODKIT_GROUP", value), ("PODKIT_SUBREAPER", value)],
         );
@@ -235,14 +235,14 @@ fn a_non_utf8_argument_or_variable_is_one_line_and_exit_2_never_a_panic() {
         ),
     ];
     for (args, variable, named) in cases {
-        let mut command = Command::new(init());
+        let mut command = command(init());
         command.args(&args);
         if let Some(variable) = variable {
             command.env(variable, bad);
         }
-        let output = command.output().expect("podkit-init runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let done = run(&mut command);
+        let stderr = &done.stderr;
+        assert_eq!(done.code, Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(
             stderr.starts_with("podkit-init: error: ") && stderr.contains(named),
