@@ -17,7 +17,7 @@ use std::process::{ExitStatus, Stdio};
 
 use crate::lines::Lines;
 use crate::procs::Pidfd;
-use crate::run::{command, Process};
+use crate::run::{command, run_unless, Finished, Process};
 use crate::servers::DeadPort;
 use crate::{bins, pidns, wait};
 
@@ -65,6 +65,34 @@ impl Launch {
     pub fn as_pid1(mut self) -> Launch {
         self.as_pid1 = true;
         self
+    }
+
+    /// Runs it expecting it to refuse to start, and asserts the refusal: exit 2, nothing on
+    /// stdout, and one line on stderr, `podkit-TOOL: error: ...`, that contains each of `named`
+    /// (the flag or variable at fault, the file...). One that logs its ready line instead fails
+    /// the test at once. Returns the run, for more checks.
+    #[track_caller]
+    pub fn assert_refused(self, named: &[&str]) -> Finished {
+        let shown = format!("podkit-{} {:?} {:?}", self.tool, self.args, self.env);
+        let mut command = command(bins::path(&self.tool));
+        command.args(&self.args).envs(self.env);
+        let done = run_unless(&mut command, &self.ready);
+        let prefix = format!("podkit-{}: error: ", self.tool);
+        assert_eq!(done.code, Some(2), "{shown}: {done:#?}");
+        assert_eq!(done.stdout, "", "nothing on stdout: {shown}: {done:#?}");
+        assert_eq!(
+            done.stderr.lines().count(),
+            1,
+            "one line: {shown}: {done:#?}"
+        );
+        assert!(done.stderr.starts_with(&prefix), "{shown}: {done:#?}");
+        for text in named {
+            assert!(
+                done.stderr.contains(text),
+                "{text:?} named: {shown}: {done:#?}"
+            );
+        }
+        done
     }
 
     /// Starts it and waits (under the hang guard) for its ready line, and for its `/metrics` to

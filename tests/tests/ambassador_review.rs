@@ -11,14 +11,14 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use podkit_tests::ambassador::{
-    client_args, metered, refused_series, server_args, AmbassadorSeries, TlsPki,
+    ambassador, client_args, metered, refused_series, server_args, AmbassadorSeries, TlsPki,
 };
 use podkit_tests::daemon::Daemon;
-use podkit_tests::run::{command, curl, run_unless, Finished, Talking};
+use podkit_tests::run::{command, curl, Finished, Talking};
 use podkit_tests::servers::{echo_and_local_port, Haproxy, HttpServer, Scratch};
 use podkit_tests::tcp::{connect, http_get, Backend};
+use podkit_tests::wait;
 use podkit_tests::wait::HANG_GUARD;
-use podkit_tests::{bins, wait};
 
 // ---------------------------------------------------------------------------------------------
 // The ambassador under test.
@@ -440,31 +440,15 @@ fn an_expired_certificate_renamed_over_a_valid_one_is_refused_and_the_valid_one_
 // ---------------------------------------------------------------------------------------------
 // Start-up refusals: security switches and timeouts.
 
-/// Asserts that podkit-ambassador ARGS, with `env` added to its environment, refuses to start:
-/// exit 2, nothing on stdout, one line on stderr that names `named`. One that starts listening
-/// instead fails the test at once.
-#[track_caller]
-fn assert_start_refused(args: &[String], env: &[(&str, &str)], named: &str) {
-    let done = run_unless(
-        command(bins::path("ambassador"))
-            .args(args)
-            .envs(env.iter().copied()),
-        "listening",
-    );
-    let shown = format!("{env:?} {args:?}: {done:#?}");
-    assert_eq!(done.code, Some(2), "{shown}");
-    assert_eq!(done.stderr.lines().count(), 1, "one line: {shown}");
-    assert!(done.stderr.contains(named), "{named:?} named: {shown}");
-    assert!(done.stdout.is_empty(), "{shown}");
-}
-
 #[test]
 fn an_empty_security_switch_in_the_environment_stops_it_at_start_naming_the_variable() {
     let pki = TlsPki::generate();
     let ((cert, key), ca) = (pki.pair("server"), pki.file("ca.crt"));
     let variable = "PODKIT_DISABLE_AUTHENTICATION";
     let args = server_args(&cert, &key, "127.0.0.1:9", &["--listen", "127.0.0.1:0"]);
-    assert_start_refused(&args, &[(variable, "")], variable);
+    ambassador(&args)
+        .env(variable, "")
+        .assert_refused(&[variable]);
 
     let variable = "PODKIT_ALLOW_ALL";
     let args = server_args(
@@ -473,7 +457,9 @@ fn an_empty_security_switch_in_the_environment_stops_it_at_start_naming_the_vari
         "127.0.0.1:9",
         &["--listen", "127.0.0.1:0", "--cacert", &ca],
     );
-    assert_start_refused(&args, &[(variable, "")], variable);
+    ambassador(&args)
+        .env(variable, "")
+        .assert_refused(&[variable]);
 }
 
 #[test]
@@ -536,7 +522,7 @@ fn a_zero_timeout_stops_it_at_start_naming_the_flag() {
                 zero,
             ],
         );
-        assert_start_refused(&args, &[], flag);
+        ambassador(&args).assert_refused(&[flag]);
     }
 }
 

@@ -10,14 +10,16 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use podkit_tests::ambassador::{client_args, metered, server_args, AmbassadorSeries, TlsPki};
+use podkit_tests::ambassador::{
+    ambassador, client_args, metered, server_args, AmbassadorSeries, TlsPki,
+};
 use podkit_tests::daemon::Daemon;
 use podkit_tests::run::{
     command, curl, installed, run, run_with_guard, run_with_input, Announced, Finished,
 };
 use podkit_tests::servers::{echo_and_local_port, header, Haproxy, HttpServer, Nginx};
+use podkit_tests::wait;
 use podkit_tests::wait::HANG_GUARD;
-use podkit_tests::{bins, wait};
 
 // ---------------------------------------------------------------------------------------------
 // The ambassador under test and what it tells.
@@ -896,19 +898,6 @@ fn server_flags(cert: &str, key: &str, extra: &[&str]) -> Vec<String> {
     server_args(cert, key, "127.0.0.1:9", &listen)
 }
 
-/// Asserts that podkit-ambassador ARGS refuses to start: exit 2 and one line on stderr that
-/// names `flag` (and contains each of `also`).
-#[track_caller]
-fn assert_start_refused(args: &[String], flag: &str, also: &[&str]) {
-    let done = run(command(bins::path("ambassador")).args(args));
-    assert_eq!(done.code, Some(2), "{args:?}: {done:#?}");
-    assert_eq!(done.stderr.lines().count(), 1, "one line: {done:#?}");
-    for text in std::iter::once(&flag).chain(also) {
-        assert!(done.stderr.contains(text), "{text:?} in {:?}", done.stderr);
-    }
-    assert!(done.stdout.is_empty(), "{done:#?}");
-}
-
 #[test]
 fn a_missing_certificate_file_stops_it_at_start_naming_cert() {
     let pki = TlsPki::generate();
@@ -918,7 +907,7 @@ fn a_missing_certificate_file_stops_it_at_start_naming_cert() {
         &pki.file("server.key"),
         &["--disable-authentication"],
     );
-    assert_start_refused(&args, "--cert", &[&missing]);
+    ambassador(&args).assert_refused(&["--cert", &missing]);
 }
 
 #[test]
@@ -930,7 +919,7 @@ fn a_key_that_does_not_match_the_certificate_stops_it_at_start_naming_key() {
         &other_key,
         &["--disable-authentication"],
     );
-    assert_start_refused(&args, "--key", &[&other_key]);
+    ambassador(&args).assert_refused(&["--key", &other_key]);
 }
 
 #[test]
@@ -951,7 +940,7 @@ fn in_client_mode_a_key_that_does_not_match_the_certificate_stops_it_at_start_na
         &other_key,
     ]
     .map(String::from);
-    assert_start_refused(&args, "--key", &[&other_key]);
+    ambassador(&args).assert_refused(&["--key", &other_key]);
 }
 
 #[test]
@@ -961,29 +950,18 @@ fn a_garbage_pem_stops_it_at_start_naming_its_flag() {
     std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();
     let (cert, key) = pki.pair("server");
     let no_auth = ["--disable-authentication"];
-    assert_start_refused(
-        &server_flags(&garbage, &key, &no_auth),
-        "--cert",
-        &[&garbage],
-    );
-    assert_start_refused(
-        &server_flags(&cert, &garbage, &no_auth),
-        "--key",
-        &[&garbage],
-    );
+    ambassador(&server_flags(&garbage, &key, &no_auth)).assert_refused(&["--cert", &garbage]);
+    ambassador(&server_flags(&cert, &garbage, &no_auth)).assert_refused(&["--key", &garbage]);
     let trusting_garbage = ["--cacert", &garbage, "--allow-all"];
-    assert_start_refused(
-        &server_flags(&cert, &key, &trusting_garbage),
-        "--cacert",
-        &[&garbage],
-    );
+    ambassador(&server_flags(&cert, &key, &trusting_garbage))
+        .assert_refused(&["--cacert", &garbage]);
 }
 
 #[test]
 fn server_mode_without_cacert_or_disable_authentication_stops_at_start() {
     let pki = TlsPki::generate();
     let args = server_flags(&pki.file("server.crt"), &pki.file("server.key"), &[]);
-    assert_start_refused(&args, "--cacert", &["--disable-authentication"]);
+    ambassador(&args).assert_refused(&["--cacert", "--disable-authentication"]);
 }
 
 #[test]
@@ -992,7 +970,7 @@ fn allow_all_with_allow_cn_stops_it_at_start() {
     let ca = pki.file("ca.crt");
     let extra = ["--cacert", &ca, "--allow-all", "--allow-cn", "client"];
     let args = server_flags(&pki.file("server.crt"), &pki.file("server.key"), &extra);
-    assert_start_refused(&args, "--allow-all", &["--allow-cn"]);
+    ambassador(&args).assert_refused(&["--allow-all", "--allow-cn"]);
 }
 
 #[test]
@@ -1001,7 +979,7 @@ fn cacert_with_disable_authentication_stops_it_at_start() {
     let ca = pki.file("ca.crt");
     let extra = ["--cacert", &ca, "--disable-authentication"];
     let args = server_flags(&pki.file("server.crt"), &pki.file("server.key"), &extra);
-    assert_start_refused(&args, "--disable-authentication", &["--cacert"]);
+    ambassador(&args).assert_refused(&["--disable-authentication", "--cacert"]);
 }
 
 #[test]
@@ -1012,7 +990,7 @@ fn a_bad_listen_address_stops_it_at_start_naming_listen() {
         let mut args = server_flags(&cert, &key, &["--disable-authentication"]);
         let at = args.iter().position(|a| a == "--listen").unwrap() + 1;
         args[at] = bad.to_owned();
-        assert_start_refused(&args, "--listen", &[bad]);
+        ambassador(&args).assert_refused(&["--listen", bad]);
     }
 }
 
@@ -1028,5 +1006,5 @@ fn a_listen_port_already_in_use_stops_it_at_start_naming_listen() {
     );
     let at = args.iter().position(|a| a == "--listen").unwrap() + 1;
     args[at] = address.clone();
-    assert_start_refused(&args, "--listen", &[&address]);
+    ambassador(&args).assert_refused(&["--listen", &address]);
 }
