@@ -130,10 +130,7 @@ impl TlsPki {
     /// The paths of `NAME.crt` and `NAME.key`: a certificate and its key, for `--cert` and
     /// `--key`.
     pub fn pair(&self, name: &str) -> (String, String) {
-        (
-            self.file(&format!("{name}.crt")),
-            self.file(&format!("{name}.key")),
-        )
+        self.dir.pem_pair(name)
     }
 
     /// The directory the files are in.

@@ -49,6 +49,14 @@ impl Scratch {
     pub fn file(&self, name: &str) -> String {
         self.join(name).display().to_string()
     }
+
+    /// `NAME.crt` and `NAME.key` here, as [`file`](Scratch::file)s: a certificate and its key.
+    pub fn pem_pair(&self, name: &str) -> (String, String) {
+        (
+            self.file(&format!("{name}.crt")),
+            self.file(&format!("{name}.key")),
+        )
+    }
 }
 
 impl Drop for Scratch {
@@ -273,10 +281,7 @@ impl Pki {
 
     /// The paths of `NAME.crt` and `NAME.key`: a certificate and its key.
     pub fn pair(&self, name: &str) -> (String, String) {
-        (
-            self.file(&format!("{name}.crt")),
-            self.file(&format!("{name}.key")),
-        )
+        self.dir.pem_pair(name)
     }
 
     /// `podkit-probe http URL` trusting `ca`, and presenting the certificate `NAME` (`client`,
