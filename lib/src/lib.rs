@@ -16,7 +16,8 @@
 //! | `serve` | [`serve`]: the `/healthz` `/readyz` `/metrics` endpoint | the long-running tools |
 //! | `daemon` | [`daemon`]: start-up and end of a long-running tool (`clap` + `signals` + `serve`) | podkit-ambassador, podkit-reload |
 //! | `tls` | [`tls`]: rustls configurations, reloadable material, peer identity rules | the tools that speak TLS |
-//! | `http-client` | [`http`]: URLs, headers, accepted statuses and one HTTP/1 client | podkit-probe, podkit-reload |
+//! | `connect` | [`connect`]: one resolver, and each resolved address tried with a share of the timeout | podkit-probe, podkit-ambassador |
+//! | `http-client` | [`http`]: URLs, headers, accepted statuses and one HTTP/1 client (`connect` included) | podkit-probe, podkit-reload |
 //! | `watch` | [`watch`]: the watcher of kubelet-written Secret and ConfigMap volumes | podkit-ambassador, podkit-reload |
 //!
 //! The process table, and signals that never reach a recycled pid, are in [`proc`] (no feature).
@@ -24,6 +25,8 @@
 pub mod addr;
 pub mod backoff;
 pub mod cli;
+#[cfg(feature = "connect")]
+pub mod connect;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod duration;

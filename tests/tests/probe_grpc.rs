@@ -245,7 +245,10 @@ fn bad_flags_and_certificate_files_exit_2_before_connecting() {
     std::fs::write(scratch.join("garbage.crt"), "not a certificate\n").unwrap();
     let garbage = scratch.file("garbage.crt");
     let cases: &[(&[&str], &str)] = &[
-        (&[address, "--ca", &garbage], "--ca is only used with --tls"),
+        (
+            &[address, "--ca", &garbage],
+            "--cacert is only used with --tls",
+        ),
         (
             &[address, "--insecure"],
             "--insecure is only used with --tls",

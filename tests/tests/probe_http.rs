@@ -578,6 +578,50 @@ fn unix_socket_carries_the_request_to_a_server_on_a_unix_socket() {
 }
 
 #[test]
+fn a_port_above_65535_is_a_configuration_error_naming_the_url_not_port_80() {
+    // The URL parser refuses the port; a port that did not fit in 16 bits used to be dropped
+    // for the scheme's 80, and the probe asked another service.
+    let named = r#"invalid URL "http://127.0.0.3:99999/": invalid port number"#;
+    probe(&["http", "http://127.0.0.3:99999/"]).assert_refused(named);
+    probe(&["wait", "--timeout", "1s", "http://127.0.0.3:99999/"]).assert_refused(named);
+}
+
+#[test]
+fn credentials_in_the_url_go_as_basic_authorization_and_never_show() {
+    let mut server = HttpServer::local();
+    let url = format!("http://probe:p%40ss@{}/redirect/1", server.address);
+    let shown = format!("http://***@{}/redirect/1", server.address);
+    let run = probe(&["http", &url]);
+    run.assert_exit(0)
+        .assert_says(&format!("healthy {shown} status=200"));
+    assert!(!run.stdout.contains("p%40ss"), "{run:#?}");
+    // Percent-decoded, and kept for a redirect to a path on the same host, as Go does.
+    let basic = "Basic cHJvYmU6cEBzcw==";
+    for request in server.requests() {
+        assert_eq!(header_values(&parsed(&request), "Authorization"), [basic]);
+    }
+    // An Authorization header given as a flag wins over the URL's.
+    probe(&["http", &url, "--header", "Authorization: Bearer t"]).assert_exit(0);
+    let request = parsed(&server.next_request());
+    assert_eq!(header_values(&request, "Authorization"), ["Bearer t"]);
+    // An unreachable target's line, text or JSON, and a wait's, masks them too.
+    let dead = DeadPort::reserve();
+    let url = format!("http://probe:s3cret@{}/", dead.address);
+    for args in [
+        &["http", &url][..],
+        &["--output", "json", "http", &url],
+        &["wait", "--timeout", "1s", &url],
+    ] {
+        let run = probe(args);
+        run.assert_exit(3).assert_says("***@");
+        assert!(
+            !run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"),
+            "{run:#?}"
+        );
+    }
+}
+
+#[test]
 fn a_closed_port_is_unreachable() {
     let port = DeadPort::reserve();
     probe(&["http", &format!("http://{}/", port.address)])

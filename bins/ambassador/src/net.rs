@@ -1,23 +1,16 @@
-//! Sockets on either side: listening on and connecting to `HOST:PORT`, `[v6]:PORT` or
-//! `unix:PATH`, behind one stream type so that the rest never asks which.
+//! Sockets on either side: listening on `HOST:PORT`, `[v6]:PORT` or `unix:PATH`, connecting to
+//! the target through [`podkit::connect`], and the socket options of a long-lived proxied
+//! connection. Both sides are a [`Stream`], so that the rest never asks which kind.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use podkit::addr::Address;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 
-/// A connected socket, TCP or Unix.
-#[derive(Debug)]
-pub enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
+pub use podkit::connect::{ConnectError, Stream};
 
 /// The two ends of an accepted connection; `None` for a Unix socket's unnamed peer.
 #[derive(Debug, Clone, Copy)]
@@ -121,132 +114,13 @@ fn tune(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
 }
 
-impl Stream {
-    /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN, so that the plain side
-    /// of a connection that broke on the TLS side does not take a cut-off stream for a whole one.
-    pub fn abort_on_close(&self) {
-        if let Stream::Tcp(stream) = self {
-            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
-        }
-    }
-}
-
-/// Why the target could not be reached.
-#[derive(Debug)]
-pub enum ConnectError {
-    Resolve(io::Error),
-    NoAddress,
-    Connect(io::Error),
-    TimedOut,
-}
-
-impl ConnectError {
-    /// A fixed label for the `reason` of the refused-connections metric.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ConnectError::Resolve(_) | ConnectError::NoAddress => "target_unresolved",
-            ConnectError::Connect(_) => "target_unreachable",
-            ConnectError::TimedOut => "target_timeout",
-        }
-    }
-}
-
-impl std::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConnectError::Resolve(e) => write!(f, "cannot resolve: {e}"),
-            ConnectError::NoAddress => f.write_str("the name has no address"),
-            ConnectError::Connect(e) => e.fmt(f),
-            ConnectError::TimedOut => f.write_str("timed out connecting"),
-        }
-    }
-}
-
 /// Connects to `target`, resolving a name now (a Service's address may have changed since the
-/// last connection) and trying each address in turn, all within `timeout`.
+/// last connection) and trying each address in turn with a share of `timeout`
+/// ([`podkit::connect`]), then tunes the socket as every accepted one is.
 pub async fn connect(target: &Address, timeout: Duration) -> Result<Stream, ConnectError> {
-    tokio::time::timeout(timeout, connect_now(target))
-        .await
-        .unwrap_or(Err(ConnectError::TimedOut))
-}
-
-async fn connect_now(target: &Address) -> Result<Stream, ConnectError> {
-    match target {
-        Address::Unix(path) => UnixStream::connect(path)
-            .await
-            .map(Stream::Unix)
-            .map_err(ConnectError::Connect),
-        Address::Tcp { host, port } => {
-            let addresses = tokio::net::lookup_host((host.as_str(), *port))
-                .await
-                .map_err(ConnectError::Resolve)?;
-            let mut last_error = None;
-            for address in addresses {
-                match TcpStream::connect(address).await {
-                    Ok(stream) => {
-                        tune(&stream);
-                        return Ok(Stream::Tcp(stream));
-                    }
-                    Err(e) => last_error = Some(e),
-                }
-            }
-            Err(last_error.map_or(ConnectError::NoAddress, ConnectError::Connect))
-        }
+    let stream = podkit::connect::connect(target, timeout).await?;
+    if let Stream::Tcp(stream) = &stream {
+        tune(stream);
     }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    /// Half-close: sends FIN (`shutdown(SHUT_WR)`); reading goes on.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
+    Ok(stream)
 }

@@ -74,8 +74,8 @@ pub struct HttpArgs {
     pub method: String,
 
     /// Extra request header 'Name: value' (repeatable); replaces a default of the same name
-    #[arg(long = "header", value_name = "'K: V'", value_parser = parse_header, env = "PODKIT_HEADER", value_delimiter = '\n')]
-    pub headers: Vec<(String, String)>,
+    #[arg(long = "header", value_name = "'K: V'", value_delimiter = '\n')]
+    pub headers: Vec<String>,
 
     /// Host header, when it differs from the URL's (the TLS name stays the URL's: see --server-name)
     #[arg(long, env = "PODKIT_HOST")]
@@ -218,21 +218,6 @@ impl Cli {
 
 fn parse_regex(text: &str) -> Result<regex_lite::Regex, String> {
     regex_lite::Regex::new(text).map_err(|e| format!("invalid regular expression: {e}"))
-}
-
-fn parse_header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| format!("expected 'Name: value', got {text:?}"))?;
-    let name = name.trim();
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !valid {
-        return Err(format!("invalid header name {name:?}"));
-    }
-    Ok((name.to_owned(), value.trim().to_owned()))
 }
 
 #[derive(Debug, Args)]

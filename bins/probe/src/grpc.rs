@@ -13,15 +13,14 @@ use hyper::client::conn::http2;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use podkit::tls::rustls::ClientConfig;
-use podkit::tls::rustls_pki_types::ServerName;
+use podkit::addr::Address;
+use podkit::connect::{Connection, TlsTarget};
 use podkit::tls::ClientTls;
+use tokio::time::Instant;
 
 use crate::cli::TlsArgs;
-use podkit::addr::Address;
-
 use crate::connect::connect;
-use crate::outcome::Finding;
+use crate::outcome::{Finding, TimedOut};
 
 /// The standard health RPC (grpc/grpc `doc/health-checking.md`).
 const METHOD_PATH: &str = "/grpc.health.v1.Health/Check";
@@ -63,7 +62,7 @@ pub struct GrpcCheck {
     service: String,
     /// Built in [`GrpcCheck::new`], so that a bad `--ca` or `--cert` is a configuration error,
     /// found before connecting, and a check run again (by `wait`) reads no file again.
-    tls: Option<(Arc<ClientConfig>, String)>,
+    tls: Option<TlsTarget>,
     /// The framed request, encoded once.
     request: Bytes,
 }
@@ -85,13 +84,11 @@ impl GrpcCheck {
                         return Err("TLS over a unix socket needs --server-name".to_owned())
                     }
                 };
-                ServerName::try_from(name.as_str())
-                    .map_err(|_| format!("invalid TLS server name {name:?}"))?;
                 let config = tls
                     .client
                     .config(&[b"h2"])
                     .map_err(|e| crate::cli::describe_tls_error(&e))?;
-                Some((Arc::new(config), name))
+                Some(TlsTarget::new(Arc::new(config), &name).map_err(|e| e.to_string())?)
             }
         };
         let request =
@@ -117,22 +114,21 @@ impl GrpcCheck {
         }
     }
 
-    /// Runs the check; the caller bounds it with its timeout.
-    pub async fn run(&self) -> Finding {
-        match self.call().await {
+    /// Runs the check, connecting by `deadline`; the caller bounds the whole with it.
+    pub async fn run(&self, deadline: Instant) -> Result<Finding, TimedOut> {
+        let stream = match connect(&self.endpoint, deadline, self.tls.as_ref()).await? {
+            Ok(stream) => stream,
+            Err(unreached) => return Ok(unreached),
+        };
+        Ok(match self.call(stream).await {
             Ok(answer) => judge(&answer, &self.service),
             Err(why) => Finding::unreachable(why),
-        }
+        })
     }
 
-    /// Connects, makes the call and reads the answer; `Err` is anything that kept the call from
-    /// being answered at all (connection, TLS, HTTP/2).
-    async fn call(&self) -> Result<Answer, String> {
-        let tls = self
-            .tls
-            .as_ref()
-            .map(|(config, name)| (config.clone(), name.as_str()));
-        let stream = connect(&self.endpoint, tls).await.map_err(|e| e.0)?;
+    /// Makes the call on `stream` and reads the answer; `Err` is anything that kept the call
+    /// from being answered at all (HTTP/2).
+    async fn call(&self, stream: Connection) -> Result<Answer, String> {
         // The executor spawns on the current runtime, which is single-threaded: hyper's HTTP/2
         // tasks share the probe's one thread.
         let (mut sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -759,7 +755,7 @@ mod tests {
         };
         assert_eq!(
             GrpcTls::from_flags(&flags).unwrap_err(),
-            "--ca is only used with --tls"
+            "--cacert is only used with --tls"
         );
     }
 }

@@ -38,7 +38,7 @@ fn wait_for(args: WaitArgs, output: Output) -> Result<i32, String> {
     let targets = args
         .targets
         .iter()
-        .map(|text| Target::parse(text, &args.tls).map(|target| (text.clone(), target)))
+        .map(|text| Target::parse(text, &args.tls).map(|target| (target::shown(text), target)))
         .collect::<Result<Vec<_>, _>>()?;
     if !targets.iter().any(|(_, target)| target.uses_tls()) {
         let unused = if args.tls.tls {
@@ -77,7 +77,7 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
         // Many targets, each printed as it passes, then perhaps exec: not one outcome.
         CheckCommand::Wait(args) => return wait_for(args, output),
         CheckCommand::Http(args) => {
-            let (name, timeout) = (args.url.clone(), args.timeout);
+            let (name, timeout) = (target::shown(&args.url), args.timeout);
             let target = Target::Http(Box::new(http::HttpCheck::new(*args)?));
             (name, attempt(&target, timeout)?)
         }
@@ -87,7 +87,6 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
             let target = Target::Tcp {
                 endpoint,
                 tls: None,
-                server_name: String::new(),
             };
             (name, attempt(&target, args.timeout)?)
         }
@@ -118,8 +117,7 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, String> {
 
 /// One attempt at `target` on a single-threaded runtime, unreachable after `timeout`.
 fn attempt(target: &Target, timeout: Duration) -> Result<Finding, String> {
-    let finding =
-        runtime()?.block_on(async { tokio::time::timeout(timeout, target.attempt()).await });
+    let finding = runtime()?.block_on(target.attempt(timeout));
     Ok(finding.unwrap_or_else(|_| {
         Finding::unreachable(format!(
             "timed out after {}",

@@ -34,6 +34,11 @@ impl Verdict {
     }
 }
 
+/// An attempt's time ran out before it could conclude. Its caller says what that means: a
+/// timeout for one check, nothing about the target for a `wait` cut short by its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut;
+
 /// What one attempt at a check found; [`Finding::into_outcome`] names and times it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {

@@ -7,22 +7,23 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use podkit::tls::rustls::ClientConfig;
+use podkit::addr::Address;
+use podkit::connect::TlsTarget;
+use podkit::http::Url;
+use tokio::time::Instant;
 
 use crate::cli::TlsArgs;
-use podkit::addr::Address;
-
 use crate::connect::connect;
 use crate::grpc::{GrpcCheck, GrpcTls};
 use crate::http::HttpCheck;
-use crate::outcome::Finding;
+use crate::outcome::{Finding, TimedOut};
 
 pub enum Target {
     Tcp {
         endpoint: Address,
-        tls: Option<Arc<ClientConfig>>,
-        server_name: String,
+        tls: Option<TlsTarget>,
     },
     Unix(PathBuf),
     Http(Box<HttpCheck>),
@@ -30,10 +31,19 @@ pub enum Target {
     File(PathBuf),
 }
 
+/// A target as output lines and errors name it: as given, but a URL's credentials masked.
+pub fn shown(text: &str) -> String {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Url::redact(text)
+    } else {
+        text.to_owned()
+    }
+}
+
 impl Target {
     /// Parses `text`; errors name the target and what is wrong (a configuration error, exit 2).
     pub fn parse(text: &str, tls: &TlsArgs) -> Result<Target, String> {
-        let fail = |why: &str| format!("target {text:?}: {why}");
+        let fail = |why: &str| format!("target {:?}: {why}", shown(text));
         let (scheme, rest) = text
             .split_once("://")
             .ok_or_else(|| fail("expected SCHEME://..., e.g. tcp://db:5432"))?;
@@ -41,27 +51,20 @@ impl Target {
             "tcp" => {
                 let endpoint = Address::parse_host_port(rest.trim_end_matches('/'))
                     .map_err(|e| fail(&e.to_string()))?;
-                let Address::Tcp { host, .. } = &endpoint else {
-                    unreachable!("parse_host_port gives TCP")
-                };
-                let server_name = tls.server_name.clone().unwrap_or_else(|| host.clone());
-                if tls.tls {
-                    crate::connect::server_name(&server_name).map_err(|e| fail(&e))?;
-                }
                 let tls = if tls.tls {
-                    Some(Arc::new(
-                        tls.client(false)
-                            .config(&[])
-                            .map_err(|e| fail(&crate::cli::describe_tls_error(&e)))?,
-                    ))
+                    let Address::Tcp { host, .. } = &endpoint else {
+                        unreachable!("parse_host_port gives TCP")
+                    };
+                    let name = tls.server_name.as_deref().unwrap_or(host);
+                    let config = tls
+                        .client(false)
+                        .config(&[])
+                        .map_err(|e| fail(&crate::cli::describe_tls_error(&e)))?;
+                    Some(TlsTarget::new(Arc::new(config), name).map_err(|e| fail(&e.to_string()))?)
                 } else {
                     None
                 };
-                Ok(Target::Tcp {
-                    endpoint,
-                    tls,
-                    server_name,
-                })
+                Ok(Target::Tcp { endpoint, tls })
             }
             "http" | "https" => {
                 let check = HttpCheck::defaults(text, tls.client(false), tls.server_name.clone())
@@ -89,25 +92,30 @@ impl Target {
         }
     }
 
-    /// One attempt; the caller bounds it with a timeout.
-    pub async fn attempt(&self) -> Finding {
-        let reached = |result: Result<_, crate::connect::ConnectError>| match result {
+    /// One attempt, within `timeout`: connecting, TLS, the request and the answer all count.
+    pub async fn attempt(&self, timeout: Duration) -> Result<Finding, TimedOut> {
+        let deadline = Instant::now() + timeout;
+        tokio::time::timeout_at(deadline, self.attempt_by(deadline))
+            .await
+            .unwrap_or(Err(TimedOut))
+    }
+
+    async fn attempt_by(&self, deadline: Instant) -> Result<Finding, TimedOut> {
+        let reached = |connected: Result<_, Finding>| match connected {
             Ok(_) => Finding::healthy(None),
-            Err(e) => Finding::unreachable(e.0),
+            Err(finding) => finding,
         };
         match self {
-            Target::Tcp {
-                endpoint,
-                tls,
-                server_name,
-            } => {
-                let tls = tls.clone().map(|config| (config, server_name.as_str()));
-                reached(connect(endpoint, tls).await)
+            Target::Tcp { endpoint, tls } => {
+                Ok(reached(connect(endpoint, deadline, tls.as_ref()).await?))
             }
-            Target::Unix(path) => reached(connect(&Address::Unix(path.clone()), None).await),
-            Target::Http(check) => check.run().await,
-            Target::Grpc(check) => check.run().await,
-            Target::File(path) => crate::file::check(path, None),
+            Target::Unix(path) => {
+                let endpoint = Address::Unix(path.clone());
+                Ok(reached(connect(&endpoint, deadline, None).await?))
+            }
+            Target::Http(check) => check.run(deadline).await,
+            Target::Grpc(check) => check.run(deadline).await,
+            Target::File(path) => Ok(crate::file::check(path, None)),
         }
     }
 
@@ -115,7 +123,7 @@ impl Target {
     pub fn uses_tls(&self) -> bool {
         match self {
             Target::Tcp { tls, .. } => tls.is_some(),
-            Target::Http(check) => check.url.https,
+            Target::Http(check) => check.url.is_https(),
             Target::Grpc(check) => check.uses_tls(),
             Target::Unix(_) | Target::File(_) => false,
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use podkit::backoff::Backoff;
 
 use crate::cli::Output;
-use crate::outcome::{Finding, Outcome, Verdict};
+use crate::outcome::{Finding, Outcome, TimedOut, Verdict};
 use crate::target::Target;
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
@@ -58,10 +58,9 @@ async fn wait_one(name: String, target: Target, deadline: Instant, interval: Dur
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let cut_by_deadline = left < attempt_timeout;
-        let finding = match tokio::time::timeout(attempt_timeout.min(left), target.attempt()).await
-        {
+        let finding = match target.attempt(attempt_timeout.min(left)).await {
             Ok(finding) => finding,
-            Err(_) => match previous.take().filter(|_| cut_by_deadline) {
+            Err(TimedOut) => match previous.take().filter(|_| cut_by_deadline) {
                 Some(previous) => previous,
                 None => Finding::unreachable("attempt timed out".to_owned()),
             },

@@ -36,10 +36,17 @@ impl Header {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderError::Name {
             name: printable(name),
         })?;
-        let value = HeaderValue::from_str(value.trim_matches(blanks))
+        let mut value = HeaderValue::from_str(value.trim_matches(blanks))
             .map_err(|_| HeaderError::Value { name: name.clone() })?;
+        value.set_sensitive(is_secret(&name));
         Ok(Header { name, value })
     }
+}
+
+/// Whether a header's value is a credential, which `Debug` (and hyper) must not show.
+pub(crate) fn is_secret(name: &HeaderName) -> bool {
+    use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+    [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(name)
 }
 
 /// A name as an error may quote it: at most 64 characters, escaped by `Debug`.
@@ -118,6 +125,10 @@ mod tests {
         ));
         let error = Header::parse("Authorization: Bearer s3cret\u{7f}").unwrap_err();
         assert_eq!(error.to_string(), "invalid value for header authorization");
+        let header = Header::parse("Authorization: Bearer s3cret").unwrap();
+        assert!(header.value.is_sensitive());
+        assert!(!format!("{header:?}").contains("s3cret"), "{header:?}");
+        assert!(!Header::parse("Accept: x").unwrap().value.is_sensitive());
         let error = Header::parse("Authorization: Bearer s3cret\n").unwrap_err();
         assert!(!error.to_string().contains("s3cret"), "{error}");
         assert!(!Header::parse("Authorization Bearer s3cret")

@@ -169,6 +169,12 @@ impl Url {
         Url::from_parsed(url).map_err(fail)
     }
 
+    /// `text` as written, its userinfo masked (`http://***@host/`): for naming a URL in a log
+    /// line or an error whether or not it parses.
+    pub fn redact(text: &str) -> String {
+        mask_userinfo(text)
+    }
+
     /// Whether `reference` is an absolute URL (it has a scheme), as opposed to a path, a query
     /// or a scheme-relative `//host/...` reference.
     pub fn is_absolute(reference: &str) -> bool {
@@ -344,6 +350,14 @@ mod tests {
             );
         }
         assert_eq!(Url::parse("http://h:65535/").unwrap().port(), 65535);
+    }
+
+    #[test]
+    fn a_non_ascii_host_is_refused_and_its_punycode_form_taken() {
+        // No Unicode back end is linked (see lib/Cargo.toml's idna_adapter).
+        assert!(Url::parse("http://bücher.example/").is_err());
+        let url = Url::parse("http://xn--bcher-kva.example/").unwrap();
+        assert_eq!(url.host(), "xn--bcher-kva.example");
     }
 
     #[test]
