@@ -873,6 +873,8 @@ mod tests {
             .expect("a change is reported")
     }
 
+    /// Asserts that nothing is reported for a while. A watcher that never fires passes it too:
+    /// every test that ends on a quiet period then makes a real change that must be seen.
     async fn assert_quiet(watch: &mut VolumeWatch) {
         if let Ok(change) = timeout(QUIET, watch.changed()).await {
             panic!("no change expected, got one for {change}");
@@ -919,6 +921,9 @@ mod tests {
         kubelet_write(&volume.0, &[("ca.pem", "ca")]);
 
         assert_quiet(&mut watch).await;
+        kubelet_write(&volume.0, &[("ca.pem", "new ca")]);
+        let change = next_change(&mut watch).await;
+        assert!(change.paths.contains(&volume.join("ca.pem")), "{change:?}");
     }
 
     #[tokio::test]
@@ -938,6 +943,8 @@ mod tests {
             .expect("touch");
 
         assert_quiet(&mut watch).await;
+        write(&file, "a: 2\n");
+        assert_eq!(next_change(&mut watch).await.paths, [file]);
     }
 
     #[tokio::test]
@@ -1048,6 +1055,8 @@ mod tests {
         );
         assert_quiet(&mut watch).await;
         assert_eq!(fs::read_to_string(&file).expect("read"), r#"{"step": 2}"#);
+        write(&file, r#"{"step": 3}"#);
+        assert_eq!(next_change(&mut watch).await.paths, [file]);
     }
 
     #[tokio::test]
@@ -1132,6 +1141,8 @@ mod tests {
 
         write(&scratch.join("conf.old/a"), "elsewhere now");
         assert_quiet(&mut watch).await;
+        write(&conf.join("a"), "3");
+        assert_eq!(next_change(&mut watch).await.paths, vec![conf]);
     }
 
     #[tokio::test]
@@ -1164,11 +1175,16 @@ mod tests {
         write(&scratch.join("elsewhere/cert.pem"), "old");
         let cert = scratch.join("watched/cert.pem");
         symlink("../elsewhere/cert.pem", &cert).expect("symlink");
-        let mut watch = VolumeWatch::new(&[cert], events_only()).expect("watch");
+        let mut watch =
+            VolumeWatch::new(std::slice::from_ref(&cert), events_only()).expect("watch");
 
         write(&scratch.join("elsewhere/cert.pem"), "new");
 
         assert_quiet(&mut watch).await;
+        // Where it watches, the same watcher sees a change.
+        write(&scratch.join("watched/new.pem"), "newer");
+        fs::rename(scratch.join("watched/new.pem"), &cert).expect("mv new.pem cert.pem");
+        assert_eq!(next_change(&mut watch).await.paths, [cert]);
     }
 
     #[tokio::test]
@@ -1192,6 +1208,8 @@ mod tests {
             watch.hashes, after_change,
             "reading for the change made no event"
         );
+        kubelet_write(&volume, &[("tls.crt", "c3"), ("tls.key", "k1")]);
+        next_change(&mut watch).await;
     }
 
     #[tokio::test]

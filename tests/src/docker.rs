@@ -1,40 +1,37 @@
-//! Containers from the real images, for tests that need them.
+//! Containers from the real images, for tests that need them. Every docker command runs to its
+//! end under [`DOCKER_GUARD`], which only stops a hang.
 
-use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::run::{command, run_with_guard, try_run, Finished};
+
+/// How long one docker command may take: above `docker stop --time 60`, an image build or a
+/// save of an image. Only a hang takes that long.
+pub const DOCKER_GUARD: Duration = Duration::from_secs(300);
 
 /// Whether a Docker engine answers and `image` exists; tests that need one say why they skip
 /// (and fail under `PODKIT_REQUIRE_ALL=1`).
 pub fn available(test: &str, image: &str) -> bool {
-    let engine = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let engine = try_run(command("docker").arg("info")).is_ok_and(|info| info.succeeded());
     if !engine {
         crate::skip(test, "no Docker engine answers (docker info failed)");
         return false;
     }
-    let built = docker(&["image", "inspect", image]).status.success();
+    let built = docker(&["image", "inspect", image]).succeeded();
     assert!(built, "image {image} is missing: run `make images` first");
     true
 }
 
-/// Runs `docker ARGS` and returns its output.
-pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker client runs")
+/// Runs `docker ARGS` to its end.
+pub fn docker(args: &[&str]) -> Finished {
+    run_with_guard(command("docker").args(args), DOCKER_GUARD)
 }
 
 /// Runs `docker ARGS`, insists on success and returns its trimmed stdout.
 pub fn docker_ok(args: &[&str]) -> String {
-    let output = docker(args);
-    assert!(
-        output.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    let done = docker(args);
+    assert!(done.succeeded(), "docker {args:?} failed: {}", done.stderr);
+    done.stdout.trim().to_owned()
 }
 
 /// A container removed when the test ends, whatever happens.
@@ -60,7 +57,7 @@ impl Container {
             .expect("a pid")
     }
 
-    /// Blocks until the container stops and returns its exit code.
+    /// Waits (under [`DOCKER_GUARD`]) until the container stops and returns its exit code.
     pub fn wait(&self) -> i32 {
         docker_ok(&["wait", &self.name])
             .parse()
@@ -68,12 +65,8 @@ impl Container {
     }
 
     pub fn logs(&self) -> String {
-        let output = docker(&["logs", &self.name]);
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
+        let done = docker(&["logs", &self.name]);
+        format!("{}{}", done.stdout, done.stderr)
     }
 }
 

@@ -1,5 +1,7 @@
-//! The harness podkit's cross-binary tests share: where the built binaries are, PID namespaces
-//! with a real process as PID 1, the process tree as the host's /proc shows it, and containers.
+//! The harness podkit's cross-binary tests share: where the built binaries are, how every program
+//! a test starts is started ([`run`]), a long-running tool under test ([`daemon`]), PID
+//! namespaces with a real process as PID 1, the process tree as the host's /proc shows it, and
+//! containers.
 //!
 //! The tests run the static release binaries (`make build` puts them in
 //! `target/x86_64-unknown-linux-musl/release`, or `PODKIT_BIN_DIR`), the same files the images
@@ -8,14 +10,16 @@
 
 pub mod ambassador;
 pub mod bins;
+pub mod daemon;
 pub mod docker;
 pub mod kubelet;
 pub mod lines;
 pub mod pidns;
 pub mod procs;
 pub mod pty;
+pub mod run;
 pub mod servers;
-pub mod tools;
+pub mod tcp;
 pub mod wait;
 
 /// Reports why a test cannot run here. Under `PODKIT_REQUIRE_ALL=1`, which CI sets because its

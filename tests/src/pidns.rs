@@ -2,13 +2,16 @@
 //!
 //! `unshare --pid --fork --mount-proc --kill-child CMD`: unshare forks CMD as the namespace's
 //! PID 1 and waits for it; `--kill-child` and [`Drop`] make sure the namespace dies with the test.
-//! Signals go to the namespace's PID 1 by its host pid, and only to it.
+//! Signals go to the namespace's PID 1 through a pidfd taken while it is the child of this
+//! test's `unshare`, and only to it.
 
 use std::ffi::OsStr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use crate::lines::Lines;
-use crate::{procs, wait};
+use crate::procs::{self, Pidfd};
+use crate::run::{command as program, Process};
+use crate::wait;
 
 /// Whether this process may create PID namespaces; tests that need one say why they skip, and
 /// fail instead under `PODKIT_REQUIRE_ALL=1` (CI), where a skip would hide a missing test.
@@ -23,7 +26,7 @@ pub fn available(test: &str) -> bool {
 
 /// `unshare` set up to run `argv` as PID 1 of a new PID namespace with its own /proc.
 pub fn command<S: AsRef<OsStr>>(argv: &[S]) -> Command {
-    let mut command = Command::new("unshare");
+    let mut command = program("unshare");
     command
         .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .args(argv);
@@ -32,16 +35,23 @@ pub fn command<S: AsRef<OsStr>>(argv: &[S]) -> Command {
 
 /// The host pid of the PID 1 that the `unshare` with host pid `unshare` started.
 pub fn pid1_of(unshare: i32) -> i32 {
+    held_pid1(unshare).pid
+}
+
+/// The PID 1 that the `unshare` with host pid `unshare` started, held by a pidfd.
+pub fn held_pid1(unshare: i32) -> Pidfd {
     wait::until("the namespace's PID 1 to start", || {
-        procs::children(unshare).first().map(|p| p.pid)
+        procs::child_held(unshare)
     })
 }
 
 pub struct Namespace {
-    unshare: Child,
+    /// Killing `unshare` makes the kernel kill its child (--kill-child), PID 1, and with it the
+    /// whole namespace: dropping it ends the namespace.
+    unshare: Process,
     pub stdout: Lines,
     pub stderr: Lines,
-    pid1: std::cell::OnceCell<i32>,
+    pid1: std::cell::OnceCell<Pidfd>,
 }
 
 impl Namespace {
@@ -53,14 +63,9 @@ impl Namespace {
     /// As [`Namespace::start`], letting the test adjust the command (environment, stdin).
     pub fn start_with<S: AsRef<OsStr>>(argv: &[S], adjust: impl FnOnce(&mut Command)) -> Namespace {
         let mut command = command(argv);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdin(Stdio::null());
         adjust(&mut command);
-        let mut unshare = command.spawn().expect("unshare starts (util-linux)");
-        let stdout = Lines::read_from(unshare.stdout.take().expect("piped stdout"));
-        let stderr = Lines::read_from(unshare.stderr.take().expect("piped stderr"));
+        let (unshare, stdout, stderr) = Process::spawn_reading(&mut command);
         Namespace {
             unshare,
             stdout,
@@ -72,15 +77,20 @@ impl Namespace {
     /// The host pid of the namespace's PID 1, looked up on first use: a PID 1 that exits at once
     /// may be gone before anyone asks.
     pub fn pid1(&self) -> i32 {
-        *self.pid1.get_or_init(|| pid1_of(self.unshare.id() as i32))
+        self.held().pid
+    }
+
+    fn held(&self) -> &Pidfd {
+        self.pid1
+            .get_or_init(|| held_pid1(self.unshare.id() as i32))
     }
 
     /// Sends `signal` to the namespace's PID 1.
     pub fn signal(&self, signal: i32) {
-        let pid1 = self.pid1();
-        // SAFETY: kill with the pid of this namespace's PID 1, a process this test created.
-        let sent = unsafe { libc::kill(pid1, signal) };
-        assert_eq!(sent, 0, "signal {signal} to the namespace's PID 1 {pid1}");
+        let pid1 = self.held();
+        pid1.signal(signal).unwrap_or_else(|e| {
+            panic!("signal {signal} to the namespace's PID 1 {}: {e}", pid1.pid)
+        });
     }
 
     /// Signals a process of this namespace, after checking that it is one.
@@ -89,6 +99,16 @@ impl Namespace {
         assert!(inside, "process {pid} is not in the namespace");
         // SAFETY: kill with the pid of a process inside this test's namespace, checked just above.
         unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Its stdin, when [`Namespace::start_with`] piped it, for the test to write to PID 1 (and
+    /// what it passes on to its children).
+    pub fn stdin(&mut self) -> std::process::ChildStdin {
+        self.unshare
+            .0
+            .stdin
+            .take()
+            .expect("stdin piped, and taken once")
     }
 
     /// Waits for a stdout line satisfying `wanted` and returns it.
@@ -117,9 +137,7 @@ impl Namespace {
 
     /// Waits for the namespace to end; returns PID 1's exit status and all its output.
     pub fn finish(mut self) -> Finished {
-        let status = wait::until("PID 1 to exit", || {
-            self.unshare.try_wait().expect("wait for unshare")
-        });
+        let status = self.unshare.wait("PID 1");
         let stdout = std::mem::replace(&mut self.stdout, Lines::read_from(std::io::empty())).all();
         let stderr = std::mem::replace(&mut self.stderr, Lines::read_from(std::io::empty())).all();
         Finished {
@@ -127,15 +145,6 @@ impl Namespace {
             stdout,
             stderr: stderr.join("\n"),
         }
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        // Killing unshare makes the kernel kill its child (--kill-child), PID 1, and with it the
-        // whole namespace. Only this test's own unshare is signalled.
-        let _ = self.unshare.kill();
-        let _ = self.unshare.wait();
     }
 }
 

@@ -1,7 +1,9 @@
-//! The real peers the probe tests check against, and a bounded run of podkit-probe.
+//! The real peers the tests check against, and a bounded run of podkit-probe.
 //!
 //! [`HttpServer`] is `tests/fixtures/probe_http_server.py` (its docstring lists what each path
-//! does), which reports every request it receives, so a test asserts on what the server saw.
+//! does), which reports every request it receives, so a test asserts on what the server saw
+//! ([`parse_request`], [`header`]). [`Haproxy`] is haproxy in the foreground in front of a
+//! backend.
 //! [`Pki`] is a CA, a second CA nobody trusts, and certificates made by `openssl`, fresh for each
 //! test. [`probe`] runs podkit-probe and waits for it under the hang guard: a probe that ignored
 //! its own timeout fails the test instead of hanging it; [`Running`] is one the test acts on
@@ -11,13 +13,14 @@
 
 use std::ffi::OsStr;
 use std::io::Write;
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::lines::Lines;
+use crate::run::{command, installed, run, Announced, Group, Process};
 use crate::{bins, wait};
 
 /// A directory of its own for one test, removed when the test ends.
@@ -46,6 +49,14 @@ impl Scratch {
     pub fn file(&self, name: &str) -> String {
         self.join(name).display().to_string()
     }
+
+    /// `NAME.crt` and `NAME.key` here, as [`file`](Scratch::file)s: a certificate and its key.
+    pub fn pem_pair(&self, name: &str) -> (String, String) {
+        (
+            self.file(&format!("{name}.crt")),
+            self.file(&format!("{name}.key")),
+        )
+    }
 }
 
 impl Drop for Scratch {
@@ -56,8 +67,7 @@ impl Drop for Scratch {
 
 /// The fixture HTTP server, killed when the test ends.
 pub struct HttpServer {
-    child: Child,
-    stdout: Lines,
+    server: Announced,
     /// What it listens on: `127.0.0.1:PORT`, `[::1]:PORT`, or `unix:PATH`.
     pub address: String,
 }
@@ -67,26 +77,20 @@ impl HttpServer {
     /// waits until it listens.
     pub fn start(args: &[&str]) -> HttpServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/probe_http_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // Refused handshakes are expected here; their lines would only clutter the output.
-            .stderr(Stdio::null())
-            // A group of its own, so that Drop also reaches the server when `python3` is a
-            // wrapper (a pyenv shim) that runs the interpreter as its child.
-            .process_group(0)
-            .spawn()
-            .expect("python3 runs the fixture server");
-        let mut stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
-        let line =
-            stdout.next_satisfying("announcing the address", |l| l.starts_with("listening "));
-        let address = line["listening ".len()..].to_owned();
+        // A group of its own, so that Drop also reaches the server when `python3` is a wrapper
+        // (a pyenv shim) that runs the interpreter as its child.
+        let server = Announced::start(
+            command("python3")
+                .arg(script)
+                .args(args)
+                .stdin(Stdio::null())
+                // Refused handshakes are expected here; their lines would only clutter the output.
+                .stderr(Stdio::null()),
+            "listening ",
+        );
         HttpServer {
-            child,
-            stdout,
-            address,
+            address: server.address.clone(),
+            server,
         }
     }
 
@@ -109,6 +113,7 @@ impl HttpServer {
     /// docstring), waiting for it.
     pub fn next_request(&mut self) -> String {
         let line = self
+            .server
             .stdout
             .next_satisfying("reporting a request", |l| l.starts_with("request "));
         line["request ".len()..].to_owned()
@@ -136,12 +141,41 @@ impl HttpServer {
     }
 }
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        // SAFETY: kill with the process group this test created for its own server, and only it.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
+/// A request as the fixture server reported it (a `request` line, or `/echo`'s body).
+pub fn parse_request(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("a request as JSON ({e}): {text}"))
+}
+
+/// Every value `request` (see [`parse_request`]) carried for header `name` (any case), in order.
+pub fn header_values(request: &serde_json::Value, name: &str) -> Vec<String> {
+    request["headers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("headers in {request}"))
+        .iter()
+        .filter(|pair| {
+            pair[0]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .filter_map(|pair| pair[1].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// What curl printed for the fixture's `/echo` fetched with `-w '\n%{local_port}'`: the request
+/// as the server saw it, and the local port curl connected from.
+pub fn echo_and_local_port(stdout: &str) -> (serde_json::Value, u16) {
+    let (body, port) = stdout
+        .rsplit_once('\n')
+        .unwrap_or_else(|| panic!("the echo, then curl's local port: {stdout:?}"));
+    let port = port
+        .parse()
+        .unwrap_or_else(|_| panic!("curl's local port: {stdout:?}"));
+    (parse_request(body), port)
+}
+
+/// The first value `request` carried for header `name` (any case).
+pub fn header(request: &serde_json::Value, name: &str) -> Option<String> {
+    header_values(request, name).into_iter().next()
 }
 
 /// Certificates for TLS tests, made by `openssl` in a scratch directory: `ca` signed `server`
@@ -179,16 +213,8 @@ impl Pki {
         let dir = Scratch::new("pki");
         std::fs::write(dir.join("pki.cnf"), PKI_CONFIG).unwrap();
         let openssl = |args: &[&str]| {
-            let output = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir.path)
-                .output()
-                .expect("openssl runs");
-            assert!(
-                output.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let done = run(command("openssl").args(args).current_dir(&dir.path));
+            assert!(done.succeeded(), "openssl {args:?}: {done:#?}");
         };
         let new_key = [
             "-newkey",
@@ -251,6 +277,22 @@ impl Pki {
     /// The path of `NAME.crt` or `NAME.key` (`ca.crt`, `server.key`...), for a command line.
     pub fn file(&self, name: &str) -> String {
         self.dir.file(name)
+    }
+
+    /// The paths of `NAME.crt` and `NAME.key`: a certificate and its key.
+    pub fn pair(&self, name: &str) -> (String, String) {
+        self.dir.pem_pair(name)
+    }
+
+    /// `podkit-probe http URL` trusting `ca`, and presenting the certificate `NAME` (`client`,
+    /// `stranger`) when given.
+    pub fn probe_http(&self, url: &str, presenting: Option<&str>) -> Probe {
+        let ca = self.file("ca.crt");
+        let mut args = vec!["http".to_owned(), url.to_owned(), "--ca".to_owned(), ca];
+        if let Some((cert, key)) = presenting.map(|name| self.pair(name)) {
+            args.extend(["--cert".to_owned(), cert, "--key".to_owned(), key]);
+        }
+        probe(&args)
     }
 
     /// An HTTPS fixture server with the `server` certificate; with `require_client`, it demands
@@ -335,7 +377,7 @@ pub fn probe_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)
 /// podkit-probe left running while the test acts (`wait` watching targets come up): its stdout
 /// as it comes, and its end under the hang guard. Killed if the test fails first.
 pub struct Running {
-    child: Reaped,
+    child: Process,
     pub stdout: Lines,
     stderr: Lines,
     shown: Vec<String>,
@@ -349,17 +391,13 @@ impl Running {
 
     /// As [`Running::start`], letting the test adjust the command.
     pub fn start_with<S: AsRef<OsStr>>(args: &[S], adjust: impl FnOnce(&mut Command)) -> Running {
-        let mut command = Command::new(bins::path("probe"));
+        let mut command = command(bins::path("probe"));
         command
             .args(args)
             .env("PODKIT_TIMEOUT", PROBE_TIMEOUT)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::null());
         adjust(&mut command);
-        let mut child = Reaped(command.spawn().expect("podkit-probe starts"));
-        let stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
-        let stderr = Lines::read_from(child.0.stderr.take().expect("piped stderr"));
+        let (child, stdout, stderr) = Process::spawn_reading(&mut command);
         let shown = args
             .iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned())
@@ -380,26 +418,12 @@ impl Running {
             stderr,
             shown,
         } = self;
-        let status = wait::until(&format!("podkit-probe {shown:?} to exit"), || {
-            child.0.try_wait().expect("wait for podkit-probe")
-        });
+        let status = child.wait(&format!("podkit-probe {shown:?}"));
         Probe {
             code: status.code().expect("podkit-probe exits, not killed"),
             stdout: stdout.all().join("\n"),
             stderr: stderr.all().join("\n"),
         }
-    }
-}
-
-/// A child killed and reaped if the test panics before it ends (a hung probe).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
     }
 }
 
@@ -495,4 +519,150 @@ pub fn ipv6_loopback(test: &str) -> bool {
         crate::skip(test, "no IPv6 loopback: cannot bind [::1]");
     }
     bound
+}
+
+/// Waits until `process`, a server the test started in the foreground, accepts connections on
+/// 127.0.0.1:`port`; if it exits first, fails the test with its log file `log`.
+fn wait_listening(name: &str, process: &mut Group, port: u16, log: &Path) {
+    wait::until(&format!("{name} to listen"), || {
+        if let Some(status) = process.poll() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{name} exited with {status} before listening:\n{log}");
+        }
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+}
+
+/// haproxy in the foreground, `mode http`, one frontend on a free loopback port forwarding to one
+/// backend server. Stopped when dropped.
+pub struct Haproxy {
+    _process: Group,
+    pub port: u16,
+    _dir: Scratch,
+}
+
+impl Haproxy {
+    /// Starts haproxy with `bind ... BIND_OPTIONS` (e.g. `accept-proxy`; `bind_options` may write
+    /// files it names, a PEM, in the scratch directory it is given), setting the request header
+    /// `X-Client` to the client's address as haproxy sees it (see [`Haproxy::assert_saw_client`])
+    /// and each of `set_headers` (`NAME VALUE`), in front of `backend` (`HOST:PORT`). `None`,
+    /// with the skip reported, when haproxy is not installed.
+    pub fn start(
+        test: &str,
+        backend: &str,
+        bind_options: impl FnOnce(&Scratch) -> String,
+        set_headers: &[&str],
+    ) -> Option<Haproxy> {
+        if !installed(test, "haproxy", &["-v"], "haproxy") {
+            return None;
+        }
+        let dir = Scratch::new("ambassador-haproxy");
+        let options = bind_options(&dir);
+        // haproxy cannot listen on port 0 and say which it got: the port stays held until
+        // haproxy listens on it (it binds with SO_REUSEADDR).
+        let reserved = DeadPort::for_a_server();
+        let port = reserved.port;
+        let headers: String = std::iter::once(&"X-Client %[src]:%[src_port]")
+            .chain(set_headers)
+            .map(|header| format!("  http-request set-header {header}\n"))
+            .collect();
+        let config = format!(
+            "global
+  log stderr format short local0 info
+defaults
+  mode http
+  log global
+  timeout connect 10s
+  timeout client 30s
+  timeout server 30s
+frontend tls_clients
+  bind 127.0.0.1:{port} {options}
+{headers}  default_backend app
+backend app
+  server app {backend}
+"
+        );
+        std::fs::write(dir.join("haproxy.cfg"), config).unwrap();
+        let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
+        let mut process = Group::spawn(
+            command("haproxy")
+                .args(["-db", "-f", &dir.file("haproxy.cfg")])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log),
+        );
+        wait_listening("haproxy", &mut process, port, &dir.join("haproxy.log"));
+        drop(reserved);
+        Some(Haproxy {
+            _process: process,
+            port,
+            _dir: dir,
+        })
+    }
+}
+
+impl Haproxy {
+    /// Asserts that haproxy saw the client at `127.0.0.1:PORT`, as the fixture server's `echo` of
+    /// a request it forwarded shows: with `accept-proxy`, the address of the PROXY header.
+    #[track_caller]
+    pub fn assert_saw_client(echo: &serde_json::Value, port: u16) {
+        assert_eq!(
+            header(echo, "X-Client"),
+            Some(format!("127.0.0.1:{port}")),
+            "the client address haproxy saw: {echo}"
+        );
+    }
+}
+
+/// nginx in the foreground (one process, everything under a scratch directory) with one HTTPS
+/// server on a free loopback port. Stopped when dropped.
+pub struct Nginx {
+    _process: Group,
+    pub port: u16,
+    _dir: Scratch,
+}
+
+impl Nginx {
+    /// Starts nginx with `server { listen 127.0.0.1:PORT ssl; DIRECTIVES }` (the certificate,
+    /// client certificate rules, locations). `None`, with the skip reported, when nginx is not
+    /// installed.
+    pub fn start_https(test: &str, directives: &str) -> Option<Nginx> {
+        if !installed(test, "nginx", &["-v"], "nginx-light") {
+            return None;
+        }
+        let dir = Scratch::new("nginx");
+        // nginx cannot listen on port 0 and say which it got: the port goes into its
+        // configuration, held until nginx listens on it (nginx binds with SO_REUSEADDR).
+        let reserved = DeadPort::for_a_server();
+        let port = reserved.port;
+        let prefix = dir.path.display().to_string();
+        let config = format!(
+            "daemon off; master_process off; pid {prefix}/nginx.pid; error_log {prefix}/error.log;
+events {{}}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    {directives}
+  }}
+}}
+"
+        );
+        std::fs::write(dir.join("nginx.conf"), config).unwrap();
+        let mut process = Group::spawn(
+            command("nginx")
+                .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        );
+        wait_listening("nginx", &mut process, port, &dir.join("error.log"));
+        drop(reserved);
+        Some(Nginx {
+            _process: process,
+            port,
+            _dir: dir,
+        })
+    }
 }

@@ -9,14 +9,22 @@ pub const HANG_GUARD: Duration = Duration::from_secs(30);
 /// Polls `check` until it returns `Some`, or panics with `what` after [`HANG_GUARD`]. Polls
 /// quickly at first, then backs off to 100 ms, so a slow condition (a container starting) does
 /// not cost a process per poll every few milliseconds.
-pub fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn until<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    within_guard(check).unwrap_or_else(|| panic!("hung waiting for {what}"))
+}
+
+/// As [`until`], but returns `None` at the hang guard instead of panicking, for a caller that
+/// has more to say about the hang (a log, the last value seen).
+pub fn within_guard<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {
         if let Some(value) = check() {
-            return value;
+            return Some(value);
         }
-        assert!(start.elapsed() < HANG_GUARD, "hung waiting for {what}");
+        if start.elapsed() >= HANG_GUARD {
+            return None;
+        }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
     }

@@ -2,9 +2,14 @@
 //! ambassador -> mTLS across a Docker network -> server-mode ambassador -> app, in two "pods"
 //! from the real images, with certificates made by openssl.
 
-use std::process::Command;
+use std::time::Duration;
 
+use podkit_tests::run::{command, run_with_guard, try_run};
 use podkit_tests::{bins, docker};
+
+/// The demo builds nothing but starts two pods, rotates a certificate and drains: a few minutes
+/// at the most. This only stops a hang.
+const DEMO_GUARD: Duration = Duration::from_secs(900);
 
 const IMAGES: [&str; 2] = ["podkit/ambassador:latest", "podkit/init:latest"];
 
@@ -16,21 +21,12 @@ fn run_demo() -> (bool, String, String) {
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/compose/ambassador/demo.sh"
     );
-    let output = Command::new(script)
-        .output()
-        .unwrap_or_else(|e| panic!("{script} runs: {e}"));
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let done = run_with_guard(&mut command(script), DEMO_GUARD);
+    (done.succeeded(), done.stdout, done.stderr)
 }
 
 fn docker_compose_installed() -> bool {
-    Command::new("docker-compose")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    try_run(command("docker-compose").arg("version")).is_ok_and(|done| done.succeeded())
 }
 
 #[test]

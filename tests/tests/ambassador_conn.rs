@@ -17,11 +17,11 @@ use std::thread;
 use std::time::Duration;
 
 use podkit_tests::ambassador::{
-    self, metric, refused_series, wait_for_metric, Ambassador, Metered, TlsPki, NOT_AFTER,
-    OPEN_CONNECTIONS,
+    self, ambassador, metered, refused_series, TlsPki, NOT_AFTER, OPEN_CONNECTIONS,
 };
+use podkit_tests::daemon::Daemon;
 use podkit_tests::servers::{DeadPort, Scratch};
-use podkit_tests::tools::{connect, http_get, Backend};
+use podkit_tests::tcp::{accept_queue, connect, http_get, Backend};
 use podkit_tests::wait::HANG_GUARD;
 use podkit_tests::{pidns, wait};
 
@@ -58,37 +58,39 @@ fn listening_on(mut args: Vec<String>, listen: &str) -> Vec<String> {
 }
 
 /// podkit-ambassador ARGS listening on a free loopback port.
-fn start(args: Vec<String>) -> Ambassador {
-    Ambassador::start(&listening_on(args, "127.0.0.1:0"))
+fn start(args: Vec<String>) -> Daemon {
+    ambassador(&listening_on(args, "127.0.0.1:0")).start()
 }
 
 /// A `client` mode ambassador in front of `server`, for the test to speak plain TCP to.
-fn front(pki: &TlsPki, server: &Ambassador, extra: &[&str]) -> Ambassador {
+fn front(pki: &TlsPki, server: &Daemon, extra: &[&str]) -> Daemon {
     start(client_args(pki, &server.addr().to_string(), extra))
 }
 
 /// Both modes in a row in front of `target`: returns (client mode, server mode).
-fn chain(pki: &TlsPki, target: &str, server_extra: &[&str]) -> (Ambassador, Ambassador) {
+fn chain(pki: &TlsPki, target: &str, server_extra: &[&str]) -> (Daemon, Daemon) {
     let server = start(server_args(pki, target, server_extra));
     (front(pki, &server, &[]), server)
 }
 
 /// An echo backend behind both modes in a row, server mode (with `server_extra`) as PID 1 of a
-/// new PID namespace, for the tests that signal it (see [`Ambassador::signal_pid1`]).
+/// new PID namespace, for the tests that signal it.
 struct SignalledChain {
     backend: Backend,
-    client: Ambassador,
-    server: Ambassador,
+    client: Daemon,
+    server: Daemon,
     _pki: TlsPki,
 }
 
 fn echo_chain_with_server_as_pid1(server_extra: &[&str]) -> SignalledChain {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let server = Ambassador::start_as_pid1(&listening_on(
+    let server = ambassador(&listening_on(
         server_args(&pki, &backend.target(), server_extra),
         "127.0.0.1:0",
-    ));
+    ))
+    .as_pid1()
+    .start();
     SignalledChain {
         client: front(&pki, &server, &[]),
         server,
@@ -99,11 +101,8 @@ fn echo_chain_with_server_as_pid1(server_extra: &[&str]) -> SignalledChain {
 
 /// Waits for the ambassador to exit, asserts that it exited 0, and returns its log as one string.
 #[track_caller]
-fn exits_0(ambassador: Ambassador) -> String {
-    let (code, log) = ambassador.wait();
-    let log = log.join("\n");
-    assert_eq!(code, Some(0), "{log}");
-    log
+fn exits_0(ambassador: Daemon) -> String {
+    ambassador.wait().assert_success()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +381,7 @@ fn bytes_only_from_the_backend_keep_a_connection_past_the_idle_timeout() {
 
 /// Asserts that `server` closed no connection for the idle timeout: `what` was not.
 #[track_caller]
-fn assert_none_closed_as_idle(server: &Ambassador, what: &str) {
+fn assert_none_closed_as_idle(server: &Daemon, what: &str) {
     let closed = server
         .log()
         .into_iter()
@@ -403,7 +402,7 @@ fn on_sigterm_it_refuses_new_connections_finishes_the_open_one_and_exits_0() {
     let mut open = connect(chain.client.addr());
     round_trip(&mut open, b"before SIGTERM");
 
-    chain.server.signal_pid1(libc::SIGTERM);
+    chain.server.signal(libc::SIGTERM);
     chain.server.wait_for_log("no longer accepting");
     let refused = TcpStream::connect(chain.server.addr()).map(|_| ());
     assert_eq!(
@@ -437,7 +436,7 @@ fn after_the_drain_timeout_open_connections_are_closed_and_it_exits_0() {
     let mut kept = connect(chain.client.addr());
     round_trip(&mut kept, b"kept open");
 
-    chain.server.signal_pid1(libc::SIGTERM);
+    chain.server.signal(libc::SIGTERM);
     expect_eof(&mut kept, "a connection kept open past the drain timeout");
     let log = exits_0(chain.server);
     assert!(log.contains("drain timeout reached"), "{log}");
@@ -451,7 +450,7 @@ fn sigint_stops_it_with_exit_0() {
     let chain = echo_chain_with_server_as_pid1(&[]);
     round_trip(&mut connect(chain.client.addr()), b"served");
 
-    chain.server.signal_pid1(libc::SIGINT);
+    chain.server.signal(libc::SIGINT);
     let log = exits_0(chain.server);
     assert!(log.contains("cause=SIGINT"), "{log}");
 }
@@ -476,7 +475,11 @@ fn beyond_max_conns_a_connection_waits_unproxied_until_a_slot_frees() {
     third.write_all(b"third").unwrap();
     round_trip(&mut first, b"first again");
     round_trip(&mut second, b"second again");
-    thread::sleep(Duration::from_millis(500));
+    // The third connection has reached the server once the kernel queues it on the listening
+    // socket: from then on, only the server's --max-conns keeps it from the backend.
+    wait::until("the third connection to wait at the server", || {
+        (accept_queue(server.addr())? >= 1).then_some(())
+    });
     assert_eq!(
         backend.accepted(),
         2,
@@ -497,30 +500,28 @@ fn beyond_max_conns_a_connection_waits_unproxied_until_a_slot_frees() {
 fn a_flood_beyond_max_conns_is_absorbed_and_it_keeps_serving() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let server = Metered::start(&server_args(
+    let server = metered(&server_args(
         &pki,
         &backend.target(),
         &["--max-conns", "10"],
-    ));
-    let client = front(&pki, &server.ambassador, &[]);
+    ))
+    .start();
+    let client = front(&pki, &server, &[]);
 
     // The listen backlog holds only so many: the rest of the flood is still knocking (SYN).
     let flood: Vec<OwnedFd> = (0..300).map(|_| start_connecting(server.addr())).collect();
-    let open = wait::until("the flood to fill every slot", || {
-        let open = metric(&server.metrics, OPEN_CONNECTIONS);
-        (open >= 10.0).then_some(open)
-    });
+    let open = server.wait_for_count(OPEN_CONNECTIONS, 10.0);
     assert_eq!(
         open, 10.0,
         "open connections under a flood with --max-conns 10"
     );
     drop(flood);
-    wait_for_metric(&server.metrics, OPEN_CONNECTIONS, 0.0);
+    server.wait_for_metric(OPEN_CONNECTIONS, 0.0);
 
     let mut stream = connect(client.addr());
     round_trip(&mut stream, b"served after the flood");
     drop(stream);
-    wait_for_metric(&server.metrics, OPEN_CONNECTIONS, 0.0);
+    server.wait_for_metric(OPEN_CONNECTIONS, 0.0);
     assert_eq!(
         backend.accepted(),
         1,
@@ -535,11 +536,12 @@ fn a_flood_beyond_max_conns_is_absorbed_and_it_keeps_serving() {
 fn a_silent_or_stalled_tls_client_is_closed_after_the_handshake_timeout_and_counted() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let server = Metered::start(&server_args(
+    let server = metered(&server_args(
         &pki,
         &backend.target(),
         &["--handshake-timeout", "1s"],
-    ));
+    ))
+    .start();
 
     let mut silent = connect(server.addr());
     // The first bytes of a TLS record header, and then nothing.
@@ -547,8 +549,8 @@ fn a_silent_or_stalled_tls_client_is_closed_after_the_handshake_timeout_and_coun
     stalled.write_all(&[0x16, 0x03, 0x01]).unwrap();
     expect_closed(&mut silent, "a client that sends nothing");
     expect_closed(&mut stalled, "a client that stalls in its ClientHello");
-    wait_for_metric(&server.metrics, &refused_series("handshake_timeout"), 2.0);
-    server.ambassador.wait_for_log("reason=handshake_timeout");
+    server.wait_for_metric(&refused_series("handshake_timeout"), 2.0);
+    server.wait_for_log("reason=handshake_timeout");
     assert_eq!(backend.accepted(), 0);
 }
 
@@ -557,20 +559,20 @@ fn a_silent_or_stalled_tls_client_is_closed_after_the_handshake_timeout_and_coun
 fn assert_refused_in_both_modes(target: &str, reason: &str) {
     let pki = TlsPki::generate();
 
-    let client = Metered::start(&client_args(&pki, target, &[]));
+    let client = metered(&client_args(&pki, target, &[])).start();
     expect_closed(
         &mut connect(client.addr()),
         &format!("client mode, target {target}"),
     );
-    wait_for_metric(&client.metrics, &refused_series(reason), 1.0);
+    client.wait_for_metric(&refused_series(reason), 1.0);
 
-    let server = Metered::start(&server_args(&pki, target, &[]));
-    let client = front(&pki, &server.ambassador, &[]);
+    let server = metered(&server_args(&pki, target, &[])).start();
+    let client = front(&pki, &server, &[]);
     expect_closed(
         &mut connect(client.addr()),
         &format!("server mode, target {target}"),
     );
-    wait_for_metric(&server.metrics, &refused_series(reason), 1.0);
+    server.wait_for_metric(&refused_series(reason), 1.0);
 }
 
 #[test]
@@ -615,14 +617,18 @@ fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
     unix_echo(&backend);
     let pki = TlsPki::generate();
     // app -> client mode on app.sock -> TLS over tls.sock -> server mode -> backend.sock.
-    let server = Ambassador::start_as_pid1(&listening_on(
+    let server = ambassador(&listening_on(
         server_args(&pki, &format!("unix:{}", backend.display()), &[]),
         &format!("unix:{tls}"),
-    ));
-    let client = Ambassador::start_as_pid1(&listening_on(
+    ))
+    .as_pid1()
+    .start();
+    let client = ambassador(&listening_on(
         client_args(&pki, &format!("unix:{tls}"), &[]),
         &format!("unix:{app}"),
-    ));
+    ))
+    .as_pid1()
+    .start();
 
     let mut stream = UnixStream::connect(&app).expect("connect to the client mode's socket");
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
@@ -631,8 +637,7 @@ fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
     expect_eof(&mut stream, "the echo after the client's FIN");
 
     for ambassador in [client, server] {
-        ambassador.signal_pid1(libc::SIGTERM);
-        exits_0(ambassador);
+        ambassador.stop().assert_success();
     }
     assert!(!Path::new(&app).exists(), "{app} is left behind");
     assert!(!Path::new(&tls).exists(), "{tls} is left behind");
@@ -645,19 +650,18 @@ fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
 fn with_an_expired_certificate_it_starts_live_but_not_ready() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let server = Metered::start(&server_args_presenting(
+    let server = metered(&server_args_presenting(
         &pki,
         "server-expired",
         &backend.target(),
         &[],
-    ));
+    ))
+    .start();
 
-    server
-        .ambassador
-        .wait_for_log("outside its validity period");
-    assert_eq!(http_get(&server.metrics, "/healthz").0, 200);
+    server.wait_for_log("outside its validity period");
+    assert_eq!(http_get(server.metrics_addr(), "/healthz").0, 200);
     let (status, body) = wait::until("/readyz to judge the certificate", || {
-        let (status, body) = http_get(&server.metrics, "/readyz");
+        let (status, body) = http_get(server.metrics_addr(), "/readyz");
         body.contains("certificate").then_some((status, body))
     });
     assert_eq!(status, 503, "{body}");
@@ -668,12 +672,12 @@ fn with_an_expired_certificate_it_starts_live_but_not_ready() {
 fn with_a_valid_certificate_it_is_ready_and_exports_its_expiry() {
     let backend = Backend::echo();
     let pki = TlsPki::generate();
-    let server = Metered::start(&server_args(&pki, &backend.target(), &[]));
+    let server = metered(&server_args(&pki, &backend.target(), &[])).start();
 
     wait::until("/readyz to answer 200", || {
-        (http_get(&server.metrics, "/readyz").0 == 200).then_some(())
+        (http_get(server.metrics_addr(), "/readyz").0 == 200).then_some(())
     });
-    assert_eq!(http_get(&server.metrics, "/healthz").0, 200);
+    assert_eq!(http_get(server.metrics_addr(), "/healthz").0, 200);
     // server.crt is valid until 2035-01-01T00:00:00Z.
-    assert_eq!(metric(&server.metrics, NOT_AFTER), 2_051_222_400.0);
+    assert_eq!(server.metric(NOT_AFTER), 2_051_222_400.0);
 }

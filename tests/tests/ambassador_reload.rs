@@ -4,19 +4,21 @@
 //! by a real client (`openssl s_client`, curl) and compared with the files: every assertion is
 //! about what a peer or a scrape of /metrics observes.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use podkit_tests::ambassador::{client_args, server_args, Metered, TlsPki};
+use podkit_tests::ambassador::{
+    client_args, metered, reloads_series, server_args, AmbassadorSeries, TlsPki,
+};
+use podkit_tests::daemon::Daemon;
 use podkit_tests::docker::{self, docker_ok, Container};
-use podkit_tests::lines::Lines;
+use podkit_tests::kubelet::AtomicVolume;
+use podkit_tests::run::{command, run, Announced, Talking};
 use podkit_tests::servers::{HttpServer, Scratch};
-use podkit_tests::{bins, pidns, procs, wait};
+use podkit_tests::{bins, pidns, wait};
 use rcgen::{
     date_time_ymd, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer,
     KeyPair, KeyUsagePurpose,
@@ -179,61 +181,52 @@ impl TlsDir {
     }
 }
 
-/// A Secret volume as the kubelet lays it out and updates it (its AtomicWriter): the files in a
-/// timestamped directory, `..data` a symlink to that directory, and the names a user sees
-/// (`tls.crt`, `tls.key`, `ca.crt`) symlinks through `..data`.
+/// A Secret volume as the kubelet lays it out and updates it (its AtomicWriter, see
+/// [`AtomicVolume`]): the files in a timestamped directory, `..data` a symlink to that directory,
+/// and the names a user sees (`tls.crt`, `tls.key`, `ca.crt`) symlinks through `..data`.
 struct SecretVolume {
-    dir: Scratch,
-    generation: u32,
+    volume: AtomicVolume,
+    _scratch: Scratch,
 }
 
 impl TlsFiles for SecretVolume {
     fn path(&self, name: &str) -> String {
-        self.dir.file(name)
+        self.volume.path(name).display().to_string()
     }
 }
 
 impl SecretVolume {
     fn new(pki: &Pki, leaf: &str) -> SecretVolume {
-        let volume = SecretVolume {
-            dir: Scratch::new("ambassador-reload-secret"),
-            generation: 1,
-        };
-        volume.write_generation(pki, leaf);
-        symlink(&volume.timestamped(), &volume.path("..data"));
-        for name in ["tls.crt", "tls.key", "ca.crt"] {
-            symlink(&format!("..data/{name}"), &volume.path(name));
+        let scratch = Scratch::new("ambassador-reload-secret");
+        let files = secret(pki, leaf);
+        let volume = AtomicVolume::create(&scratch.path, &files.each_ref().map(as_key));
+        SecretVolume {
+            volume,
+            _scratch: scratch,
         }
-        volume
     }
 
     /// An update exactly as the kubelet makes it: a new timestamped directory, `..data_tmp`
     /// pointing to it renamed over `..data`, then the old directory removed.
     fn update(&mut self, pki: &Pki, leaf: &str) {
-        let old = self.timestamped();
-        self.generation += 1;
-        self.write_generation(pki, leaf);
-        symlink(&self.timestamped(), &self.path("..data_tmp"));
-        std::fs::rename(self.path("..data_tmp"), self.path("..data")).unwrap();
-        std::fs::remove_dir_all(self.path(&old)).unwrap();
-    }
-
-    fn timestamped(&self) -> String {
-        let n = self.generation;
-        format!("..2026_11_23_01_00_{n:02}.{n:09}")
-    }
-
-    fn write_generation(&self, pki: &Pki, leaf: &str) {
-        let dir = self.dir.join(&self.timestamped());
-        std::fs::create_dir(&dir).unwrap();
-        for (name, content) in identity(pki, leaf, &pki.bundle(&["ca"])) {
-            std::fs::write(dir.join(name), content).unwrap();
-        }
+        let files = secret(pki, leaf);
+        let changed = self.volume.update(&files.each_ref().map(as_key));
+        assert!(changed, "the update changes the Secret");
     }
 
     fn dir(&self) -> String {
-        self.dir.path.display().to_string()
+        self.volume.dir().display().to_string()
     }
+}
+
+/// The Secret's keys: `leaf`'s pair as `tls.crt` and `tls.key`, and `ca` as `ca.crt`.
+fn secret(pki: &Pki, leaf: &str) -> [(&'static str, String); 3] {
+    identity(pki, leaf, &pki.bundle(&["ca"]))
+}
+
+/// A file of [`identity`] as a key of a volume's payload.
+fn as_key<'a>((name, content): &'a (&'static str, String)) -> (&'a str, &'a [u8]) {
+    (name, content.as_bytes())
 }
 
 /// A [`SecretVolume`]'s files as a container that mounts the volume at `/tls` sees them.
@@ -243,10 +236,6 @@ impl TlsFiles for MountedVolume {
     fn path(&self, name: &str) -> String {
         format!("/tls/{name}")
     }
-}
-
-fn symlink(target: &str, link: &str) {
-    std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("symlink {link}: {e}"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,31 +255,19 @@ fn terminator_args(files: &impl TlsFiles, target: &str) -> Vec<String> {
 
 /// Waits until `count` reloads ended with `result`, and insists there were no more; shows the
 /// ambassador's log if they never come.
-fn wait_for_reloads(ambassador: &Metered, result: &str, count: f64) {
-    let start = Instant::now();
-    let seen = loop {
-        let seen = ambassador.reloads(result);
-        if seen >= count {
-            break seen;
-        }
-        assert!(
-            start.elapsed() < wait::HANG_GUARD,
-            "hung waiting for {count} reloads with result {result} (seen {seen}); log:\n{}",
-            ambassador.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+fn wait_for_reloads(ambassador: &Daemon, result: &str, count: f64) {
+    let seen = ambassador.wait_for_count(&reloads_series(result), count);
     assert_eq!(
         seen,
         count,
         "reloads with result {result}; log:\n{}",
-        ambassador.log()
+        ambassador.log_text()
     );
 }
 
 /// `openssl s_client` to `addr`, verifying the server against `ca.crt` and presenting `client`.
 fn s_client(pki: &Pki, addr: SocketAddr) -> Command {
-    let mut command = Command::new("openssl");
+    let mut command = command("openssl");
     command
         .args(["s_client", "-connect", &addr.to_string()])
         .args(["-servername", "localhost", "-verify_return_error"])
@@ -303,41 +280,24 @@ fn s_client(pki: &Pki, addr: SocketAddr) -> Command {
 /// The certificate a new handshake with `addr` presents (`server` or `rotated`), as
 /// `openssl s_client` receives it.
 fn presented(pki: &Pki, addr: SocketAddr) -> &'static str {
-    let client = s_client(pki, addr);
-    // Under `timeout`: a handshake that never ends fails the test instead of hanging it.
-    let output = Command::new("timeout")
-        .arg(wait::HANG_GUARD.as_secs().to_string())
-        .arg(client.get_program())
-        .args(client.get_args())
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "openssl s_client to {addr}: {}\n{stdout}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    pki.identify(&stdout)
+    // Under the hang guard: a handshake that never ends fails the test instead of hanging it.
+    let done = run(&mut s_client(pki, addr));
+    let stdout = &done.stdout;
+    assert!(done.succeeded(), "openssl s_client to {addr}: {done:#?}");
+    pki.identify(stdout)
         .unwrap_or_else(|| panic!("an unknown certificate from {addr}:\n{stdout}"))
 }
 
 /// Runs curl with `args`: its stdout, or why it failed.
 fn curl(args: &[&str]) -> Result<String, String> {
-    let output = Command::new("curl")
-        .args(["--silent", "--show-error", "--fail", "--max-time", "30"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("curl runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    match output.status.success() {
-        true => Ok(stdout),
+    let done = podkit_tests::run::curl(&[&["--fail"], args].concat());
+    match done.succeeded() {
+        true => Ok(done.stdout),
         false => Err(format!(
-            "curl {args:?}: {}: {}{stdout}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            "curl {args:?}: exit {:?}: {}{}",
+            done.code,
+            done.stderr.trim(),
+            done.stdout
         )),
     }
 }
@@ -372,72 +332,32 @@ fn assert_serves(pki: &Pki, addr: SocketAddr) {
 }
 
 /// The test helper's echo server, killed when the test ends.
-struct EchoServer {
-    child: Child,
-    address: String,
-}
-
-impl EchoServer {
-    fn start() -> EchoServer {
-        let mut child = Command::new(bins::helper())
+fn echo_server() -> Announced {
+    Announced::start(
+        command(bins::helper())
             .args(["serve-echo", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the test helper starts");
-        let mut stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
-        let line =
-            stdout.next_satisfying("announcing the address", |l| l.starts_with("listening "));
-        let address = line["listening ".len()..].to_owned();
-        EchoServer { child, address }
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .stdin(Stdio::null()),
+        "listening ",
+    )
 }
 
 /// A TLS connection held open through a terminator to the echo server: `openssl s_client`
 /// sending the lines written to its stdin and printing their echo.
-struct OpenConnection {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: Lines,
-}
+struct OpenConnection(Talking);
 
 impl OpenConnection {
     fn open(pki: &Pki, addr: SocketAddr) -> OpenConnection {
-        let mut child = s_client(pki, addr)
-            .arg("-quiet")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl runs");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
-        OpenConnection {
-            child,
-            stdin,
-            stdout,
-        }
+        OpenConnection(Talking::start(
+            s_client(pki, addr).arg("-quiet").stderr(Stdio::null()),
+        ))
     }
 
     /// Sends `line` and waits for its echo.
     fn echo(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").expect("s_client takes the line");
-        self.stdout
+        self.0.say(line);
+        self.0
+            .stdout
             .next_satisfying(&format!("the echo of {line:?}"), |l| l == line);
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -449,8 +369,8 @@ impl Drop for OpenConnection {
 fn replaced_files_reach_new_handshakes_while_an_open_connection_keeps_going() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
-    let echo = EchoServer::start();
-    let terminator = Metered::start(&terminator_args(&files, &echo.address));
+    let echo = echo_server();
+    let terminator = metered(&terminator_args(&files, &echo.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
     let not_after_before = terminator.not_after();
     let mut open = OpenConnection::open(&pki, terminator.addr());
@@ -470,7 +390,7 @@ fn a_kubelet_secret_volume_update_reaches_new_handshakes_every_time() {
     let pki = Pki::generate();
     let mut volume = SecretVolume::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&volume, &backend.address));
+    let terminator = metered(&terminator_args(&volume, &backend.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
 
     volume.update(&pki, "rotated");
@@ -493,28 +413,24 @@ fn sighup_reloads_a_change_no_watch_can_see_and_the_ambassador_keeps_serving() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start_as_pid1(&terminator_args(&files, &backend.address));
-    let pid1 = terminator.ambassador.pid1();
+    let terminator = metered(&terminator_args(&files, &backend.address))
+        .as_pid1()
+        .start();
+    let pid1 = terminator.pid();
 
     // In the ambassador's own mount namespace, `rotated` is bind-mounted over tls.crt and
     // tls.key: the files it opens by those names change, and no inotify event says so. Only a
     // reload that SIGHUP starts can put `rotated` in use.
     for (file, over) in [("rotated.crt", files.cert()), ("rotated.key", files.key())] {
-        let output = Command::new("nsenter")
+        let done = run(command("nsenter")
             .args(["--target", &pid1.to_string(), "--mount", "--"])
-            .args(["mount", "--bind", &pki.file(file), &over])
-            .output()
-            .expect("nsenter runs");
-        assert!(
-            output.status.success(),
-            "bind-mount {file} over {over}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+            .args(["mount", "--bind", &pki.file(file), &over]));
+        assert!(done.succeeded(), "bind-mount {file} over {over}: {done:#?}");
     }
     assert_eq!(presented(&pki, terminator.addr()), "server");
     assert_eq!(terminator.reloads("success"), 0.0);
 
-    reloaded_by_sighup(&terminator, pid1);
+    reloaded_by_sighup(&terminator);
     wait_for_reloads(&terminator, "success", 1.0);
     assert_eq!(presented(&pki, terminator.addr()), "rotated");
     assert_serves(&pki, terminator.addr());
@@ -525,7 +441,7 @@ fn a_change_made_as_soon_as_the_ambassador_listens_is_not_lost() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     // A kubelet update may land at any moment, the first milliseconds included: the files
     // changed after they were first read, so the ambassador must take the new ones.
     files.install_pair(&pki, "rotated");
@@ -542,31 +458,18 @@ fn sighup_as_soon_as_the_ambassador_listens_reloads_and_does_not_stop_it() {
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start_as_pid1(&terminator_args(&files, &backend.address));
-    let pid1 = terminator.ambassador.pid1();
-    reloaded_by_sighup(&terminator, pid1);
+    let terminator = metered(&terminator_args(&files, &backend.address))
+        .as_pid1()
+        .start();
+    reloaded_by_sighup(&terminator);
     assert_serves(&pki, terminator.addr());
 }
 
-/// Sends SIGHUP to the ambassador, PID 1 of its namespace with host pid `pid1`, and waits for the
-/// reload it starts; fails at once, with the log, if the signal ends the ambassador instead.
-fn reloaded_by_sighup(terminator: &Metered, pid1: i32) {
-    // SAFETY: kill with the host pid of the PID 1 of this test's own namespace.
-    let sent = unsafe { libc::kill(pid1, libc::SIGHUP) };
-    assert_eq!(sent, 0, "SIGHUP to {pid1}");
-    let reloaded = wait::until("the reload that SIGHUP starts", || {
-        let log = terminator.ambassador.log();
-        if let Some(line) = log.iter().find(|l| l.contains("TLS material reloaded")) {
-            return Some(line.clone());
-        }
-        let alive = procs::get(pid1).is_some_and(|p| !p.is_zombie());
-        assert!(
-            alive,
-            "SIGHUP ended the ambassador; its log:\n{}",
-            log.join("\n")
-        );
-        None
-    });
+/// Sends SIGHUP to the ambassador, PID 1 of its namespace, and waits for the reload it starts;
+/// fails at once, with the log, if the signal ends the ambassador instead (its log ends).
+fn reloaded_by_sighup(terminator: &Daemon) {
+    terminator.signal(libc::SIGHUP);
+    let reloaded = terminator.wait_for_log("TLS material reloaded");
     assert!(reloaded.contains("trigger=SIGHUP"), "{reloaded}");
 }
 
@@ -579,7 +482,7 @@ fn a_garbage_certificate_is_refused_logged_and_counted_and_the_old_one_stays_in_
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
     files.overwrite("tls.crt", "this is not a certificate\n");
     refused_then_recovered(&pki, &files, &terminator, &files.cert());
@@ -590,7 +493,7 @@ fn a_key_that_does_not_match_the_certificate_is_refused_and_the_old_pair_stays_i
     let pki = Pki::generate();
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     assert_eq!(presented(&pki, terminator.addr()), "server");
     files.overwrite("tls.key", &read(&pki.file("client.key")));
     refused_then_recovered(&pki, &files, &terminator, &files.key());
@@ -598,9 +501,9 @@ fn a_key_that_does_not_match_the_certificate_is_refused_and_the_old_pair_stays_i
 
 /// After a bad file: one failed reload, logged with the file's path; the old certificate still
 /// presented and admitting requests; then a good pair is taken as usual.
-fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Metered, bad: &str) {
+fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Daemon, bad: &str) {
     wait_for_reloads(terminator, "failure", 1.0);
-    let refused = terminator.ambassador.wait_for_log("TLS reload refused");
+    let refused = terminator.wait_for_log("TLS reload refused");
     assert!(refused.contains(bad), "the error names {bad}: {refused}");
     assert_eq!(terminator.reloads("success"), 0.0);
     assert_eq!(presented(pki, terminator.addr()), "server");
@@ -699,7 +602,7 @@ fn rotating_certificates_and_ca_bundle_under_traffic_fails_no_request() {
     let pki = Arc::new(Pki::generate());
     let files = TlsDir::new(&pki, "server");
     let backend = HttpServer::local();
-    let terminator = Metered::start(&terminator_args(&files, &backend.address));
+    let terminator = metered(&terminator_args(&files, &backend.address)).start();
     let addr = terminator.addr();
     let traffic = {
         let pki = pki.clone();
@@ -776,23 +679,25 @@ fn a_rotated_client_certificate_is_presented_on_new_connections() {
     let backend = HttpServer::local();
     let (cert, key) = pki.tls.pair("server");
     let ca = pki.file("ca.crt");
-    let terminator = Metered::start(&server_args(
+    let terminator = metered(&server_args(
         &cert,
         &key,
         &backend.address,
         &["--cacert", &ca, "--allow-cn", "other"],
-    ));
+    ))
+    .start();
     let files = TlsDir::new(&pki, "client");
-    let ambassador = Metered::start(&client_args(
+    let ambassador = metered(&client_args(
         &terminator.addr().to_string(),
         &files.ca(),
         &["--cert", &files.cert(), "--key", &files.key()],
-    ));
+    ))
+    .start();
     let url = format!("http://{}/status/200", ambassador.addr());
 
     let before = curl(&[&url]);
     assert!(before.is_err(), "`client` was admitted: {before:?}");
-    terminator.ambassador.wait_for_log("reason=not_allowed");
+    terminator.wait_for_log("reason=not_allowed");
     assert_eq!(terminator.refused("not_allowed"), 1.0);
 
     files.install_pair(&pki, "other");

@@ -7,32 +7,33 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
-use podkit_tests::ambassador::{client_args, server_args, Metered, TlsPki};
-use podkit_tests::lines::Lines;
-use podkit_tests::servers::{HttpServer, Scratch};
-use podkit_tests::tools::{
-    connect, curl, http_get, run_unless, Backend, Finished, Haproxy, Helper,
+use podkit_tests::ambassador::{
+    ambassador, client_args, metered, refused_series, server_args, AmbassadorSeries, TlsPki,
 };
+use podkit_tests::daemon::Daemon;
+use podkit_tests::run::{command, curl, Finished, Talking};
+use podkit_tests::servers::{echo_and_local_port, Haproxy, HttpServer, Scratch};
+use podkit_tests::tcp::{connect, http_get, Backend};
+use podkit_tests::wait;
 use podkit_tests::wait::HANG_GUARD;
-use podkit_tests::{bins, wait};
 
 // ---------------------------------------------------------------------------------------------
 // The ambassador under test.
 
 /// Server mode presenting the PKI's `server` certificate in front of `target`, to any client
 /// (`--disable-authentication`).
-fn server_mode_without_authentication(pki: &TlsPki, target: &str) -> Metered {
+fn server_mode_without_authentication(pki: &TlsPki, target: &str) -> Daemon {
     let (cert, key) = pki.pair("server");
-    Metered::start(&server_args(
+    metered(&server_args(
         &cert,
         &key,
         target,
         &["--disable-authentication"],
     ))
+    .start()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ fn a_413_from_a_backend_that_never_reads_the_upload_reaches_curl_every_time() {
         codes,
         ["413"; UPLOADS],
         "curl's status for each of {UPLOADS} uploads: {runs:#?}\nthe ambassador's log:\n{}",
-        under.log()
+        under.log_text()
     );
 }
 
@@ -224,14 +225,15 @@ fn a_direction_that_never_pauses_does_not_starve_the_other_one() {
     let ((cert, key), ca) = (pki.pair("server"), pki.file("ca.crt"));
     let (client_cert, client_key) = pki.pair("client");
     let target = backend.target();
-    let server = Metered::start(&server_args(
+    let server = metered(&server_args(
         &cert,
         &key,
         &target,
         &["--cacert", &ca, "--allow-cn", "client"],
-    ));
-    let server_addr = server.ambassador.addr().to_string();
-    let client = Metered::start(&client_args(
+    ))
+    .start();
+    let server_addr = server.addr().to_string();
+    let client = metered(&client_args(
         &server_addr,
         &ca,
         &[
@@ -242,9 +244,10 @@ fn a_direction_that_never_pauses_does_not_starve_the_other_one() {
             "--server-name",
             "localhost",
         ],
-    ));
+    ))
+    .start();
 
-    let mut stream = connect(client.ambassador.addr());
+    let mut stream = connect(client.addr());
     let down = full_duplex(&mut stream, &progress, DOWN);
     let up = reported
         .recv_timeout(HANG_GUARD)
@@ -306,35 +309,19 @@ print("reset", flush=True)
 "#;
 
 /// One of the scripts above, running: its stdout line by line, and its stdin for the go-ahead.
-struct Python {
-    _process: Helper,
-    stdin: ChildStdin,
-    stdout: Lines,
-}
+struct Python(Talking);
 
 impl Python {
     fn run(script: &str, args: &[&str]) -> Python {
-        let mut process = Helper::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(script)
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped()),
-        );
-        let stdin = process.0.stdin.take().expect("piped stdin");
-        let stdout = Lines::read_from(process.0.stdout.take().expect("piped stdout"));
-        Python {
-            _process: process,
-            stdin,
-            stdout,
-        }
+        Python(Talking::start(
+            command("python3").arg("-c").arg(script).args(args),
+        ))
     }
 
     /// Lets the script reset its connection, and waits until it did.
     fn reset(&mut self) {
-        writeln!(self.stdin, "go").expect("the script takes the go-ahead");
-        self.stdout.next_satisfying("reset", |l| l == "reset");
+        self.0.say("go");
+        self.0.stdout.next_satisfying("reset", |l| l == "reset");
     }
 }
 
@@ -351,7 +338,7 @@ fn a_tls_client_that_resets_is_a_reset_at_the_backend_not_an_end_of_stream() {
 
     let port = under.port().to_string();
     let mut client = Python::run(RESETTING_CLIENT, &[&port, &pki.file("ca.crt")]);
-    client.stdout.next_satisfying("sent", |l| l == "sent");
+    client.0.stdout.next_satisfying("sent", |l| l == "sent");
     let upload = reported
         .recv_timeout(HANG_GUARD)
         .expect("the backend reads");
@@ -373,13 +360,14 @@ fn a_tls_target_that_resets_is_a_reset_at_the_app_not_an_end_of_stream() {
     let (cert, key) = pki.pair("server");
     let mut server = Python::run(RESETTING_SERVER, &[&cert, &key]);
     let line = server
+        .0
         .stdout
         .next_satisfying("listening PORT", |l| l.starts_with("listening "));
     let target = format!("127.0.0.1:{}", &line["listening ".len()..]);
     let ca = pki.file("ca.crt");
-    let under = Metered::start(&client_args(&target, &ca, &["--server-name", "localhost"]));
+    let under = metered(&client_args(&target, &ca, &["--server-name", "localhost"])).start();
 
-    let mut app = connect(under.ambassador.addr());
+    let mut app = connect(under.addr());
     let mut hello = [0; 6];
     app.read_exact(&mut hello).expect("the target's hello");
     assert_eq!(&hello, b"hello\n");
@@ -405,12 +393,13 @@ fn an_expired_certificate_renamed_over_a_valid_one_is_refused_and_the_valid_one_
     std::fs::copy(pki.file("server.crt"), &cert).unwrap();
     std::fs::copy(pki.file("server.key"), &key).unwrap();
     let backend = HttpServer::local();
-    let under = Metered::start(&server_args(
+    let under = metered(&server_args(
         &cert,
         &key,
         &backend.address,
         &["--disable-authentication"],
-    ));
+    ))
+    .start();
     let url = format!("https://localhost:{}/status/200", under.port());
     let ca = pki.file("ca.crt");
     let request = || curl(&["--cacert", &ca, &url]);
@@ -430,10 +419,10 @@ fn an_expired_certificate_renamed_over_a_valid_one_is_refused_and_the_valid_one_
     wait::until("the rotation to be judged", || {
         (under.reloads("success") + under.reloads("failure") >= 1.0).then_some(())
     });
-    let log = under.log();
+    let log = under.log_text();
     assert_eq!(under.reloads("failure"), 1.0, "{log}");
     assert_eq!(under.reloads("success"), 0.0, "{log}");
-    let refused = under.ambassador.wait_for_log("TLS reload refused");
+    let refused = under.wait_for_log("TLS reload refused");
     assert!(refused.contains("expired"), "{refused}");
     let after = request();
     assert_eq!(
@@ -441,7 +430,7 @@ fn an_expired_certificate_renamed_over_a_valid_one_is_refused_and_the_valid_one_
         "status 200",
         "after the rotation: {after:#?}"
     );
-    assert_eq!(http_get(&under.metrics, "/readyz").0, 200);
+    assert_eq!(http_get(under.metrics_addr(), "/readyz").0, 200);
     assert_eq!(
         under.metric("podkit_ambassador_certificate_not_after_timestamp_seconds"),
         SERVER_NOT_AFTER
@@ -451,31 +440,15 @@ fn an_expired_certificate_renamed_over_a_valid_one_is_refused_and_the_valid_one_
 // ---------------------------------------------------------------------------------------------
 // Start-up refusals: security switches and timeouts.
 
-/// Asserts that podkit-ambassador ARGS, with `env` added to its environment, refuses to start:
-/// exit 2, nothing on stdout, one line on stderr that names `named`. One that starts listening
-/// instead fails the test at once.
-#[track_caller]
-fn assert_start_refused(args: &[String], env: &[(&str, &str)], named: &str) {
-    let done = run_unless(
-        Command::new(bins::path("ambassador"))
-            .args(args)
-            .envs(env.iter().copied()),
-        "listening",
-    );
-    let shown = format!("{env:?} {args:?}: {done:#?}");
-    assert_eq!(done.code, Some(2), "{shown}");
-    assert_eq!(done.stderr.lines().count(), 1, "one line: {shown}");
-    assert!(done.stderr.contains(named), "{named:?} named: {shown}");
-    assert!(done.stdout.is_empty(), "{shown}");
-}
-
 #[test]
 fn an_empty_security_switch_in_the_environment_stops_it_at_start_naming_the_variable() {
     let pki = TlsPki::generate();
     let ((cert, key), ca) = (pki.pair("server"), pki.file("ca.crt"));
     let variable = "PODKIT_DISABLE_AUTHENTICATION";
     let args = server_args(&cert, &key, "127.0.0.1:9", &["--listen", "127.0.0.1:0"]);
-    assert_start_refused(&args, &[(variable, "")], variable);
+    ambassador(&args)
+        .env(variable, "")
+        .assert_refused(&[variable]);
 
     let variable = "PODKIT_ALLOW_ALL";
     let args = server_args(
@@ -484,7 +457,9 @@ fn an_empty_security_switch_in_the_environment_stops_it_at_start_naming_the_vari
         "127.0.0.1:9",
         &["--listen", "127.0.0.1:0", "--cacert", &ca],
     );
-    assert_start_refused(&args, &[(variable, "")], variable);
+    ambassador(&args)
+        .env(variable, "")
+        .assert_refused(&[variable]);
 }
 
 #[test]
@@ -494,9 +469,9 @@ fn true_in_the_environment_turns_the_security_switches_on() {
     let backend = HttpServer::local();
     let args = server_args(&cert, &key, &backend.address, &[]);
 
-    let open = Metered::start_with(&args, |command| {
-        command.env("PODKIT_DISABLE_AUTHENTICATION", "true");
-    });
+    let open = metered(&args)
+        .env("PODKIT_DISABLE_AUTHENTICATION", "true")
+        .start();
     let url = format!("https://localhost:{}/status/200", open.port());
     let anonymous = curl(&["--cacert", &ca, &url]);
     assert_eq!(
@@ -507,9 +482,7 @@ fn true_in_the_environment_turns_the_security_switches_on() {
 
     let mut args = args.clone();
     args.extend(["--cacert", &ca].map(String::from));
-    let any_client = Metered::start_with(&args, |command| {
-        command.env("PODKIT_ALLOW_ALL", "true");
-    });
+    let any_client = metered(&args).env("PODKIT_ALLOW_ALL", "true").start();
     let url = format!("https://localhost:{}/status/200", any_client.port());
     let (other_cert, other_key) = pki.pair("other");
     let other = curl(&[
@@ -549,7 +522,7 @@ fn a_zero_timeout_stops_it_at_start_naming_the_flag() {
                 zero,
             ],
         );
-        assert_start_refused(&args, &[], flag);
+        ambassador(&args).assert_refused(&[flag]);
     }
 }
 
@@ -557,7 +530,7 @@ fn a_zero_timeout_stops_it_at_start_naming_the_flag() {
 // Client mode's PROXY header, read by haproxy's TLS listener.
 
 /// haproxy terminating TLS with the PKI's `server` certificate behind a PROXY header
-/// (`accept-proxy`), and forwarding to `backend` with the address the header gave in `X-Client`.
+/// (`accept-proxy`), forwarding to `backend`.
 fn haproxy_tls_accepting_proxy(test: &str, pki: &TlsPki, backend: &HttpServer) -> Option<Haproxy> {
     let bind_options = |dir: &Scratch| {
         let pem = dir.file("server.pem");
@@ -565,25 +538,7 @@ fn haproxy_tls_accepting_proxy(test: &str, pki: &TlsPki, backend: &HttpServer) -
         std::fs::write(&pem, read("server.crt") + &read("server.key")).unwrap();
         format!("ssl crt {pem} accept-proxy")
     };
-    Haproxy::start(
-        test,
-        &backend.address,
-        bind_options,
-        &["X-Client %[src]:%[src_port]"],
-    )
-}
-
-/// The value of request header `name` in the fixture server's echo of a request.
-fn header(echo: &serde_json::Value, name: &str) -> Option<String> {
-    echo["headers"]
-        .as_array()?
-        .iter()
-        .find(|pair| {
-            pair[0]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        })
-        .and_then(|pair| pair[1].as_str().map(str::to_owned))
+    Haproxy::start(test, &backend.address, bind_options, &[])
 }
 
 #[test]
@@ -597,25 +552,17 @@ fn client_mode_sends_the_proxy_header_before_the_client_hello_and_haproxy_reads_
     };
     let target = format!("127.0.0.1:{}", haproxy.port);
     let ca = pki.file("ca.crt");
-    let under = Metered::start(&client_args(
+    let under = metered(&client_args(
         &target,
         &ca,
         &["--server-name", "localhost", "--proxy-protocol"],
-    ));
+    ))
+    .start();
 
     let url = format!("http://127.0.0.1:{}/echo", under.port());
     let app = curl(&["-w", "\n%{local_port}", &url]);
-    let (body, port) = app
-        .stdout
-        .rsplit_once('\n')
-        .unwrap_or_else(|| panic!("the echo, then curl's port: {app:#?}"));
-    let echo: serde_json::Value = serde_json::from_str(body)
-        .unwrap_or_else(|e| panic!("the backend's echo ({e}): {app:#?}\n{}", under.log()));
-    assert_eq!(
-        header(&echo, "X-Client"),
-        Some(format!("127.0.0.1:{port}")),
-        "the address haproxy read from the PROXY header: {echo}"
-    );
+    let (echo, port) = echo_and_local_port(&app.stdout);
+    Haproxy::assert_saw_client(&echo, port);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -635,19 +582,17 @@ fn a_target_that_hangs_up_during_the_handshake_is_logged_as_a_warning_and_counte
     let pki = TlsPki::generate();
     let ca = pki.file("ca.crt");
     let address = target.target();
-    let under = Metered::start(&client_args(&address, &ca, &["--server-name", "localhost"]));
+    let under = metered(&client_args(&address, &ca, &["--server-name", "localhost"])).start();
 
-    let mut app = connect(under.ambassador.addr());
+    let mut app = connect(under.addr());
     app.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let end = read_to_the_end(&mut app);
     assert!(
         matches!(end, Ok(()) | Err(ErrorKind::ConnectionReset)),
         "the app's connection is closed: {end:?}"
     );
-    wait::until("the refusal to be counted", || {
-        (under.refused("handshake_failed") == 1.0).then_some(())
-    });
-    let line = under.ambassador.wait_for_log("reason=handshake_failed");
+    under.wait_for_metric(&refused_series("handshake_failed"), 1.0);
+    let line = under.wait_for_log("reason=handshake_failed");
     assert!(
         line.contains(" WARN ") && line.contains("connection refused"),
         "{line}"

@@ -7,35 +7,37 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use podkit_tests::ambassador::{client_args, server_args, Metered, TlsPki};
-use podkit_tests::lines::Lines;
-use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
-use podkit_tests::tools::{
-    curl, installed, run, run_with_guard, run_with_input, wait_listening, Finished, Haproxy, Helper,
+use podkit_tests::ambassador::{
+    ambassador, client_args, metered, server_args, AmbassadorSeries, TlsPki,
 };
+use podkit_tests::daemon::Daemon;
+use podkit_tests::run::{
+    command, curl, installed, run, run_with_guard, run_with_input, Announced, Finished,
+};
+use podkit_tests::servers::{echo_and_local_port, header, Haproxy, HttpServer, Nginx};
+use podkit_tests::wait;
 use podkit_tests::wait::HANG_GUARD;
-use podkit_tests::{bins, wait};
 
 // ---------------------------------------------------------------------------------------------
 // The ambassador under test and what it tells.
 
 /// Server mode in front of `target`, presenting the PKI's `NAME.crt`.
-fn server_mode_presenting(pki: &TlsPki, name: &str, target: &str, extra: &[&str]) -> Metered {
+fn server_mode_presenting(pki: &TlsPki, name: &str, target: &str, extra: &[&str]) -> Daemon {
     let (cert, key) = pki.pair(name);
-    Metered::start(&server_args(&cert, &key, target, extra))
+    metered(&server_args(&cert, &key, target, extra)).start()
 }
 
 /// Server mode in front of `target`, presenting the `server` certificate.
-fn server_mode(pki: &TlsPki, target: &str, extra: &[&str]) -> Metered {
+fn server_mode(pki: &TlsPki, target: &str, extra: &[&str]) -> Daemon {
     server_mode_presenting(pki, "server", target, extra)
 }
 
 /// Server mode in front of `backend`, requiring client certificates from the test CA and
 /// admitting what `rules` (`--allow-*` flags) admit.
-fn mtls_server(pki: &TlsPki, backend: &HttpServer, rules: &[&str]) -> Metered {
+fn mtls_server(pki: &TlsPki, backend: &HttpServer, rules: &[&str]) -> Daemon {
     let ca = pki.file("ca.crt");
     let mut extra = vec!["--cacert", &ca];
     extra.extend_from_slice(rules);
@@ -43,22 +45,21 @@ fn mtls_server(pki: &TlsPki, backend: &HttpServer, rules: &[&str]) -> Metered {
 }
 
 /// Client mode in front of `target`, trusting the PKI's `CA_NAME.crt`.
-fn client_mode(pki: &TlsPki, target: &str, ca_name: &str, extra: &[&str]) -> Metered {
+fn client_mode(pki: &TlsPki, target: &str, ca_name: &str, extra: &[&str]) -> Daemon {
     let ca = pki.file(&format!("{ca_name}.crt"));
-    Metered::start(&client_args(target, &ca, extra))
+    metered(&client_args(target, &ca, extra)).start()
 }
 
 /// Asserts one refusal so far, for `reason`: logged with the reason, and counted (the counter
 /// moves before the line is logged).
 #[track_caller]
-fn assert_refused_once(under: &Metered, reason: &str) {
-    let line = under.ambassador.wait_for_log(&format!("reason={reason} "));
+fn assert_refused_once(under: &Daemon, reason: &str) {
+    let line = under.wait_for_log(&format!("reason={reason} "));
     assert!(
         line.contains("WARN") && line.contains("connection refused"),
         "{line}"
     );
     let refusals: Vec<String> = under
-        .ambassador
         .log()
         .into_iter()
         .filter(|l| l.contains("connection refused"))
@@ -76,7 +77,7 @@ fn assert_refused_once(under: &Metered, reason: &str) {
 
 /// `curl https://localhost:PORT/echo` to server mode, trusting the test CA and presenting the
 /// PKI's `identity` (`client`, `other`...) when given.
-fn curl_through(pki: &TlsPki, under: &Metered, identity: Option<&str>, extra: &[&str]) -> Finished {
+fn curl_through(pki: &TlsPki, under: &Daemon, identity: Option<&str>, extra: &[&str]) -> Finished {
     let url = format!("https://localhost:{}/echo", under.port());
     let ca = pki.file("ca.crt");
     let mut args = vec!["--cacert", &ca];
@@ -109,10 +110,10 @@ fn assert_not_answered(curl: &Finished) {
 
 /// `openssl s_client` to server mode as `client`, asking for `/echo` over HTTP/1.0 and reading
 /// until the server closes.
-fn s_client(pki: &TlsPki, under: &Metered, extra: &[&str]) -> Finished {
+fn s_client(pki: &TlsPki, under: &Daemon, extra: &[&str]) -> Finished {
     let (cert, key) = pki.pair("client");
     run_with_input(
-        Command::new("openssl")
+        command("openssl")
             .args([
                 "s_client",
                 "-connect",
@@ -129,8 +130,8 @@ fn s_client(pki: &TlsPki, under: &Metered, extra: &[&str]) -> Finished {
 
 /// An app's plain request through client mode: everything that came back before the end (a
 /// reset counts as the end).
-fn app_request(under: &Metered) -> Vec<u8> {
-    let mut stream = TcpStream::connect(under.ambassador.addr()).expect("connect to client mode");
+fn app_request(under: &Daemon) -> Vec<u8> {
+    let mut stream = TcpStream::connect(under.addr()).expect("connect to client mode");
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
     stream
         .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
@@ -158,7 +159,7 @@ fn issue(pki: &TlsPki, name: &str, cn: &str, days: u32, extensions: &str) {
     // The names are the test's own, without spaces: each command reads as one line.
     let openssl = |command_line: String| {
         let args: Vec<&str> = command_line.split(' ').collect();
-        let done = run(Command::new("openssl").args(&args).current_dir(pki.dir()));
+        let done = run(command("openssl").args(&args).current_dir(pki.dir()));
         assert!(done.succeeded(), "openssl {command_line}: {done:#?}");
     };
     openssl(format!(
@@ -230,12 +231,12 @@ fn allow_rules_from_a_yaml_block_in_the_environment_ignore_blanks_and_the_final_
     let args = server_args(&cert, &key, &backend.address, &["--cacert", &ca]);
     // What a `value: |` block in a manifest puts in the variable: indented lines, a newline at
     // the end, an empty line.
-    let under = Metered::start_with(&args, |command| {
-        command.env(
+    let under = metered(&args)
+        .env(
             "PODKIT_ALLOW_URI",
             "  spiffe://cluster.test/ns/default/**\n\n  spiffe://cluster.test/ns/none/sa/x  \n",
-        );
-    });
+        )
+        .start();
     assert_answered(&curl_through(&pki, &under, Some("client"), &[]));
     assert_not_answered(&curl_through(&pki, &under, Some("other"), &[]));
     assert_refused_once(&under, "not_allowed");
@@ -364,15 +365,11 @@ fn tls_1_1_and_tls_1_0_are_refused_even_to_a_client_that_offers_them() {
         );
     }
     // The hellos reached the ambassador, which refused them: not a client that gave up alone.
-    wait::until("both old-version handshakes to be counted", || {
-        (under.refused("handshake_failed") == 2.0).then_some(())
-    });
-    let log = under.ambassador.log();
-    let refused = log
-        .iter()
-        .filter(|l| l.contains("reason=handshake_failed"))
-        .count();
-    assert_eq!(refused, 2, "{log:#?}");
+    // The counter moves before the line is logged.
+    under.wait_logged("reason=handshake_failed", 2);
+    let refused = under.count_logged("reason=handshake_failed");
+    assert_eq!(refused, 2, "{}", under.log_text());
+    assert_eq!(under.refused("handshake_failed"), 2.0);
     assert_eq!(under.accepted(), 0.0);
 }
 
@@ -412,28 +409,27 @@ fn with_alpn_h2_and_http_1_1_openssl_s_client_negotiates_h2_or_http_1_1_server_o
 
 /// `openssl s_server -www` with the `server` certificate on a free loopback port.
 struct SServer {
-    _child: Helper,
+    _server: Announced,
     port: u16,
 }
 
 fn s_server(pki: &TlsPki) -> SServer {
     let (cert, key) = pki.pair("server");
-    let mut child = Helper::spawn(
-        Command::new("openssl")
+    let server = Announced::start(
+        command("openssl")
             .args(["s_server", "-accept", "127.0.0.1:0", "-www"])
             .args(["-cert", &cert, "-key", &key])
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null()),
+        "ACCEPT ",
     );
-    let mut stdout = Lines::read_from(child.0.stdout.take().expect("piped stdout"));
-    let line = stdout.next_satisfying("ACCEPT ADDRESS", |l| l.starts_with("ACCEPT "));
-    let port = line
+    let port = server
+        .address
         .rsplit_once(':')
         .and_then(|(_, port)| port.parse().ok())
-        .unwrap_or_else(|| panic!("a port in {line:?}"));
+        .unwrap_or_else(|| panic!("a port in {:?}", server.address));
     SServer {
-        _child: child,
+        _server: server,
         port,
     }
 }
@@ -523,57 +519,18 @@ fn a_server_certificate_from_an_untrusted_ca_is_refused_as_unknown_issuer() {
     assert_server_refused("other-ca", &[], "unknown_issuer");
 }
 
-/// nginx in the foreground with TLS and client certificates required, everything under a
-/// scratch directory; it answers `hello` and the client certificate's subject.
-struct Nginx {
-    _child: Helper,
-    port: u16,
-    _dir: Scratch,
-}
-
+/// nginx requiring client certificates from the test CA; it answers `hello` and the client
+/// certificate's subject.
 fn nginx_requiring_client_certificates(test: &str, pki: &TlsPki) -> Option<Nginx> {
-    if !installed(test, "nginx", &["-v"], "nginx-light") {
-        return None;
-    }
-    let dir = Scratch::new("ambassador-nginx");
-    // nginx cannot listen on port 0 and say which it got: the port stays held until nginx
-    // listens on it (nginx binds with SO_REUSEADDR).
-    let reserved = DeadPort::for_a_server();
-    let port = reserved.port;
-    let prefix = dir.path.display().to_string();
-    let config = format!(
-        "daemon off; master_process off; pid {prefix}/nginx.pid; error_log {prefix}/error.log;
-events {{}}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {cert}; ssl_certificate_key {key};
-    ssl_client_certificate {ca}; ssl_verify_client on;
-    location / {{ return 200 \"hello $ssl_client_s_dn\\n\"; }}
-  }}
-}}
-",
-        cert = pki.file("server.crt"),
-        key = pki.file("server.key"),
-        ca = pki.file("ca.crt"),
+    let directives = format!(
+        "ssl_certificate {}; ssl_certificate_key {};
+    ssl_client_certificate {}; ssl_verify_client on;
+    location / {{ return 200 \"hello $ssl_client_s_dn\\n\"; }}",
+        pki.file("server.crt"),
+        pki.file("server.key"),
+        pki.file("ca.crt"),
     );
-    std::fs::write(dir.join("nginx.conf"), config).unwrap();
-    let mut child = Helper::spawn(
-        Command::new("nginx")
-            .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null()),
-    );
-    wait_listening("nginx", &mut child, port, &dir.join("error.log"));
-    drop(reserved);
-    Some(Nginx {
-        _child: child,
-        port,
-        _dir: dir,
-    })
+    Nginx::start_https(test, &directives)
 }
 
 #[test]
@@ -615,10 +572,7 @@ fn haproxy_accepting_proxy(test: &str, backend: &HttpServer) -> Option<Haproxy> 
         test,
         &backend.address,
         |_| "accept-proxy".to_owned(),
-        &[
-            "X-Client %[src]:%[src_port]",
-            "X-Authority %[fc_pp_authority]",
-        ],
+        &["X-Authority %[fc_pp_authority]"],
     )
 }
 
@@ -635,22 +589,7 @@ fn echo_through_haproxy(test: &str, proxy_flags: &[&str]) -> Option<(serde_json:
     let under = server_mode(&pki, &format!("127.0.0.1:{}", haproxy.port), &extra);
     let curl = curl_through(&pki, &under, Some("client"), &["-w", "\n%{local_port}"]);
     assert!(curl.succeeded(), "{curl:#?}");
-    let (body, port) = curl.stdout.rsplit_once('\n').expect("body, then the port");
-    let echo = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    Some((echo, port.parse().expect("curl's local port")))
-}
-
-/// The value of request header `name` in the backend's echo.
-fn header(echo: &serde_json::Value, name: &str) -> Option<String> {
-    echo["headers"]
-        .as_array()?
-        .iter()
-        .find(|pair| {
-            pair[0]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        })
-        .and_then(|pair| pair[1].as_str().map(str::to_owned))
+    Some(echo_and_local_port(&curl.stdout))
 }
 
 #[test]
@@ -659,11 +598,7 @@ fn haproxy_accept_proxy_sees_the_original_client_address_and_port() {
     let Some((echo, curl_port)) = echo_through_haproxy(test, &["--proxy-protocol"]) else {
         return;
     };
-    assert_eq!(
-        header(&echo, "X-Client"),
-        Some(format!("127.0.0.1:{curl_port}")),
-        "{echo}"
-    );
+    Haproxy::assert_saw_client(&echo, curl_port);
 }
 
 #[test]
@@ -678,11 +613,7 @@ fn haproxy_reads_the_sni_from_the_authority_tlv() {
         Some("localhost"),
         "{echo}"
     );
-    assert_eq!(
-        header(&echo, "X-Client"),
-        Some(format!("127.0.0.1:{curl_port}")),
-        "{echo}"
-    );
+    Haproxy::assert_saw_client(&echo, curl_port);
 }
 
 /// A PROXY protocol v2 header (haproxy's proxy-protocol.txt, section 2.2), for TCP over IPv4.
@@ -774,7 +705,7 @@ fn find_tlv(tlvs: &[(u8, Vec<u8>)], kind: u8) -> Option<&[u8]> {
 /// returns the PROXY header the target read first, and curl's local port.
 fn proxy_header_for(
     pki: &TlsPki,
-    under: &Metered,
+    under: &Daemon,
     target: &TcpListener,
     curl_flags: &[&str],
 ) -> (ProxyHeader, u16) {
@@ -828,7 +759,7 @@ fn proxy_protocol_tlvs_carry_the_sni_the_client_cn_and_the_alpn_only_when_negoti
         SocketAddr::from(([127, 0, 0, 1], curl_port)),
         "{header:?}"
     );
-    assert_eq!(header.destination, under.ambassador.addr(), "{header:?}");
+    assert_eq!(header.destination, under.addr(), "{header:?}");
     assert_eq!(header.tlv(PP2_TYPE_ALPN), Some(&b"h2"[..]), "{header:?}");
     assert_eq!(
         header.tlv(PP2_TYPE_AUTHORITY),
@@ -901,7 +832,7 @@ fn testssl_finds_nothing_high_or_critical_in_server_mode() {
     // Protocols, server preferences, server defaults (the certificate), standard cipher
     // categories, forward secrecy and every vulnerability check: all but the per-cipher lists.
     let scan = run_with_guard(
-        Command::new("testssl")
+        command("testssl")
             .args(["--quiet", "--warnings", "off", "--color", "0"])
             .args(["--add-ca", &pki.file("ca.crt")])
             .arg("--jsonfile")
@@ -967,19 +898,6 @@ fn server_flags(cert: &str, key: &str, extra: &[&str]) -> Vec<String> {
     server_args(cert, key, "127.0.0.1:9", &listen)
 }
 
-/// Asserts that podkit-ambassador ARGS refuses to start: exit 2 and one line on stderr that
-/// names `flag` (and contains each of `also`).
-#[track_caller]
-fn assert_start_refused(args: &[String], flag: &str, also: &[&str]) {
-    let done = run(Command::new(bins::path("ambassador")).args(args));
-    assert_eq!(done.code, Some(2), "{args:?}: {done:#?}");
-    assert_eq!(done.stderr.lines().count(), 1, "one line: {done:#?}");
-    for text in std::iter::once(&flag).chain(also) {
-        assert!(done.stderr.contains(text), "{text:?} in {:?}", done.stderr);
-    }
-    assert!(done.stdout.is_empty(), "{done:#?}");
-}
-
 #[test]
 fn a_missing_certificate_file_stops_it_at_start_naming_cert() {
     let pki = TlsPki::generate();
@@ -989,7 +907,7 @@ fn a_missing_certificate_file_stops_it_at_start_naming_cert() {
         &pki.file("server.key"),
         &["--disable-authentication"],
     );
-    assert_start_refused(&args, "--cert", &[&missing]);
+    ambassador(&args).assert_refused(&["--cert", &missing]);
 }
 
 #[test]
@@ -1001,7 +919,7 @@ fn a_key_that_does_not_match_the_certificate_stops_it_at_start_naming_key() {
         &other_key,
         &["--disable-authentication"],
     );
-    assert_start_refused(&args, "--key", &[&other_key]);
+    ambassador(&args).assert_refused(&["--key", &other_key]);
 }
 
 #[test]
@@ -1022,7 +940,7 @@ fn in_client_mode_a_key_that_does_not_match_the_certificate_stops_it_at_start_na
         &other_key,
     ]
     .map(String::from);
-    assert_start_refused(&args, "--key", &[&other_key]);
+    ambassador(&args).assert_refused(&["--key", &other_key]);
 }
 
 #[test]
@@ -1032,29 +950,18 @@ fn a_garbage_pem_stops_it_at_start_naming_its_flag() {
     std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();
     let (cert, key) = pki.pair("server");
     let no_auth = ["--disable-authentication"];
-    assert_start_refused(
-        &server_flags(&garbage, &key, &no_auth),
-        "--cert",
-        &[&garbage],
-    );
-    assert_start_refused(
-        &server_flags(&cert, &garbage, &no_auth),
-        "--key",
-        &[&garbage],
-    );
+    ambassador(&server_flags(&garbage, &key, &no_auth)).assert_refused(&["--cert", &garbage]);
+    ambassador(&server_flags(&cert, &garbage, &no_auth)).assert_refused(&["--key", &garbage]);
     let trusting_garbage = ["--cacert", &garbage, "--allow-all"];
-    assert_start_refused(
-        &server_flags(&cert, &key, &trusting_garbage),
-        "--cacert",
-        &[&garbage],
-    );
+    ambassador(&server_flags(&cert, &key, &trusting_garbage))
+        .assert_refused(&["--cacert", &garbage]);
 }
 
 #[test]
 fn server_mode_without_cacert_or_disable_authentication_stops_at_start() {
     let pki = TlsPki::generate();
     let args = server_flags(&pki.file("server.crt"), &pki.file("server.key"), &[]);
-    assert_start_refused(&args, "--cacert", &["--disable-authentication"]);
+    ambassador(&args).assert_refused(&["--cacert", "--disable-authentication"]);
 }
 
 #[test]
@@ -1063,7 +970,7 @@ fn allow_all_with_allow_cn_stops_it_at_start() {
     let ca = pki.file("ca.crt");
     let extra = ["--cacert", &ca, "--allow-all", "--allow-cn", "client"];
     let args = server_flags(&pki.file("server.crt"), &pki.file("server.key"), &extra);
-    assert_start_refused(&args, "--allow-all", &["--allow-cn"]);
+    ambassador(&args).assert_refused(&["--allow-all", "--allow-cn"]);
 }
 
 #[test]
@@ -1072,7 +979,7 @@ fn cacert_with_disable_authentication_stops_it_at_start() {
     let ca = pki.file("ca.crt");
     let extra = ["--cacert", &ca, "--disable-authentication"];
     let args = server_flags(&pki.file("server.crt"), &pki.file("server.key"), &extra);
-    assert_start_refused(&args, "--disable-authentication", &["--cacert"]);
+    ambassador(&args).assert_refused(&["--disable-authentication", "--cacert"]);
 }
 
 #[test]
@@ -1083,7 +990,7 @@ fn a_bad_listen_address_stops_it_at_start_naming_listen() {
         let mut args = server_flags(&cert, &key, &["--disable-authentication"]);
         let at = args.iter().position(|a| a == "--listen").unwrap() + 1;
         args[at] = bad.to_owned();
-        assert_start_refused(&args, "--listen", &[bad]);
+        ambassador(&args).assert_refused(&["--listen", bad]);
     }
 }
 
@@ -1099,5 +1006,5 @@ fn a_listen_port_already_in_use_stops_it_at_start_naming_listen() {
     );
     let at = args.iter().position(|a| a == "--listen").unwrap() + 1;
     args[at] = address.clone();
-    assert_start_refused(&args, "--listen", &[&address]);
+    ambassador(&args).assert_refused(&["--listen", &address]);
 }

@@ -1,22 +1,14 @@
 //! podkit-init's command line and its terminal handling: what a user sees at a prompt.
 
-use std::process::Command;
-
 use podkit_tests::bins::{helper, init};
 use podkit_tests::pty::Terminal;
+use podkit_tests::run::{command, run};
 use podkit_tests::{pidns, procs, wait};
 
 /// Runs podkit-init with `args` (and extra environment) and returns (exit code, stderr).
-fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let output = Command::new(init())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("podkit-init runs");
-    (
-        output.status.code().expect("an exit code"),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+fn run_init(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let done = run(command(init()).args(args).envs(env.iter().copied()));
+    (done.code.expect("an exit code"), done.stderr)
 }
 
 /// Arguments, environment, and what the error must name.
@@ -59,7 +51,7 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
         (&["-v"], &[], "missing command"),
     ];
     for (args, env, named) in cases {
-        let (code, stderr) = run(args, env);
+        let (code, stderr) = run_init(args, env);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(
@@ -75,9 +67,8 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
 
 #[test]
 fn help_lists_every_flag_with_its_environment_variable_and_version_prints() {
-    let output = Command::new(init()).arg("--help").output().unwrap();
-    assert!(output.status.success());
-    let help = String::from_utf8(output.stdout).unwrap();
+    let help = run(command(init()).arg("--help"));
+    let help = help.stdout_of_success();
     for variable in [
         "PODKIT_GROUP",
         "PODKIT_SUBREAPER",
@@ -99,9 +90,9 @@ fn help_lists_every_flag_with_its_environment_variable_and_version_prints() {
     ] {
         assert!(help.contains(variable), "--help mentions {variable}");
     }
-    let version = Command::new(init()).arg("--version").output().unwrap();
+    let version = run(command(init()).arg("--version"));
     assert_eq!(
-        String::from_utf8(version.stdout).unwrap(),
+        version.stdout_of_success(),
         format!("podkit-init {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
@@ -143,7 +134,7 @@ fn on_a_terminal_the_child_is_the_foreground_and_ctrl_z_and_ctrl_c_reach_it() {
     assert_eq!(read_past_echo(&mut terminal, "hello"), "foreground");
 
     terminal.type_text("\x03");
-    let status = terminal.child.wait().unwrap();
+    let status = terminal.wait();
     assert_eq!(
         status.code(),
         Some(128 + libc::SIGINT),
@@ -166,12 +157,9 @@ fn read_past_echo(terminal: &mut Terminal, typed: &str) -> String {
 fn podkit_inits_own_failure_to_start_a_command_is_exit_1_not_126() {
     // Three descriptors allowed: stdin, stdout and stderr are open, so the pipe that reports exec
     // errors cannot be made. That is podkit-init's failure, not the command's.
-    let output = Command::new("prlimit")
-        .args(["--nofile=3:3", &init(), "--", "true"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let done = run(command("prlimit").args(["--nofile=3:3", &init(), "--", "true"]));
+    assert_eq!(done.code, Some(1), "{done:?}");
+    let stderr = &done.stderr;
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("cannot start command command=true"),
@@ -190,7 +178,7 @@ fn a_switch_variable_that_is_not_true_false_1_or_0_is_exit_2_naming_it() {
         ("PODKIT_VERBOSE", "loud", "expected a count"),
     ];
     for (variable, value, says) in cases {
-        let (code, stderr) = run(&["--", "true"], &[(variable, value)]);
+        let (code, stderr) = run_init(&["--", "true"], &[(variable, value)]);
         let wanted = format!("podkit-init: error: {variable}: {says}");
         assert_eq!(code, 2, "{variable}={value:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -205,7 +193,7 @@ fn a_switch_variable_that_is_not_true_false_1_or_0_is_exit_2_naming_it() {
 fn explicit_switch_values_in_any_case_are_accepted() {
     // The command's own exit code shows podkit-init ran it rather than refusing its input.
     for value in ["1", "0", "TRUE", "false"] {
-        let (code, stderr) = run(
+        let (code, stderr) = run_init(
             &["--", "sh", "-c", "exit 3"],
             &[("PODKIT_GROUP", value), ("PODKIT_SUBREAPER", value)],
         );
@@ -247,14 +235,14 @@ fn a_non_utf8_argument_or_variable_is_one_line_and_exit_2_never_a_panic() {
         ),
     ];
     for (args, variable, named) in cases {
-        let mut command = Command::new(init());
+        let mut command = command(init());
         command.args(&args);
         if let Some(variable) = variable {
             command.env(variable, bad);
         }
-        let output = command.output().expect("podkit-init runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let done = run(&mut command);
+        let stderr = &done.stderr;
+        assert_eq!(done.code, Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(
             stderr.starts_with("podkit-init: error: ") && stderr.contains(named),

@@ -2,7 +2,8 @@
 //! Kubernetes' container runtime drives it.
 
 use podkit_tests::bins::{self, helper};
-use podkit_tests::docker::{self, docker_ok, Container};
+use podkit_tests::docker::{self, docker_ok, Container, DOCKER_GUARD};
+use podkit_tests::run::{command, run_with_guard};
 use podkit_tests::{procs, wait};
 
 const IMAGE: &str = "podkit/init:latest";
@@ -111,10 +112,7 @@ fn the_image_holds_nothing_but_the_static_binary() {
 
 /// Runs a command, insists on success, returns its stdout.
 fn run_ok(program: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{program} {args:?}: {output:?}");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let done = run_with_guard(command(program).args(args), DOCKER_GUARD);
+    assert!(done.succeeded(), "{program} {args:?}: {done:?}");
+    done.stdout
 }

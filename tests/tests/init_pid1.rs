@@ -3,6 +3,7 @@
 
 use podkit_tests::bins::{helper, init};
 use podkit_tests::pidns::{self, Namespace};
+use podkit_tests::run::{command, run};
 use podkit_tests::{procs, wait};
 
 /// `podkit-init [INIT_ARGS] -- podkit-testhelper HELPER_ARGS` as PID 1.
@@ -187,8 +188,7 @@ fn when_the_child_exits_on_its_own_the_rest_of_the_tree_is_stopped_and_its_code_
     let mut ns = start(
         &["-v", "--grace", "500ms"],
         &[
-            "child", "then", "child", "--ignore", "TERM", "then", "sleep", "0.2", "then", "exit",
-            "5",
+            "child", "then", "child", "--ignore", "TERM", "then", "exit", "5",
         ],
     );
     ns.expect_line("the first child", |l| l.starts_with("child "));
@@ -332,20 +332,17 @@ fn pause_mode_reaps_orphans_entering_the_namespace_and_exits_0_on_sigterm() {
     // which the kernel hands to PID 1.
     let leave_orphans_and_see_them_reaped = || {
         let pid1 = ns.pid1().to_string();
-        let entered = std::process::Command::new("nsenter")
-            .args([
-                "--target",
-                &pid1,
-                "--pid",
-                "--mount",
-                "--",
-                &helper(),
-                "orphans",
-                "20",
-            ])
-            .output()
-            .expect("nsenter runs");
-        assert!(entered.status.success(), "{entered:?}");
+        let entered = run(command("nsenter").args([
+            "--target",
+            &pid1,
+            "--pid",
+            "--mount",
+            "--",
+            &helper(),
+            "orphans",
+            "20",
+        ]));
+        assert!(entered.succeeded(), "{entered:?}");
         wait::until("the orphans to be reaped", || {
             procs::descendants(ns.pid1()).is_empty().then_some(())
         });
@@ -515,9 +512,37 @@ fn a_required_post_start_hook_stopped_by_podkit_init_is_no_failure() {
     }
     // The child exits 0 while the hook still runs; podkit-init's SIGTERM for the leftovers ends
     // the hook, which must not turn the child's 0 into the hook's 143.
-    let hook = format!("{} sleep forever", helper());
-    let args = ["-v", "--post-start", &hook, "--post-start-required"];
-    let finished = start(&args, &["sleep", "0.5", "then", "exit", "0"]).finish();
+    let (init, helper) = (init(), helper());
+    let hook = format!("{helper} sleep forever");
+    let argv = [
+        &init,
+        "-v",
+        "--post-start",
+        &hook,
+        "--post-start-required",
+        "--",
+        &helper,
+        "tty",
+        "then",
+        "exit",
+        "0",
+    ];
+    let mut ns = Namespace::start_with(&argv, |command| {
+        command.stdin(std::process::Stdio::piped());
+    });
+    // The child waits for a line on its stdin, the namespace's, until the hook runs.
+    ns.expect("no-tty");
+    let pid1 = ns.pid1();
+    wait::until("the post-start hook to run", || {
+        let hook_runs = procs::descendants(pid1).iter().any(|p| {
+            procs::cmdline(p.pid)
+                .is_some_and(|argv| argv.ends_with(&["sleep".into(), "forever".into()]))
+        });
+        hook_runs.then_some(())
+    });
+    std::io::Write::write_all(&mut ns.stdin(), b"go\n").expect("the child reads its stdin");
+    ns.expect("read: go");
+    let finished = ns.finish();
     assert_eq!(finished.code(), 0, "{finished:?}");
     finished.assert_logged("cause=\"child exited on its own\"");
 }

@@ -3,6 +3,7 @@
 
 use std::net::{TcpListener, TcpStream};
 
+use podkit_tests::run::{command, run};
 use podkit_tests::servers::{ipv6_loopback, probe, probe_with, DeadPort, HttpServer, Scratch};
 use podkit_tests::{procs, wait};
 use serde_json::Value;
@@ -211,11 +212,8 @@ fn file_check_is_healthy_while_the_file_is_fresh_and_unhealthy_once_stale() {
 
 /// `touch -d WHEN PATH`.
 fn touch(path: &str, when: &str) {
-    let status = std::process::Command::new("touch")
-        .args(["-d", when, path])
-        .status()
-        .expect("touch runs");
-    assert!(status.success(), "touch -d {when:?} {path}");
+    let done = run(command("touch").args(["-d", when, path]));
+    assert!(done.succeeded(), "touch -d {when:?} {path}: {done:?}");
 }
 
 /// Bad input: the arguments, and what the error must name.

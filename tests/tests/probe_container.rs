@@ -35,7 +35,7 @@ impl Drop for HealthLogOnFailure<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let log = docker(&["inspect", "-f", "{{json .State.Health}}", &self.0.name]);
-            eprintln!("health: {}", String::from_utf8_lossy(&log.stdout));
+            eprintln!("health: {}", log.stdout);
         }
     }
 }

@@ -4,9 +4,9 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Stdio};
 
-use podkit_tests::lines::Lines;
+use podkit_tests::run::{command, try_run, Announced};
 use podkit_tests::servers::{self, DeadPort, Pki, Probe, Scratch};
 
 /// Runs `podkit-probe grpc ARGS`.
@@ -20,12 +20,8 @@ fn grpc(args: &[&str]) -> Probe {
 
 /// Whether python3 has grpcio and its health service; if not, the test says why it skips.
 fn grpc_python(test: &str) -> bool {
-    let importable = Command::new("python3")
-        .args(["-c", "import grpc, grpc_health"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
+    let importable = try_run(command("python3").args(["-c", "import grpc, grpc_health"]))
+        .is_ok_and(|done| done.succeeded());
     if !importable {
         podkit_tests::skip(
             test,
@@ -37,9 +33,8 @@ fn grpc_python(test: &str) -> bool {
 
 /// A running grpc_health_server.py, ended when dropped.
 struct HealthServer {
-    child: Child,
+    server: Announced,
     stdin: Option<ChildStdin>,
-    stdout: Lines,
     /// `127.0.0.1:PORT`, as it announced.
     address: String,
 }
@@ -51,29 +46,21 @@ impl HealthServer {
             env!("CARGO_MANIFEST_DIR"),
             "/fixtures/grpc_health_server.py"
         );
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            // grpcio logs every refused handshake, which half of these tests cause on purpose.
-            .env("GRPC_VERBOSITY", "NONE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 starts");
-        let stdout = Lines::read_from(child.stdout.take().expect("piped stdout"));
-        // Owned by the server value before any wait, so that a failed wait still ends it.
-        let mut server = HealthServer {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            address: String::new(),
-        };
-        let listening = server
-            .stdout
-            .next_satisfying("listening ADDR", |l| l.starts_with("listening "));
-        server.address = listening["listening ".len()..].to_owned();
-        server
+        let mut server = Announced::start(
+            command("python3")
+                .arg(script)
+                .args(["--listen", "127.0.0.1:0"])
+                .args(args)
+                // grpcio logs every refused handshake, which half of these tests cause on purpose.
+                .env("GRPC_VERBOSITY", "NONE")
+                .stdin(Stdio::piped()),
+            "listening ",
+        );
+        HealthServer {
+            stdin: server.process.child.stdin.take(),
+            address: server.address.clone(),
+            server,
+        }
     }
 
     /// Sets the named service's status (`serving` or `not_serving`) and waits until the
@@ -83,17 +70,17 @@ impl HealthServer {
         writeln!(stdin, "{word}").expect("the server reads its stdin");
         stdin.flush().expect("the server reads its stdin");
         let confirmation = format!("status {}", word.to_uppercase());
-        self.stdout
+        self.server
+            .stdout
             .next_satisfying(&confirmation, |line| line == confirmation);
     }
 }
 
 impl Drop for HealthServer {
     fn drop(&mut self) {
-        // The end of its stdin stops the server; the kill is for one that does not stop.
+        // The end of its stdin stops the server; dropping `server` then kills its process group,
+        // for one that does not stop.
         drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -183,7 +170,7 @@ fn tls_with_the_servers_ca_exits_0_and_with_another_ca_3() {
         return;
     }
     let pki = Pki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (cert, key) = pki.pair("server");
     let (ca, wrong_ca) = (pki.file("ca.crt"), pki.file("wrong-ca.crt"));
     let server = HealthServer::start(&["--tls-cert", &cert, "--tls-key", &key]);
     let address = server.address.as_str();

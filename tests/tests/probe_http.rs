@@ -457,7 +457,7 @@ fn an_ipv6_url_names_the_tls_server_by_its_address_whatever_the_host_header() {
         return;
     }
     let pki = Pki::generate();
-    let (cert, key) = (pki.file("server.crt"), pki.file("server.key"));
+    let (cert, key) = pki.pair("server");
     let mut server = HttpServer::start(&[
         "--listen",
         "[::1]:0",
@@ -526,35 +526,13 @@ fn mtls_presents_the_client_certificate_the_server_requires() {
     let pki = Pki::generate();
     let mut server = pki.https_server(true);
     let url = format!("https://localhost:{}/status/200", server.port());
-    let ca = pki.file("ca.crt");
-    probe(&["http", &url, "--ca", &ca])
+    pki.probe_http(&url, None)
         .assert_exit(3)
         .assert_says("unreachable ");
-    let (stranger, stranger_key) = (pki.file("stranger.crt"), pki.file("stranger.key"));
-    probe(&[
-        "http",
-        &url,
-        "--ca",
-        &ca,
-        "--cert",
-        &stranger,
-        "--key",
-        &stranger_key,
-    ])
-    .assert_exit(3);
-    let (client, client_key) = (pki.file("client.crt"), pki.file("client.key"));
-    probe(&[
-        "http",
-        &url,
-        "--ca",
-        &ca,
-        "--cert",
-        &client,
-        "--key",
-        &client_key,
-    ])
-    .assert_exit(0)
-    .assert_says("status=200");
+    pki.probe_http(&url, Some("stranger")).assert_exit(3);
+    pki.probe_http(&url, Some("client"))
+        .assert_exit(0)
+        .assert_says("status=200");
     let request = parsed(&server.next_request());
     assert_eq!(request["client_cn"], "probe-client");
 }

@@ -2,83 +2,26 @@
 //! certificates from a test CA, and mutual TLS as nginx does it (a missing or untrusted client
 //! certificate is an HTTP 400 after the handshake, not a failed handshake).
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use podkit_tests::servers::{probe, Nginx, Pki};
 
-use podkit_tests::servers::{probe, DeadPort, Pki, Scratch};
-use podkit_tests::{skip, wait};
-
-struct Nginx {
-    child: Child,
-    port: u16,
-    dir: Scratch,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// nginx in the foreground, one process, everything under a scratch directory; `None` (with the
-/// reason reported) when nginx is not installed.
+/// nginx with the `server` certificate, answering `/healthz` and 503 elsewhere; with
+/// `require_client`, it demands a client certificate from the test CA.
 fn nginx(test: &str, pki: &Pki, require_client: bool) -> Option<Nginx> {
-    if Command::new("nginx").arg("-v").output().is_err() {
-        skip(
-            test,
-            "nginx is not installed (Debian: apt-get install nginx-light)",
-        );
-        return None;
-    }
-    let dir = Scratch::new("nginx");
-    // nginx cannot listen on port 0 and tell which port it got, so the port goes into its
-    // configuration; it stays held until nginx listens on it (nginx binds with SO_REUSEADDR).
-    let reserved = DeadPort::for_a_server();
-    let port = reserved.port;
-    let prefix = dir.path.display().to_string();
-    let client = if require_client {
-        format!(
+    let client = match require_client {
+        true => format!(
             "ssl_client_certificate {}; ssl_verify_client on;",
             pki.file("ca.crt")
-        )
-    } else {
-        String::new()
+        ),
+        false => String::new(),
     };
-    let config = format!(
-        "daemon off; master_process off; pid {prefix}/nginx.pid; error_log {prefix}/error.log;
-events {{}}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy; fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {cert}; ssl_certificate_key {key}; {client}
+    let directives = format!(
+        "ssl_certificate {}; ssl_certificate_key {}; {client}
     location = /healthz {{ return 200 \"ok\\n\"; }}
-    location / {{ return 503; }}
-  }}
-}}
-",
-        cert = pki.file("server.crt"),
-        key = pki.file("server.key"),
+    location / {{ return 503; }}",
+        pki.file("server.crt"),
+        pki.file("server.key"),
     );
-    std::fs::write(dir.join("nginx.conf"), config).unwrap();
-    let child = Command::new("nginx")
-        .args(["-p", &prefix, "-c", &dir.file("nginx.conf")])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    let mut nginx = Nginx { child, port, dir };
-    wait::until("nginx to listen", || {
-        if let Some(status) = nginx.child.try_wait().expect("wait for nginx") {
-            let log = std::fs::read_to_string(nginx.dir.join("error.log")).unwrap_or_default();
-            panic!("nginx exited with {status} before listening:\n{log}");
-        }
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    drop(reserved);
-    Some(nginx)
+    Nginx::start_https(test, &directives)
 }
 
 #[test]
@@ -119,34 +62,13 @@ fn nginx_demanding_a_client_certificate_answers_400_without_the_right_one() {
         return;
     };
     let healthz = format!("https://localhost:{}/healthz", nginx.port);
-    let ca = pki.file("ca.crt");
-    probe(&["http", &healthz, "--ca", &ca])
+    pki.probe_http(&healthz, None)
         .assert_exit(1)
         .assert_says("status=400");
-    let (stranger, stranger_key) = (pki.file("stranger.crt"), pki.file("stranger.key"));
-    probe(&[
-        "http",
-        &healthz,
-        "--ca",
-        &ca,
-        "--cert",
-        &stranger,
-        "--key",
-        &stranger_key,
-    ])
-    .assert_exit(1)
-    .assert_says("status=400");
-    let (client, client_key) = (pki.file("client.crt"), pki.file("client.key"));
-    probe(&[
-        "http",
-        &healthz,
-        "--ca",
-        &ca,
-        "--cert",
-        &client,
-        "--key",
-        &client_key,
-    ])
-    .assert_exit(0)
-    .assert_says("status=200");
+    pki.probe_http(&healthz, Some("stranger"))
+        .assert_exit(1)
+        .assert_says("status=400");
+    pki.probe_http(&healthz, Some("client"))
+        .assert_exit(0)
+        .assert_says("status=200");
 }

@@ -2,9 +2,9 @@
 //! table name the same flags with the same variables, no more, no fewer.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use podkit_tests::bins;
+use podkit_tests::run::{command, run};
 
 /// Each tool, and the subcommands whose `--help` lists its flags (none: the tool's own).
 const TOOLS: &[(&str, &[&str])] = &[
@@ -73,15 +73,9 @@ fn flags_in_help(tool: &str, subcommands: &[&str]) -> BTreeSet<Documented> {
     };
     let mut flags = BTreeSet::new();
     for args in runs {
-        let output = Command::new(bins::path(tool))
-            .args(&args)
-            .output()
-            .expect("the tool runs");
-        assert!(
-            output.status.success(),
-            "podkit-{tool} {args:?}: {output:?}"
-        );
-        let help = String::from_utf8(output.stdout).expect("UTF-8 help");
+        let shown = run(command(bins::path(tool)).args(&args));
+        assert_eq!(shown.code, Some(0), "podkit-{tool} {args:?}: {shown:?}");
+        let help = shown.stdout;
         flags.extend(entries(&help).filter(|(flag, _)| flag != "help" && flag != "version"));
     }
     flags

@@ -14,7 +14,7 @@ use std::path::Path;
 use podkit_tests::kubelet::AtomicVolume;
 use podkit_tests::pidns::{self, Namespace};
 use podkit_tests::servers::{DeadPort, Scratch};
-use podkit_tests::{bins, tools, wait};
+use podkit_tests::{bins, run, wait};
 
 /// Short, so that each test takes a second or two.
 const DEBOUNCE: &str = "100ms";
@@ -49,8 +49,8 @@ impl Pod {
     /// must exec it.
     fn start_under(test: &str, wrapper: &[&str]) -> Option<Pod> {
         if !pidns::available(test)
-            || !tools::installed(test, "nginx", &["-v"], "nginx-light")
-            || !tools::installed(test, "curl", &["--version"], "curl")
+            || !run::installed(test, "nginx", &["-v"], "nginx-light")
+            || !run::installed(test, "curl", &["--version"], "curl")
         {
             return None;
         }
@@ -101,7 +101,7 @@ impl Pod {
 
     /// What nginx answers now.
     fn answer(&self) -> String {
-        let curl = tools::curl(&["--fail", &self.url()]);
+        let curl = run::curl(&["--fail", &self.url()]);
         assert!(curl.succeeded(), "curl {}: {curl:?}", self.url());
         curl.stdout
     }
@@ -110,7 +110,7 @@ impl Pod {
     fn wait_for_answer(&self, body: &str) {
         let (url, expected) = (self.url(), format!("{body}\n"));
         wait::until(&format!("nginx to answer {body:?}"), || {
-            let curl = tools::curl(&["--fail", &url]);
+            let curl = run::curl(&["--fail", &url]);
             (curl.succeeded() && curl.stdout == expected).then_some(())
         });
     }
@@ -138,7 +138,7 @@ impl Pod {
 
     /// podkit-reload's log lines read so far.
     fn reload_log(&self) -> String {
-        self.namespace.stderr.seen.join("\n")
+        self.namespace.stderr.so_far().join("\n")
     }
 }
 
@@ -229,7 +229,7 @@ fn a_broken_site_is_signalled_refused_by_nginx_which_keeps_serving_until_a_good_
 #[test]
 fn nginx_workers_it_may_not_signal_do_not_fail_the_reload_of_their_master() {
     let test = "nginx_workers_it_may_not_signal_do_not_fail_the_reload_of_their_master";
-    if !tools::installed(test, "setpriv", &["--version"], "util-linux") {
+    if !run::installed(test, "setpriv", &["--version"], "util-linux") {
         return;
     }
     // The official nginx image's pod: the master runs as root, its workers as another user

@@ -12,16 +12,17 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use podkit_tests::ambassador::metric;
+use podkit_tests::daemon::{Daemon, Launch};
 use podkit_tests::kubelet::{self, AtomicVolume};
 use podkit_tests::pidns::{self, Namespace};
+use podkit_tests::run::{self, command, run_unless};
 use podkit_tests::servers::{DeadPort, Scratch};
-use podkit_tests::{bins, tools, wait};
+use podkit_tests::tcp::http_get;
+use podkit_tests::{bins, wait};
 
 /// Short, so that each test takes seconds; long enough that the events of one update make one
 /// change on a loaded machine.
@@ -37,142 +38,31 @@ const SETTLE: Duration = Duration::from_millis(600);
 // podkit-reload, running.
 // ---------------------------------------------------------------------------------------------
 
-/// A running podkit-reload whose stderr is collected in the background. [`Reload::start`] returns
-/// once it logs `watching`: from then on, a change on disk is seen. Dropping it kills it.
-struct Reload {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    /// `127.0.0.1:PORT` of `/metrics` and `/readyz`, when started with [`Reload::metered`].
-    metrics: Option<String>,
+/// `podkit-reload --debounce 50ms ARGS...`, to be started once it logs `watching`: from then on,
+/// a change on disk is seen.
+fn reload<S: AsRef<str>>(args: &[S]) -> Launch {
+    Daemon::tool("reload")
+        .args(["--debounce", DEBOUNCE])
+        .args(args.iter().map(AsRef::as_ref))
+        .ready_when("watching")
 }
 
-impl Reload {
-    /// `podkit-reload --debounce 50ms ARGS...`, once it watches.
-    fn start<S: AsRef<str>>(args: &[S]) -> Reload {
-        Reload::launch(args, None, &[])
-    }
-
-    /// As [`Reload::start`], with these variables in its environment.
-    fn start_with_env<S: AsRef<str>>(args: &[S], env: &[(&str, &str)]) -> Reload {
-        Reload::launch(args, None, env)
-    }
-
-    /// As [`Reload::start`], with `--metrics-addr` on a free loopback port.
-    fn metered<S: AsRef<str>>(args: &[S]) -> Reload {
-        Reload::launch(args, Some(DeadPort::for_a_server()), &[])
-    }
-
-    fn launch<S: AsRef<str>>(
-        args: &[S],
-        metrics: Option<DeadPort>,
-        env: &[(&str, &str)],
-    ) -> Reload {
-        let mut command = Command::new(bins::path("reload"));
-        command.envs(env.iter().copied());
-        command.args(["--debounce", DEBOUNCE]);
-        command.args(args.iter().map(AsRef::as_ref));
-        if let Some(port) = &metrics {
-            command.args(["--metrics-addr", &port.address]);
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("podkit-reload starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stderr.take().expect("piped stderr"), log.clone());
-        let mut reload = Reload {
-            child,
-            log,
-            // Held until podkit-reload listens, so that no other test takes the port.
-            metrics: None,
-        };
-        wait::until("podkit-reload to log that it is watching", || {
-            if let Ok(Some(status)) = reload.child.try_wait() {
-                panic!(
-                    "podkit-reload exited with {status} before watching; its log:\n{}",
-                    reload.log().join("\n")
-                );
-            }
-            reload.logged("watching").then_some(())
-        });
-        if let Some(port) = metrics {
-            let address = port.address.clone();
-            wait::until("podkit-reload's /metrics to answer", || {
-                TcpStream::connect(&address).ok()
-            });
-            reload.metrics = Some(address);
-        }
-        reload
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn logged(&self, text: &str) -> bool {
-        self.count_logged(text) > 0
-    }
-
-    fn count_logged(&self, text: &str) -> usize {
-        self.log().iter().filter(|line| line.contains(text)).count()
-    }
-
-    /// Waits until `count` log lines contain `text`.
-    fn wait_logged(&self, text: &str, count: usize) {
-        wait::until(&format!("{count} log lines containing {text:?}"), || {
-            (self.count_logged(text) >= count).then_some(())
-        });
-    }
-
-    /// The value of `series` (name and labels, exactly as exposed) on its `/metrics`.
-    fn metric(&self, series: &str) -> f64 {
-        metric(self.metrics.as_deref().expect("started metered"), series)
-    }
-
-    /// `podkit_reload_reloads_total{action="ACTION",result="RESULT"}`.
-    fn reloads(&self, action: &str, result: &str) -> f64 {
-        self.metric(&format!(
-            "podkit_reload_reloads_total{{action=\"{action}\",result=\"{result}\"}}"
-        ))
-    }
-
-    /// The `podkit_reload_content_info` series exposed now, each with its value.
-    fn content_info(&self) -> Vec<String> {
-        let (status, body) = tools::http_get(
-            self.metrics.as_deref().expect("started metered"),
-            "/metrics",
-        );
-        assert_eq!(status, 200, "/metrics: {body}");
-        body.lines()
-            .filter(|line| line.starts_with("podkit_reload_content_info{"))
-            .map(str::to_owned)
-            .collect()
-    }
+/// `podkit_reload_reloads_total{action="ACTION",result="RESULT"}` on its `/metrics`.
+fn reloads(reload: &Daemon, action: &str, result: &str) -> f64 {
+    reload.metric(&format!(
+        "podkit_reload_reloads_total{{action=\"{action}\",result=\"{result}\"}}"
+    ))
 }
 
-impl Drop for Reload {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn collect(stderr: ChildStderr, log: Arc<Mutex<Vec<String>>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            log.lock().unwrap().push(line);
-        }
-    });
+/// The `podkit_reload_content_info` series exposed now, each with its value.
+fn content_info(reload: &Daemon) -> Vec<String> {
+    reload.series_starting("podkit_reload_content_info{")
 }
 
 /// `podkit-reload ARGS...` run to its end, for flags it must refuse: exit code and stderr.
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let mut command = Command::new(bins::path("reload"));
-    command.args(args);
     // Fails at once, rather than at the hang guard, if it starts watching instead.
-    let finished = tools::run_unless(&mut command, "watching");
+    let finished = run_unless(command(bins::path("reload")).args(args), "watching");
     (finished.code, finished.stderr)
 }
 
@@ -375,15 +265,17 @@ fn show(path: &Path) -> String {
 fn a_kubelet_update_fires_once_and_an_identical_rewrite_or_a_resync_fires_nothing() {
     let (_scratch, mut volume) = configmap("reload-once", "workers 1\n");
     let webhook = Webhook::start();
-    let reload = Reload::metered(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--webhook",
         &webhook.url("/-/reload"),
         "--resync",
         "100ms",
-    ]);
-    let info_at_start = reload.content_info();
+    ])
+    .metered()
+    .start();
+    let info_at_start = content_info(&reload);
 
     assert!(volume.update(&payload("workers 2\n")));
     let requests = webhook.wait_for(1);
@@ -395,9 +287,9 @@ fn a_kubelet_update_fires_once_and_an_identical_rewrite_or_a_resync_fires_nothin
         requests[0]
     );
     reload.wait_logged("reloaded", 1);
-    assert_eq!(reload.reloads("webhook", "success"), 1.0);
+    assert_eq!(reloads(&reload, "webhook", "success"), 1.0);
     assert!(reload.metric("podkit_reload_last_success_timestamp_seconds") > 0.0);
-    let info_after = reload.content_info();
+    let info_after = content_info(&reload);
     assert_eq!(info_after.len(), 1, "one content hash: {info_after:?}");
     assert_ne!(info_after, info_at_start, "the hash follows the content");
 
@@ -414,7 +306,7 @@ fn a_kubelet_update_fires_once_and_an_identical_rewrite_or_a_resync_fires_nothin
         "one request per real change, none for the rewrite or the resyncs; log:\n{}",
         reload.log().join("\n")
     );
-    assert_eq!(reload.reloads("webhook", "success"), 2.0);
+    assert_eq!(reloads(&reload, "webhook", "success"), 2.0);
 }
 
 #[test]
@@ -422,7 +314,7 @@ fn two_hundred_rapid_kubelet_updates_end_with_the_last_content_applied() {
     let (scratch, mut volume) = configmap("reload-rapid", "generation 0\n");
     let out = scratch.join("applied");
     let exec = format!("cp {} {}", show(&volume.path("key")), show(&out));
-    let reload = Reload::start(&["--watch", &show(volume.dir()), "--exec", &exec]);
+    let reload = reload(&["--watch", &show(volume.dir()), "--exec", &exec]).start();
 
     for generation in 1..=200 {
         assert!(volume.update(&payload(&format!("generation {generation}\n"))));
@@ -448,14 +340,15 @@ fn a_change_in_any_watched_volume_fires_and_exec_is_told_which_one_changed() {
         "sh -c 'printf \"%s\\n\" \"$PODKIT_CHANGED\" > {}'",
         show(&out)
     );
-    let reload = Reload::start(&[
+    let reload = reload(&[
         "--watch",
         &show(first.dir()),
         "--watch",
         &show(second.dir()),
         "--exec",
         &exec,
-    ]);
+    ])
+    .start();
 
     assert!(second.update(&payload("b 2\n")));
     reload.wait_logged("reloaded", 1);
@@ -487,7 +380,7 @@ fn each_plain_edit_fires_once(label: &str, edit: fn(&Path, &[u8])) {
     let key = dir.join("key");
     std::fs::write(&key, "one\n").unwrap();
     let webhook = Webhook::observing(&key);
-    let reload = Reload::start(&["--watch", &show(&dir), "--webhook", &webhook.url("/")]);
+    let reload = reload(&["--watch", &show(&dir), "--webhook", &webhook.url("/")]).start();
 
     edit(&key, b"two\n");
     webhook.wait_for(1);
@@ -529,18 +422,20 @@ fn a_failed_validation_blocks_the_webhook_is_logged_and_counted_and_the_next_cha
     let (_scratch, mut volume) = configmap("reload-validate", "state: bad\n");
     let webhook = Webhook::start();
     let validate = format!("grep -q good {}", show(&volume.path("key")));
-    let reload = Reload::metered(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--validate",
         &validate,
         "--webhook",
         &webhook.url("/-/reload"),
-    ]);
+    ])
+    .metered()
+    .start();
 
     assert!(volume.update(&payload("state: still bad\n")));
     reload.wait_logged("validation failed", 1);
-    assert_eq!(reload.reloads("validate", "failure"), 1.0);
+    assert_eq!(reloads(&reload, "validate", "failure"), 1.0);
     assert!(reload.metric("podkit_reload_last_failure_timestamp_seconds") > 0.0);
 
     assert!(volume.update(&payload("state: good\n")));
@@ -551,9 +446,9 @@ fn a_failed_validation_blocks_the_webhook_is_logged_and_counted_and_the_next_cha
         1,
         "the webhook fired for the good content only"
     );
-    assert_eq!(reload.reloads("validate", "success"), 1.0);
-    assert_eq!(reload.reloads("validate", "failure"), 1.0);
-    assert_eq!(reload.reloads("webhook", "success"), 1.0);
+    assert_eq!(reloads(&reload, "validate", "success"), 1.0);
+    assert_eq!(reloads(&reload, "validate", "failure"), 1.0);
+    assert_eq!(reloads(&reload, "webhook", "success"), 1.0);
 }
 
 #[test]
@@ -561,20 +456,22 @@ fn a_validation_that_always_fails_never_lets_an_action_run() {
     let (scratch, mut volume) = configmap("reload-false", "x 1\n");
     let out = scratch.join("ran");
     let exec = format!("touch {}", show(&out));
-    let reload = Reload::metered(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--validate",
         "false",
         "--exec",
         &exec,
-    ]);
+    ])
+    .metered()
+    .start();
     for n in 2..=3 {
         assert!(volume.update(&payload(&format!("x {n}\n"))));
         reload.wait_logged("validation failed", n - 1);
     }
-    assert_eq!(reload.reloads("validate", "failure"), 2.0);
-    assert_eq!(reload.reloads("exec", "success"), 0.0);
+    assert_eq!(reloads(&reload, "validate", "failure"), 2.0);
+    assert_eq!(reloads(&reload, "exec", "success"), 0.0);
     assert!(!out.exists(), "--exec ran despite the failed validation");
 }
 
@@ -584,14 +481,15 @@ fn actions_run_in_the_order_given() {
     let marker = scratch.join("exec-ran");
     let webhook = Webhook::observing(&marker);
     let exec = format!("{} append {} exec", bins::helper(), show(&marker));
-    let reload = Reload::start(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--exec",
         &exec,
         "--webhook",
         &webhook.url("/"),
-    ]);
+    ])
+    .start();
 
     assert!(volume.update(&payload("v 2\n")));
     let requests = webhook.wait_for(1);
@@ -608,14 +506,16 @@ fn actions_run_in_the_order_given() {
 fn a_webhook_that_fails_twice_is_retried_until_it_succeeds() {
     let (_scratch, mut volume) = configmap("reload-retry", "r 1\n");
     let webhook = Webhook::answering(&[500, 500, 200]);
-    let reload = Reload::metered(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--webhook",
         &webhook.url("/-/reload"),
         "--webhook-retries",
         "3",
-    ]);
+    ])
+    .metered()
+    .start();
 
     assert!(volume.update(&payload("r 2\n")));
     reload.wait_logged("reloaded", 1);
@@ -630,8 +530,8 @@ fn a_webhook_that_fails_twice_is_retried_until_it_succeeds() {
         "{}",
         reload.log().join("\n")
     );
-    assert_eq!(reload.reloads("webhook", "success"), 1.0);
-    assert_eq!(reload.reloads("webhook", "failure"), 0.0);
+    assert_eq!(reloads(&reload, "webhook", "success"), 1.0);
+    assert_eq!(reloads(&reload, "webhook", "failure"), 0.0);
 }
 
 #[test]
@@ -640,7 +540,7 @@ fn a_change_whose_webhook_failed_is_applied_again_at_the_next_resync() {
     // the last successful apply, and the resync is the next chance to apply it.
     let (_scratch, mut volume) = configmap("reload-resync-retry", "f 1\n");
     let webhook = Webhook::answering(&[500, 200]);
-    let reload = Reload::start(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--webhook",
@@ -649,7 +549,8 @@ fn a_change_whose_webhook_failed_is_applied_again_at_the_next_resync() {
         "0",
         "--resync",
         "200ms",
-    ]);
+    ])
+    .start();
 
     assert!(volume.update(&payload("f 2\n")));
     reload.wait_logged("reload failed", 1);
@@ -666,7 +567,7 @@ fn webhook_url_credentials_become_basic_auth_and_never_reach_the_log() {
     // A second webhook nothing answers: its failure is logged, with its URL.
     let dead = DeadPort::reserve();
     let unreachable = format!("http://prometheus:s3cret@{}/-/reload", dead.address);
-    let reload = Reload::start(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--webhook",
@@ -681,7 +582,8 @@ fn webhook_url_credentials_become_basic_auth_and_never_reach_the_log() {
         "1",
         "--log-level",
         "debug",
-    ]);
+    ])
+    .start();
 
     assert!(volume.update(&payload("s 2\n")));
     reload.wait_logged("reload failed", 1);
@@ -714,21 +616,22 @@ fn webhook_url_credentials_become_basic_auth_and_never_reach_the_log() {
 fn on_start_fires_once_at_start_and_then_once_per_change() {
     let (_scratch, mut volume) = configmap("reload-on-start", "o 1\n");
     let webhook = Webhook::start();
-    let reload = Reload::metered(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--webhook",
         &webhook.url("/"),
         "--on-start",
-    ]);
+    ])
+    .metered()
+    .start();
     webhook.wait_for(1);
     reload.wait_logged("reloaded", 1);
-    let metrics = reload.metrics.clone().unwrap();
     wait::until("/readyz to answer 200 after the first apply", || {
-        (tools::http_get(&metrics, "/readyz").0 == 200).then_some(())
+        (http_get(reload.metrics_addr(), "/readyz").0 == 200).then_some(())
     });
     assert_eq!(
-        reload.content_info().len(),
+        content_info(&reload).len(),
         1,
         "the applied content's hash is exposed after the apply at start"
     );
@@ -834,8 +737,8 @@ fn site(answer: &str) -> String {
 fn nginx_t_as_validate_keeps_a_broken_site_out_and_a_good_one_is_reloaded_by_sighup() {
     let test = "nginx_t_as_validate_keeps_a_broken_site_out_and_a_good_one_is_reloaded_by_sighup";
     if !pidns::available(test)
-        || !tools::installed(test, "nginx", &["-v"], "nginx-light")
-        || !tools::installed(test, "curl", &["--version"], "curl")
+        || !run::installed(test, "nginx", &["-v"], "nginx-light")
+        || !run::installed(test, "curl", &["--version"], "curl")
     {
         return;
     }
@@ -872,7 +775,7 @@ fn nginx_t_as_validate_keeps_a_broken_site_out_and_a_good_one_is_reloaded_by_sig
     let url = format!("http://{}/", port.address);
     let answer = |expected: &str| {
         wait::until(&format!("nginx to answer {expected:?}"), || {
-            let curl = tools::curl(&["--fail", &url]);
+            let curl = run::curl(&["--fail", &url]);
             (curl.succeeded() && curl.stdout == format!("{expected}\n")).then_some(())
         })
     };
@@ -902,13 +805,12 @@ fn sigterm_stops_it_with_exit_0() {
         return;
     }
     let (_scratch, volume) = configmap("reload-sigterm", "t 1\n");
-    let reload = show(&bins::path("reload"));
     let watch = show(volume.dir());
-    let mut namespace = Namespace::start(&[&reload, "--watch", &watch, "--exec", "true"]);
-    namespace.expect_logged("watching");
-    namespace.signal(libc::SIGTERM);
-    let finished = namespace.finish();
-    assert_eq!(finished.code(), 0, "{finished:?}");
+    let reload = reload(&["--watch", &watch, "--exec", "true"])
+        .as_pid1()
+        .start();
+    let stopped = reload.stop();
+    assert_eq!(stopped.code(), Some(0), "{stopped:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -976,21 +878,21 @@ fn a_template_is_rendered_at_start_and_after_each_change_and_its_secret_never_lo
         )],
     );
     let output = scratch.join("app.conf");
-    let reload = Reload::start_with_env(
-        &[
-            "--watch",
-            &volume_dir.display().to_string(),
-            "--template",
-            &volume_dir.join("app.conf.tmpl").display().to_string(),
-            "--template-output",
-            &output.display().to_string(),
-            "--exec",
-            "true",
-            "--log-level",
-            "debug",
-        ],
-        &[("DB_USER", "app"), ("DB_PASSWORD", "t0p-s3cret")],
-    );
+    let reload = reload(&[
+        "--watch",
+        &volume_dir.display().to_string(),
+        "--template",
+        &volume_dir.join("app.conf.tmpl").display().to_string(),
+        "--template-output",
+        &output.display().to_string(),
+        "--exec",
+        "true",
+        "--log-level",
+        "debug",
+    ])
+    .env("DB_USER", "app")
+    .env("DB_PASSWORD", "t0p-s3cret")
+    .start();
     assert_eq!(
         std::fs::read_to_string(&output).expect("rendered at start"),
         "user=app\npassword=t0p-s3cret\nversion=1\n"
@@ -1021,22 +923,22 @@ fn a_template_with_an_unset_variable_stops_it_at_start_naming_the_variable() {
         &volume_dir,
         &[("app.conf.tmpl", b"password=${NOT_SET_ANYWHERE}\n")],
     );
-    let output = Command::new(bins::path("reload"))
-        .args(["--watch", &volume_dir.display().to_string()])
-        .args([
-            "--template",
-            &volume_dir.join("app.conf.tmpl").display().to_string(),
-        ])
-        .args([
-            "--template-output",
-            &scratch.join("app.conf").display().to_string(),
-        ])
-        .env_remove("NOT_SET_ANYWHERE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("podkit-reload runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let done = run_unless(
+        command(bins::path("reload"))
+            .args(["--watch", &volume_dir.display().to_string()])
+            .args([
+                "--template",
+                &volume_dir.join("app.conf.tmpl").display().to_string(),
+            ])
+            .args([
+                "--template-output",
+                &scratch.join("app.conf").display().to_string(),
+            ])
+            .env_remove("NOT_SET_ANYWHERE"),
+        "watching",
+    );
+    let stderr = &done.stderr;
+    assert_eq!(done.code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("NOT_SET_ANYWHERE"), "{stderr}");
     assert!(!scratch.join("app.conf").exists(), "nothing written");
@@ -1058,14 +960,15 @@ fn an_exec_still_running_at_the_action_timeout_is_killed_and_the_next_change_is_
     let exec = format!(
         "sh -c 'if grep -q slow {key}; then echo $$ > {pid_file}; exec sleep 600; fi; cp {key} {out}'"
     );
-    let reload = Reload::start(&[
+    let reload = reload(&[
         "--watch",
         &show(volume.dir()),
         "--exec",
         &exec,
         "--action-timeout",
         "1s",
-    ]);
+    ])
+    .start();
 
     assert!(volume.update(&payload("slow 2\n")));
     reload.wait_logged("reload failed", 1);
@@ -1138,11 +1041,8 @@ fn sigterm_while_an_exec_runs_lets_it_finish_within_the_drain() {
     }
     let (scratch, mut volume) = configmap("reload-sigterm-drain", "d 1\n");
     let go = scratch.file("go");
-    let made = Command::new("mkfifo")
-        .arg(&go)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success(), "mkfifo {go}");
+    let made = run::run(command("mkfifo").arg(&go));
+    assert_eq!(made.code, Some(0), "mkfifo {go}: {made:?}");
     // Runs until the test writes a line into the FIFO, then exits 0. The drain is far above the
     // test's own pace: the action ends because it finished.
     let exec = format!("sh -c 'echo started; read line < {go}'");
