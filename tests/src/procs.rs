@@ -2,6 +2,8 @@
 
 use std::fs;
 
+use podkit::proc::{Process, Table};
+
 /// One process: its pid and parent as the host numbers them, its state letter and command name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proc {
@@ -17,43 +19,36 @@ impl Proc {
     }
 }
 
+/// The tests' view of a process as lib's process table (the one podkit-init and podkit-reload
+/// use) read it.
+impl From<&Process> for Proc {
+    fn from(process: &Process) -> Proc {
+        Proc {
+            pid: process.pid,
+            parent: process.parent,
+            state: process.state,
+            name: process.comm.to_string_lossy().into_owned(),
+        }
+    }
+}
+
 /// The process `pid`, if it exists.
 pub fn get(pid: i32) -> Option<Proc> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let mut fields = stat[close + 1..].split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let parent = fields.next()?.parse().ok()?;
-    Some(Proc {
-        pid,
-        parent,
-        state,
-        name: stat[open + 1..close].to_owned(),
-    })
+    Process::read(pid).as_ref().map(Proc::from)
 }
 
 /// Every process on the host.
 pub fn all() -> Vec<Proc> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| get(entry.ok()?.file_name().to_str()?.parse().ok()?))
-        .collect()
+    Table::read().iter().map(Proc::from).collect()
 }
 
 /// The descendants of `root` (not `root` itself), by parent links.
 pub fn descendants(root: i32) -> Vec<Proc> {
-    let table = all();
-    let mut found: Vec<Proc> = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for proc in table.iter().filter(|p| p.parent == parent) {
-            frontier.push(proc.pid);
-            found.push(proc.clone());
-        }
-    }
-    found
+    Table::read()
+        .descendants(root)
+        .into_iter()
+        .map(Proc::from)
+        .collect()
 }
 
 /// The direct children of `parent`.

@@ -386,15 +386,14 @@ mod tests {
     async fn wait_dead(pid: i32) {
         let start = Instant::now();
         loop {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.trim().chars().next());
-            if matches!(state, None | Some('Z')) {
+            let process = crate::proc::Process::read(pid);
+            if process.as_ref().is_none_or(crate::proc::Process::is_zombie) {
                 return;
             }
-            assert!(start.elapsed() < GUARD, "process {pid} still runs: {stat}");
+            assert!(
+                start.elapsed() < GUARD,
+                "process {pid} still runs: {process:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
