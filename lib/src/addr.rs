@@ -27,7 +27,9 @@ pub struct AddressError {
 
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "expected {}, got {:?}", self.expected, self.input)
+        // An address with a user and password in it is a URL given by mistake: never echo those.
+        let input = crate::log::redact_userinfo(&self.input);
+        write!(f, "expected {}, got {input:?}", self.expected)
     }
 }
 

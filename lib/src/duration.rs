@@ -22,6 +22,11 @@ impl fmt::Display for ParseDurationError {
 
 impl std::error::Error for ParseDurationError {}
 
+/// The longest duration accepted: ten years. Every duration podkit reads becomes a timer or a
+/// deadline (`Instant + duration`), and one of centuries overflows the clock and panics; no
+/// timeout, grace or period needs more.
+pub const MAX: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
 /// Parses a sequence of `<integer><unit>` parts, units `ms`, `s`, `m`, `h`; a bare `0` is zero.
 ///
 /// A number without a unit is refused (is `30` seconds or milliseconds?), as are fractions, which
@@ -53,6 +58,9 @@ pub fn parse(input: &str) -> Result<Duration, ParseDurationError> {
             return Err(fail("expected a number"));
         }
         let (number, after) = rest.split_at(digits);
+        if after.starts_with(['.', ',']) {
+            return Err(fail("no fractions: write 1500ms, not 1.5s"));
+        }
         let unit_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
         let (unit, after) = after.split_at(unit_len);
         let value: u64 = number.parse().map_err(|_| fail("number too large"))?;
@@ -72,6 +80,9 @@ pub fn parse(input: &str) -> Result<Duration, ParseDurationError> {
         };
         total = total.checked_add(part).ok_or_else(|| fail("too large"))?;
         rest = after;
+    }
+    if total > MAX {
+        return Err(fail("too large (at most ten years)"));
     }
     Ok(total)
 }
@@ -123,6 +134,19 @@ mod tests {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
+    }
+
+    #[test]
+    fn refuses_what_no_clock_can_hold_and_says_why_for_fractions() {
+        assert_eq!(parse("87840h"), Ok(MAX));
+        for huge in ["87841h", "2600000000000000h", "18446744073709551615s"] {
+            let error = parse(huge).unwrap_err().to_string();
+            assert!(error.contains("too large"), "{error}");
+        }
+        let error = parse("1.5s").unwrap_err().to_string();
+        assert!(error.contains("no fractions"), "{error}");
+        // The largest accepted duration is a deadline the clock can hold.
+        assert!(std::time::Instant::now().checked_add(MAX).is_some());
     }
 
     #[test]

@@ -166,6 +166,67 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// `text` with the userinfo of every URL-like word masked (`http://***@host/`), for any line that
+/// quotes what a user gave: a URL, an address, a rejected flag value. A word is what lies between
+/// blanks and quotes; in a word with an `@`, everything from after its scheme (or from its start)
+/// to its last `@` is masked. It masks too much rather than too little: a value that did not parse
+/// has no trustworthy structure, and a `/`, `?` or `#` in a password would end an authority early.
+///
+/// ```
+/// use podkit::log::redact_userinfo;
+/// assert_eq!(redact_userinfo("bad 'http://admin:s3cr/et@host/x'"), "bad 'http://***@host/x'");
+/// assert_eq!(redact_userinfo("HTTP:user:pw@h and tcp://u:p@db:5432"), "HTTP:***@h and tcp://***@db:5432");
+/// assert_eq!(redact_userinfo("nothing to hide"), "nothing to hide");
+/// ```
+pub fn redact_userinfo(text: &str) -> String {
+    if !text.contains('@') {
+        return text.to_owned();
+    }
+    let is_boundary = |c: char| c.is_whitespace() || "\"'`<>()[],".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut word_start = 0;
+    for (at, c) in text.char_indices() {
+        if is_boundary(c) {
+            out.push_str(&mask_word(&text[word_start..at]));
+            out.push(c);
+            word_start = at + c.len_utf8();
+        }
+    }
+    out.push_str(&mask_word(&text[word_start..]));
+    out
+}
+
+/// One word of [`redact_userinfo`].
+fn mask_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let Some(at) = word.rfind('@') else {
+        return word.into();
+    };
+    // `user:password@host` has the shape of `scheme:rest`: a word before a colon is a scheme
+    // only if it is http(s), or `//` follows it.
+    let after_scheme = match word.split_once(':') {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http")
+                || scheme.eq_ignore_ascii_case("https")
+                || (rest.starts_with("//") && is_scheme(scheme)) =>
+        {
+            word.len() - rest.trim_start_matches(['/', '\\']).len()
+        }
+        _ => 0,
+    };
+    if at < after_scheme {
+        return word.into();
+    }
+    format!("{}***{}", &word[..after_scheme], &word[at..]).into()
+}
+
+/// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+fn is_scheme(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_alphabetic())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
 fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {

@@ -995,6 +995,35 @@ fn a_bad_listen_address_stops_it_at_start_naming_listen() {
 }
 
 #[test]
+fn a_bad_target_is_blamed_on_target_without_quoting_a_password() {
+    let pki = TlsPki::generate();
+    let ca = pki.file("ca.crt");
+    let url = client_args(
+        "http://user:s3cret@example.test:80/",
+        &ca,
+        &["--listen", "127.0.0.1:0"],
+    );
+    let refused = ambassador(&url).assert_refused(&["--target", "***@example.test"]);
+    assert!(!refused.stderr.contains("s3cret"), "{refused:?}");
+    // Without --server-name, the name to verify comes from --target: that is the flag at fault.
+    let spaced = client_args("host name:80", &ca, &["--listen", "127.0.0.1:0"]);
+    ambassador(&spaced).assert_refused(&["--target", "\"host name\""]);
+}
+
+#[test]
+fn a_connect_timeout_no_clock_can_hold_stops_it_at_start_not_at_the_first_connection() {
+    let pki = TlsPki::generate();
+    let ca = pki.file("ca.crt");
+    let extra = [
+        "--listen",
+        "127.0.0.1:0",
+        "--connect-timeout",
+        "18446744073709551615s",
+    ];
+    ambassador(&client_args("127.0.0.1:1", &ca, &extra)).assert_refused(&["--connect-timeout"]);
+}
+
+#[test]
 fn a_listen_port_already_in_use_stops_it_at_start_naming_listen() {
     let pki = TlsPki::generate();
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");

@@ -281,6 +281,80 @@ fn bad_input_exits_2_naming_the_problem_before_trying_anything() {
     }
 }
 
+/// Hostile values: each is refused before anything is tried, in one line that names the flag,
+/// variable or target at fault, without a panic, and without the secret it carries.
+#[test]
+fn hostile_values_are_one_line_naming_the_fault_never_a_panic_nor_a_secret() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let not_utf8 = OsStr::from_bytes(b"\xff\xfe");
+    let cases: &[(&[&str], Option<(&str, &OsStr)>, &str)] = &[
+        // Durations no clock can hold: a deadline this far would overflow and panic.
+        (
+            &["tcp", "--timeout", "18446744073709551615s", "127.0.0.1:1"],
+            None,
+            "--timeout",
+        ),
+        (
+            &[
+                "wait",
+                "--timeout",
+                "2600000000000000h",
+                "tcp://127.0.0.1:1",
+            ],
+            None,
+            "--timeout",
+        ),
+        (
+            &["http", "--timeout", "1.5s", "http://127.0.0.1:1/"],
+            None,
+            "no fractions",
+        ),
+        // A line break inside one command-line value would be a second header.
+        (
+            &[
+                "http",
+                "--header",
+                "X-A: 1\nHost: s3cret.example",
+                "http://127.0.0.1:1/",
+            ],
+            None,
+            "--header",
+        ),
+        // Credentials in a target, whatever its scheme or case.
+        (
+            &["wait", "--timeout", "1s", "tcp://user:s3cret@127.0.0.1:1"],
+            None,
+            "target",
+        ),
+        (
+            &["http", "HTTP://user:s3cret@127.0.0.3:99999/"],
+            None,
+            "invalid port number",
+        ),
+        (
+            &["http", "http://127.0.0.1:1/"],
+            Some(("PODKIT_TIMEOUT", not_utf8)),
+            "PODKIT_TIMEOUT",
+        ),
+        (
+            &[],
+            None,
+            "give a command: http, tcp, exec, file, grpc, wait",
+        ),
+    ];
+    for (args, env, named) in cases {
+        let run = probe_with(args, |command| {
+            if let Some((variable, value)) = env {
+                command.env(variable, value);
+            }
+        });
+        run.assert_refused(named);
+        assert!(!run.stderr.contains("s3cret"), "a secret in: {run:#?}");
+        assert!(!run.stderr.contains("panicked"), "a panic: {run:#?}");
+    }
+}
+
 #[test]
 fn bad_input_is_one_line_naming_the_flag() {
     // The convention every podkit tool follows (README), as podkit-init's tests check it.

@@ -850,8 +850,41 @@ fn bad_flags_exit_2_with_one_line_naming_the_fault() {
             "--output",
         ),
         (vec!["--watch", &missing, "--exec", "true"], "--watch"),
+        // A refused value that carries a secret is never quoted back.
+        (
+            vec![
+                "--watch",
+                &dir,
+                "--webhook",
+                "http://user:s3cret@127.0.0.1:99999/",
+            ],
+            "--webhook",
+        ),
+        (
+            vec![
+                "--watch",
+                &dir,
+                "--webhook",
+                "http://127.0.0.1:1/",
+                "--webhook-header",
+                "Authorization: Bearer s3cret\r",
+            ],
+            "--webhook-header",
+        ),
+        (
+            vec![
+                "--watch",
+                &dir,
+                "--exec",
+                "true",
+                "--resync",
+                "18446744073709551615s",
+            ],
+            "--resync",
+        ),
     ] {
         let (code, stderr) = run_to_exit(&args);
+        assert!(!stderr.contains("s3cret"), "{args:?}: a secret in {stderr}");
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(

@@ -22,7 +22,7 @@ Exit status:
 Repeatable flags take one value per line when they come from their PODKIT_* variable.";
 
 #[derive(Debug, Parser)]
-#[command(name = "podkit-ambassador", version, about, after_help = EXIT_CODES)]
+#[command(name = "podkit-ambassador", version, propagate_version = true, about, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub mode: ModeCommand,
@@ -189,9 +189,14 @@ fn client_config(args: ClientArgs) -> Result<Config, UsageError> {
             ))
         }
     };
+    // Without --server-name the name comes from --target: blame the flag the user wrote.
+    let named_by = match args.server_name {
+        Some(_) => "--server-name",
+        None => "--target",
+    };
     let server_name = ServerName::try_from(server_name.clone())
         .map_err(|_| format!("{server_name:?} is not a DNS name or an IP address"))
-        .blame("--server-name")?;
+        .blame(named_by)?;
     let verify =
         VerifyRules::from_flags(&args.verify_dns, &args.verify_uri).map_err(UsageError::new)?;
     let mode = Mode::Client(ClientMode {

@@ -13,7 +13,7 @@ use podkit::http::Statuses;
 /// Exit codes: 0 healthy; 1 unhealthy (the check ran and failed); 2 usage or configuration error;
 /// 3 could not connect, or timed out.
 #[derive(Debug, Parser)]
-#[command(name = "podkit-probe", version, about, after_help = EXIT_CODES)]
+#[command(name = "podkit-probe", version, propagate_version = true, about, after_help = EXIT_CODES)]
 // A probe's stdout is its answer: its own log says only what went wrong, unless asked.
 #[command(mut_arg("log_level", |arg| arg.default_value("warn")))]
 pub struct Cli {

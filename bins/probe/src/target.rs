@@ -13,7 +13,6 @@ use std::time::Duration;
 use podkit::addr::Address;
 use podkit::cli::UsageError;
 use podkit::connect::TlsTarget;
-use podkit::http::Url;
 use tokio::time::Instant;
 
 use crate::cli::TlsArgs;
@@ -35,11 +34,7 @@ pub enum Target {
 
 /// A target as output lines and errors name it: as given, but a URL's credentials masked.
 pub fn shown(text: &str) -> String {
-    if text.starts_with("http://") || text.starts_with("https://") {
-        Url::redact(text)
-    } else {
-        text.to_owned()
-    }
+    podkit::log::redact_userinfo(text)
 }
 
 impl Target {

@@ -31,7 +31,10 @@ pub fn parse<P: clap::Parser>() -> Result<Parsed<P>, UsageError> {
         .try_get_matches_from_mut(&args)
         .and_then(|matches| P::from_arg_matches(&matches).map(|cli| Parsed { cli, matches }));
     match parsed {
-        Ok(parsed) => Ok(parsed),
+        Ok(parsed) => {
+            refuse_split_values(&command, &parsed.matches)?;
+            Ok(parsed)
+        }
         Err(error)
             if matches!(
                 error.kind(),
@@ -40,35 +43,117 @@ pub fn parse<P: clap::Parser>() -> Result<Parsed<P>, UsageError> {
         {
             error.exit()
         }
-        Err(error) => Err(UsageError::new(one_line(&error, &args))),
+        Err(error) => Err(UsageError::new(one_line(&error, &command, &args))),
     }
 }
 
-/// clap's message without its usage paragraph, with the variable named instead of the flag when
-/// the bad value came from the environment (`PODKIT_INSECURE`, not `--insecure <INSECURE>`).
-fn one_line(error: &clap::Error, args: &[OsString]) -> String {
+/// One line for a clap error, naming the flag, or the variable when the bad value came from the
+/// environment (`PODKIT_INSECURE`, not `--insecure <INSECURE>`). A refused value is not quoted
+/// back by clap: the value parser's own message says what was wrong, quoting the value only where
+/// that is safe (a header's value or a URL's password never is). Whatever is left is stripped of
+/// URL userinfo all the same.
+fn one_line(error: &clap::Error, command: &Command, args: &[OsString]) -> String {
+    let argument = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(argument)) => Some(argument.as_str()),
+        _ => None,
+    };
+    let blamed = argument.map(|argument| blamed_name(argument, args));
+    let line = match (error.kind(), &blamed) {
+        (ErrorKind::ValueValidation, Some(blamed)) => match std::error::Error::source(error) {
+            Some(why) => format!("{blamed}: {why}"),
+            None => first_paragraph(error),
+        },
+        (ErrorKind::InvalidUtf8, _) => not_utf8(args),
+        (ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand, _) => {
+            let names: Vec<&str> = command
+                .get_subcommands()
+                .map(|s| s.get_name())
+                .filter(|name| *name != "help")
+                .collect();
+            format!("give a command: {} (see --help)", names.join(", "))
+        }
+        (_, Some(blamed)) if blamed.starts_with("PODKIT_") => {
+            let argument = argument.unwrap_or_default();
+            first_paragraph(error).replace(&format!("'{argument}'"), blamed)
+        }
+        _ => first_paragraph(error),
+    };
+    crate::log::redact_userinfo(&line)
+}
+
+/// clap's message without its usage paragraph and pointer to --help.
+fn first_paragraph(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    // The first paragraph is the message; the rest is usage and a pointer to --help.
     let message: Vec<&str> = rendered
         .lines()
         .take_while(|line| !line.trim().is_empty())
         .map(str::trim)
         .collect();
-    let mut line = message.join(" ").trim_start_matches("error: ").to_owned();
-    if let Some(ContextValue::String(argument)) = error.get(ContextKind::InvalidArg) {
-        let flag = argument.split_whitespace().next().unwrap_or(argument);
-        let with_value = format!("{flag}=");
-        let on_command_line = args.iter().any(|arg| {
-            arg.as_bytes() == flag.as_bytes() || arg.as_bytes().starts_with(with_value.as_bytes())
-        });
-        if let Some(name) = flag.strip_prefix("--").filter(|_| !on_command_line) {
-            let variable = env_name(name);
-            if std::env::var_os(&variable).is_some() {
-                line = line.replace(&format!("'{argument}'"), &variable);
-            }
+    message.join(" ").trim_start_matches("error: ").to_owned()
+}
+
+/// The flag as clap names it (`--insecure <INSECURE>` is `--insecure`), or its variable when the
+/// flag is not on the command line and its variable is set.
+fn blamed_name(argument: &str, args: &[OsString]) -> String {
+    let flag = argument.split_whitespace().next().unwrap_or(argument);
+    let with_value = format!("{flag}=");
+    let on_command_line = args.iter().any(|arg| {
+        arg.as_bytes() == flag.as_bytes() || arg.as_bytes().starts_with(with_value.as_bytes())
+    });
+    match flag.strip_prefix("--").filter(|_| !on_command_line) {
+        Some(name) if std::env::var_os(env_name(name)).is_some() => env_name(name),
+        _ => flag.to_owned(),
+    }
+}
+
+/// Which argument or variable is not UTF-8, named without its bytes (they may be a secret).
+fn not_utf8(args: &[OsString]) -> String {
+    if let Some(at) = args.iter().position(|arg| arg.to_str().is_none()) {
+        let previous = at.checked_sub(1).and_then(|i| args[i].to_str());
+        return match previous.filter(|p| p.starts_with('-') && at > 1) {
+            Some(flag) => format!("{flag}: its value is not valid UTF-8"),
+            None => format!("argument {at} is not valid UTF-8"),
+        };
+    }
+    let variable = std::env::vars_os()
+        .find(|(name, value)| name.as_bytes().starts_with(b"PODKIT_") && value.to_str().is_none());
+    match variable {
+        Some((name, _)) => format!("{}: not valid UTF-8", name.to_string_lossy()),
+        None => "invalid UTF-8 in an argument or a PODKIT_* variable".to_owned(),
+    }
+}
+
+/// A repeatable flag splits its variable at line breaks ([`tidy_env_lists`]), and clap applies
+/// the same delimiter to the command line, where a line break inside one value is not a list but
+/// an injection (`--header $'X: 1\nHost: evil'` would be two headers). One value per flag there.
+fn refuse_split_values(command: &Command, matches: &ArgMatches) -> Result<(), UsageError> {
+    for arg in command.get_arguments() {
+        if arg.get_value_delimiter() != Some('\n') {
+            continue;
+        }
+        let id = arg.get_id().as_str();
+        if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        let split = matches
+            .get_raw_occurrences(id)
+            .is_some_and(|mut occurrences| occurrences.any(|values| values.count() > 1));
+        if split {
+            let flag = arg
+                .get_long()
+                .map_or_else(|| id.to_owned(), |l| format!("--{l}"));
+            return Err(UsageError::flag(
+                flag,
+                "one value per flag: a line break is not allowed in a value on the command line",
+            ));
         }
     }
-    line
+    if let Some((name, sub_matches)) = matches.subcommand() {
+        if let Some(subcommand) = command.find_subcommand(name) {
+            refuse_split_values(subcommand, sub_matches)?;
+        }
+    }
+    Ok(())
 }
 
 /// Gives every long flag its variable, named from the flag (`--metrics-addr` reads

@@ -63,7 +63,7 @@ impl Url {
 
     fn parse_with(text: &str, schemes: Schemes) -> Result<Url, UrlError> {
         let fail = |problem| UrlError {
-            shown: mask_userinfo(text),
+            shown: crate::log::redact_userinfo(text),
             problem,
         };
         let url = url::Url::parse(text).map_err(|e| fail(UrlProblem::Parse(e)))?;
@@ -157,7 +157,7 @@ impl Url {
             let _ = base.set_password(credentials.password.as_deref());
         }
         let fail = |problem| UrlError {
-            shown: mask_userinfo(reference),
+            shown: crate::log::redact_userinfo(reference),
             problem,
         };
         let url = base
@@ -167,12 +167,6 @@ impl Url {
             return Err(fail(UrlProblem::Scheme));
         }
         Url::from_parsed(url).map_err(fail)
-    }
-
-    /// `text` as written, its userinfo masked (`http://***@host/`): for naming a URL in a log
-    /// line or an error whether or not it parses.
-    pub fn redact(text: &str) -> String {
-        mask_userinfo(text)
     }
 
     /// Whether `reference` is an absolute URL (it has a scheme), as opposed to a path, a query
@@ -202,39 +196,6 @@ impl Credentials {
 /// `p%40ss` -> `p@ss`: userinfo is percent-encoded in a URL, and sent decoded.
 fn decode(text: &str) -> Vec<u8> {
     percent_encoding::percent_decode_str(text).collect()
-}
-
-/// The URL as written for an error message, its userinfo (anything up to the last `@` after the
-/// scheme) masked. Masks too much rather than too little: a URL that did not parse has no
-/// trustworthy structure, and a `/`, `?` or `#` in a password would end the authority early.
-fn mask_userinfo(text: &str) -> String {
-    let Some(at) = text.rfind('@') else {
-        return text.to_owned();
-    };
-    // `user:password@host` has the shape of `scheme:rest`: a word before a colon is a scheme
-    // only if it is http(s), or `//` follows it.
-    let after_scheme = match text.split_once(':') {
-        Some((scheme, rest))
-            if scheme.eq_ignore_ascii_case("http")
-                || scheme.eq_ignore_ascii_case("https")
-                || (rest.starts_with("//") && is_scheme(scheme)) =>
-        {
-            text.len() - rest.trim_start_matches(['/', '\\']).len()
-        }
-        _ => 0,
-    };
-    if at < after_scheme {
-        return text.to_owned();
-    }
-    format!("{}***{}", &text[..after_scheme], &text[at..])
-}
-
-/// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
-fn is_scheme(word: &str) -> bool {
-    word.starts_with(|c: char| c.is_ascii_alphabetic())
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 impl fmt::Display for Url {
@@ -447,10 +408,16 @@ mod tests {
             let shown = Url::parse(text).unwrap_err().to_string();
             assert!(!shown.contains("pass") && !shown.contains("ss@"), "{shown}");
         }
-        assert_eq!(mask_userinfo("no at sign"), "no at sign");
-        assert_eq!(mask_userinfo("u:secret@h"), "***@h");
-        assert_eq!(mask_userinfo("HTTPS:u:secret@h"), "HTTPS:***@h");
-        assert_eq!(mask_userinfo("git+ssh://u:secret@h/"), "git+ssh://***@h/");
+        assert_eq!(crate::log::redact_userinfo("no at sign"), "no at sign");
+        assert_eq!(crate::log::redact_userinfo("u:secret@h"), "***@h");
+        assert_eq!(
+            crate::log::redact_userinfo("HTTPS:u:secret@h"),
+            "HTTPS:***@h"
+        );
+        assert_eq!(
+            crate::log::redact_userinfo("git+ssh://u:secret@h/"),
+            "git+ssh://***@h/"
+        );
     }
 
     #[test]
