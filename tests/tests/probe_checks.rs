@@ -288,7 +288,9 @@ fn hostile_values_are_one_line_naming_the_fault_never_a_panic_nor_a_secret() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     let not_utf8 = OsStr::from_bytes(b"\xff\xfe");
-    let cases: &[(&[&str], Option<(&str, &OsStr)>, &str)] = &[
+    /// Arguments, a variable to set, and what the error must name.
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a OsStr)>, &'a str);
+    let cases: &[Case] = &[
         // Durations no clock can hold: a deadline this far would overflow and panic.
         (
             &["tcp", "--timeout", "18446744073709551615s", "127.0.0.1:1"],
