@@ -33,6 +33,12 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
             &[],
             "--grace: invalid duration \"10\"",
         ),
+        // No clock holds a deadline this far: refused at start, as in every tool.
+        (
+            &["--grace", "3000000000000000h", "--", "true"],
+            &[],
+            "--grace: invalid duration \"3000000000000000h\": too large",
+        ),
         (
             &["--", "true"],
             &[("PODKIT_STOP_DELAY", "later")],

@@ -598,20 +598,6 @@ fn the_grace_holds_for_podkit_inits_own_children_when_proc_is_unusable() {
 }
 
 #[test]
-fn a_grace_too_long_for_the_clock_means_never_and_does_not_crash() {
-    if !pidns::available("a_grace_too_long_for_the_clock_means_never_and_does_not_crash") {
-        return;
-    }
-    let mut ns = start(
-        &["--grace", "3000000000000000h"],
-        &["pid", "then", "sleep", "forever"],
-    );
-    ns.expect_line("pid", |l| l.starts_with("pid "));
-    ns.signal(libc::SIGTERM);
-    assert_eq!(ns.finish().code(), 143);
-}
-
-#[test]
 fn a_child_killed_by_a_real_time_signal_exits_128_plus_its_number() {
     if !pidns::available("a_child_killed_by_a_real_time_signal_exits_128_plus_its_number") {
         return;
