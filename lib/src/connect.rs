@@ -18,6 +18,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -117,19 +118,55 @@ async fn connect_by(address: &Address, deadline: Instant) -> Result<Stream, Conn
     }
 }
 
+/// Lookups in flight at most. A DNS server that never answers leaves each lookup's thread
+/// waiting until getaddrinfo gives up (seconds to minutes); podkit-ambassador resolves at every
+/// connection, so without a bound a flood of connections would pile up threads. Beyond it a
+/// lookup fails at once, like an unanswered one, rather than waiting for a turn.
+pub const MAX_LOOKUPS: usize = 64;
+
+static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+/// One lookup's place among [`MAX_LOOKUPS`], given back when its thread ends.
+struct LookupSlot;
+
+impl LookupSlot {
+    fn take() -> Option<LookupSlot> {
+        LOOKUPS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_LOOKUPS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| LookupSlot)
+    }
+}
+
+impl Drop for LookupSlot {
+    fn drop(&mut self) {
+        LOOKUPS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The addresses of `host`: an IP literal as it is, a name through getaddrinfo on its own
-/// thread (see the module's note). The caller bounds the wait; a thread that outlives it ends
-/// when getaddrinfo returns.
+/// thread (see the module's note), at most [`MAX_LOOKUPS`] at once. The caller bounds the wait;
+/// a thread that outlives it ends when getaddrinfo returns.
 pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    let slot = LookupSlot::take().ok_or_else(|| {
+        ConnectError::Resolve(io::Error::other(format!(
+            "{MAX_LOOKUPS} name lookups already in flight (is the DNS server answering?)"
+        )))
+    })?;
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let name = (host.to_owned(), port);
     std::thread::Builder::new()
         .name("resolve".to_owned())
         .spawn(move || {
-            let _ = sender.send(name.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+            let found = name.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
+            // Given back before the answer, so that whoever gets it sees the slot free.
+            drop(slot);
+            let _ = sender.send(found);
         })
         .map_err(ConnectError::Resolve)?;
     match receiver.await {
@@ -421,5 +458,27 @@ mod tests {
     async fn ip_literals_resolve_without_a_lookup() {
         let addresses = resolve("::1", 8080).await.unwrap();
         assert_eq!(addresses, ["[::1]:8080".parse().unwrap()]);
+    }
+
+    /// No other test here resolves a name, so this one may hold every slot for a moment.
+    #[tokio::test]
+    async fn lookups_beyond_the_bound_fail_at_once_and_a_freed_slot_is_taken_again() {
+        let held: Vec<LookupSlot> = std::iter::from_fn(LookupSlot::take).collect();
+        assert_eq!(held.len(), MAX_LOOKUPS);
+
+        let error = resolve("localhost", 80).await.unwrap_err();
+        assert_eq!(error.reason(), "target_unresolved");
+        assert!(error.to_string().contains("in flight"), "{error}");
+
+        drop(held);
+        assert!(
+            resolve("localhost", 80).await.is_ok(),
+            "a slot is free again"
+        );
+        assert_eq!(
+            LOOKUPS.load(Ordering::Acquire),
+            0,
+            "its thread gave it back"
+        );
     }
 }

@@ -91,10 +91,12 @@ fn parse_command(text: &str) -> Result<Command, ParseCommandError> {
     text.parse()
 }
 
-impl Cli {
+impl podkit::daemon::Daemon for Cli {
+    type Config = Config;
+
     /// The configuration; `matches` is clap's view of the same, single parse, which says in
     /// which order the action flags came.
-    pub fn into_config(self, matches: &ArgMatches) -> Result<Config, UsageError> {
+    fn into_config(self, matches: &ArgMatches) -> Result<Config, UsageError> {
         let action_timeout = self.actions.action_timeout;
         let actions = self.actions.into_actions(matches, USER_AGENT)?;
         if self.templates.len() != self.template_outputs.len() {
@@ -132,5 +134,9 @@ impl Cli {
             drain_timeout: self.drain_timeout,
             metrics_addr: self.metrics_addr,
         })
+    }
+
+    fn metrics_addr(config: &Config) -> Option<SocketAddr> {
+        config.metrics_addr
     }
 }

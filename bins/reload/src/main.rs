@@ -7,21 +7,7 @@ mod metrics;
 mod run;
 mod template;
 
-use podkit::cli::UsageError;
-use podkit::daemon::Daemon;
-
-use crate::cli::{Cli, Config};
-
-impl Daemon for Cli {
-    type Config = Config;
-    fn into_config(self, matches: &clap::ArgMatches) -> Result<Config, UsageError> {
-        Cli::into_config(self, matches)
-    }
-
-    fn metrics_addr(config: &Config) -> Option<std::net::SocketAddr> {
-        config.metrics_addr
-    }
-}
+use crate::cli::Cli;
 
 fn main() {
     // One thread (the default): the work is waiting for events and running a few actions in

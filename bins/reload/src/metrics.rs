@@ -1,9 +1,9 @@
 //! podkit-reload's Prometheus metrics, registered once.
 
 use podkit::serve::prometheus::{
-    exponential_buckets, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts,
+    exponential_buckets, Gauge, Histogram, IntCounterVec, IntGaugeVec,
 };
-use podkit::serve::Registry;
+use podkit::serve::{Registrar, Registry};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -19,51 +19,37 @@ impl Metrics {
         registry: &Registry,
         actions: &[&'static str],
     ) -> podkit::serve::prometheus::Result<Metrics> {
-        let reloads = IntCounterVec::new(
-            Opts::new(
+        let metrics = Registrar::new(registry);
+        let every_result: Vec<[&str; 2]> = actions
+            .iter()
+            .flat_map(|action| [[*action, "success"], [*action, "failure"]])
+            .collect();
+        let present: Vec<&[&str]> = every_result.iter().map(|pair| &pair[..]).collect();
+        Ok(Metrics {
+            reloads: metrics.counter_vec(
                 "podkit_reload_reloads_total",
                 "Actions run on a change, by action (validate, webhook, signal, exec) and result.",
-            ),
-            &["action", "result"],
-        )?;
-        let last_success = Gauge::new(
-            "podkit_reload_last_success_timestamp_seconds",
-            "When the watched content was last applied with every action succeeding.",
-        )?;
-        let last_failure = Gauge::new(
-            "podkit_reload_last_failure_timestamp_seconds",
-            "When an apply last failed (validation or an action); 0 if never.",
-        )?;
-        let content = IntGaugeVec::new(
-            Opts::new(
+                &["action", "result"],
+                &present,
+            )?,
+            last_success: metrics.gauge(
+                "podkit_reload_last_success_timestamp_seconds",
+                "When the watched content was last applied with every action succeeding.",
+            )?,
+            last_failure: metrics.gauge(
+                "podkit_reload_last_failure_timestamp_seconds",
+                "When an apply last failed (validation or an action); 0 if never.",
+            )?,
+            content: metrics.int_gauge_vec(
                 "podkit_reload_content_info",
                 "The hash of the watched content last applied; always 1.",
-            ),
-            &["hash"],
-        )?;
-        let commit_delay = Histogram::with_opts(
-            HistogramOpts::new(
+                &["hash"],
+            )?,
+            commit_delay: metrics.histogram(
                 "podkit_reload_commit_to_reload_seconds",
                 "From the kubelet's commit (the time of its ..data link) to the end of the apply.",
-            )
-            .buckets(exponential_buckets(0.05, 2.0, 12)?),
-        )?;
-        registry.register(Box::new(reloads.clone()))?;
-        registry.register(Box::new(last_success.clone()))?;
-        registry.register(Box::new(last_failure.clone()))?;
-        registry.register(Box::new(content.clone()))?;
-        registry.register(Box::new(commit_delay.clone()))?;
-        for action in actions {
-            for result in ["success", "failure"] {
-                reloads.with_label_values(&[action, result]);
-            }
-        }
-        Ok(Metrics {
-            reloads,
-            last_success,
-            last_failure,
-            content,
-            commit_delay,
+                exponential_buckets(0.05, 2.0, 12)?,
+            )?,
         })
     }
 
