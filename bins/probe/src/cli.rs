@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use podkit::cli::{parse, LogArgs, UsageError};
-use podkit::tls::{ClientTls, ClientTlsError};
+use podkit::tls::ClientTls;
 
 use podkit::http::Statuses;
 
@@ -202,11 +202,6 @@ impl TlsArgs {
             insecure: self.insecure || insecure,
         }
     }
-}
-
-/// A TLS configuration error, naming the flag of the file at fault: `--cacert /x: No such file`.
-pub fn describe_tls_error(error: &ClientTlsError) -> String {
-    error.blamed_line()
 }
 
 impl Cli {

@@ -243,7 +243,7 @@ impl HttpCheck {
                 self.tls
                     .config(&[b"http/1.1"])
                     .map(Arc::new)
-                    .map_err(|e| crate::cli::describe_tls_error(&e))
+                    .map_err(|e| e.blamed_line())
             })
             .clone()
     }
