@@ -92,6 +92,9 @@ pub struct State {
     /// The last finished run; `None` before the first one ends. A run that was cancelled
     /// (dropped) never finishes and leaves this as it was.
     pub last: Option<LastRun>,
+    /// The content (the tool's key for it: a content hash, a commit) this action last succeeded
+    /// for, through [`Action::run_for`] or [`Actions::mark_applied`]; `None` before that.
+    pub applied: Option<u64>,
 }
 
 /// How a run ended.
@@ -235,6 +238,37 @@ impl Action {
         result
     }
 
+    /// Whether this action last succeeded for `content`: [`Action::run_for`] would not run it.
+    pub fn applied(&self, content: u64) -> bool {
+        self.lock().applied == Some(content)
+    }
+
+    /// Runs the action for `content` unless it already succeeded for it, and records `content`
+    /// when it succeeds; `None` when it was skipped. A tool that tries the same content again
+    /// (podkit-reload at each resync after a failure) so calls again only what failed: the
+    /// healthy webhook is not called, the app not signalled, once more for each retry of a dead
+    /// one. Content that differs from the one recorded runs it again, content that came back
+    /// included.
+    pub async fn run_for(
+        &self,
+        content: u64,
+        changed: &[PathBuf],
+    ) -> Option<Result<(), Arc<ActionError>>> {
+        if self.applied(content) {
+            return None;
+        }
+        let result = self.run(changed).await;
+        let mut state = self.lock();
+        state.applied = match result {
+            Ok(()) => Some(content),
+            // What it did for the content before is undone by this attempt only in part, at
+            // best: it no longer holds.
+            Err(_) => None,
+        };
+        drop(state);
+        Some(result)
+    }
+
     async fn attempt(&self, changed: &[PathBuf]) -> Result<(), ActionError> {
         match &self.kind {
             Kind::Webhook(webhook) => webhook
@@ -305,6 +339,36 @@ impl Actions {
 
     pub fn len(&self) -> usize {
         self.actions.len()
+    }
+
+    /// Runs, in order, each action that has not succeeded for `content` yet ([`Action::run_for`]),
+    /// telling `done` how each that ran ended; true when every action has now succeeded for it.
+    /// Dropping the future cancels the action under way and runs none after it.
+    pub async fn run_for(
+        &self,
+        content: u64,
+        changed: &[PathBuf],
+        mut done: impl FnMut(&Action, &Result<(), Arc<ActionError>>),
+    ) -> bool {
+        let mut all = true;
+        for action in &self.actions {
+            match action.run_for(content, changed).await {
+                None => crate::debug!("already applied", action = action.label()),
+                Some(result) => {
+                    all &= result.is_ok();
+                    done(action, &result);
+                }
+            }
+        }
+        all
+    }
+
+    /// Records `content` as applied by every action without running any: the content an app
+    /// loaded itself at start, which no action needs to tell it about.
+    pub fn mark_applied(&self, content: u64) {
+        for action in &self.actions {
+            action.lock().applied = Some(content);
+        }
     }
 
     /// Runs every action in order, telling `done` how each ended as it ends; true when all of
@@ -498,6 +562,51 @@ mod tests {
             error.to_string(),
             "/nonexistent/podkit-tool: No such file or directory (os error 2)"
         );
+    }
+
+    #[tokio::test]
+    async fn for_the_same_content_only_what_failed_runs_again() {
+        let scratch = Scratch::new("per-content");
+        let (log, broken) = (scratch.file("log"), scratch.file("broken"));
+        std::fs::write(&broken, "").unwrap();
+        let healthy = exec(&format!("sh -c 'echo healthy >> {log}'"));
+        // Fails while the file `broken` exists.
+        let flaky = exec(&format!("sh -c 'echo flaky >> {log}; ! test -e {broken}'"));
+        let actions = Actions::new(vec![healthy, flaky]);
+        let ran = || std::fs::read_to_string(&log).unwrap_or_default();
+
+        assert!(!actions.run_for(1, &[], |_, _| {}).await, "flaky fails");
+        assert!(
+            !actions.run_for(1, &[], |_, _| {}).await,
+            "flaky fails again"
+        );
+        assert_eq!(
+            ran(),
+            "healthy\nflaky\nflaky\n",
+            "healthy ran once for content 1"
+        );
+        std::fs::remove_file(&broken).unwrap();
+        assert!(actions.run_for(1, &[], |_, _| {}).await);
+        assert!(
+            actions.run_for(1, &[], |_, _| {}).await,
+            "nothing left to do"
+        );
+        assert_eq!(ran(), "healthy\nflaky\nflaky\nflaky\n");
+
+        let mut told = Vec::new();
+        assert!(
+            actions
+                .run_for(2, &[], |a, r| told.push((a.label(), r.is_ok())))
+                .await
+        );
+        assert_eq!(
+            told,
+            [("exec", true), ("exec", true)],
+            "new content runs both"
+        );
+        actions.mark_applied(3);
+        assert!(actions.iter().all(|action| action.applied(3)));
+        assert!(actions.run_for(3, &[], |_, _| panic!("nothing runs")).await);
     }
 
     #[tokio::test]
