@@ -72,6 +72,13 @@ impl Url {
             ("https", Schemes::HttpOnly) => return Err(fail(UrlProblem::NotHttp)),
             _ => return Err(fail(UrlProblem::Scheme)),
         }
+        // `http://admin:8080/s3cret@host/` is host `admin`, port 8080: a password with a `/`
+        // (or `?`, `#`) ends the authority there, and the rest of it would be sent to `admin`
+        // and logged as a path. Where URLs are given by hand for a request (a webhook), an `@`
+        // after the host is taken for that mistake.
+        if schemes == Schemes::HttpOnly && url[url::Position::BeforePath..].contains('@') {
+            return Err(fail(UrlProblem::AtAfterHost));
+        }
         Url::from_parsed(url).map_err(fail)
     }
 
@@ -234,6 +241,9 @@ pub enum UrlProblem {
     NotHttp,
     /// No host (`http:///path`).
     NoHost,
+    /// An `@` after the host, where only `http` is accepted: most likely a password holding a
+    /// `/`, `?` or `#`, which must be percent-encoded.
+    AtAfterHost,
 }
 
 impl UrlError {
@@ -250,6 +260,10 @@ impl fmt::Display for UrlError {
             UrlProblem::Scheme => f.write_str("the scheme must be http or https"),
             UrlProblem::NotHttp => f.write_str("only http:// URLs are accepted here"),
             UrlProblem::NoHost => f.write_str("no host"),
+            UrlProblem::AtAfterHost => f.write_str(
+                "an '@' after the host: percent-encode a '/', '?' or '#' of the password \
+                 (%2F, %3F, %23), or an '@' of the path (%40)",
+            ),
         }
     }
 }
@@ -339,6 +353,23 @@ mod tests {
             &UrlProblem::NotHttp
         );
         assert!(Url::parse_http("http://x/").is_ok());
+    }
+
+    #[test]
+    fn a_webhook_url_with_an_at_after_the_host_is_refused_without_echoing_the_password() {
+        for text in [
+            "http://admin:8080/s3cret@127.0.0.1/",
+            "http://admin:80?s3cret@127.0.0.1/",
+            "http://admin:80#s3cret@127.0.0.1/",
+            "http://127.0.0.1/a@b",
+        ] {
+            let error = Url::parse_http(text).unwrap_err();
+            assert_eq!(error.problem(), &UrlProblem::AtAfterHost, "{text}");
+            assert!(!error.to_string().contains("s3c"), "{error}");
+        }
+        let encoded = Url::parse_http("http://admin:8080%2Fs3cret@127.0.0.1/a%40b").unwrap();
+        assert_eq!(encoded.to_string(), "http://127.0.0.1/a%40b");
+        assert!(encoded.authorization().is_some());
     }
 
     #[test]
