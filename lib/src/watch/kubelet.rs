@@ -38,6 +38,61 @@ pub fn commit_time(dir: &Path) -> Option<SystemTime> {
     precise.or_else(|| timestamp(target.file_name()?.to_str()?))
 }
 
+/// Whether `path` is a regular file mounted on its own: what a `subPath` mount of a ConfigMap or
+/// Secret key is. The kubelet binds the file once, when the container starts, and never updates
+/// it: a watcher of it waits for nothing.
+///
+/// A mount point is found in `/proc/self/mountinfo` (a bind mount of a file from the same
+/// filesystem has the same device as its directory), or, without it, by a device that differs
+/// from its directory's.
+pub fn is_single_file_mount(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !metadata.is_file() {
+        return false;
+    }
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    match std::fs::read_to_string("/proc/self/mountinfo") {
+        Ok(mountinfo) => mountinfo
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .any(|mount_point| Path::new(&unescape(mount_point)) == real),
+        Err(_) => real
+            .parent()
+            .and_then(|dir| std::fs::metadata(dir).ok())
+            .is_some_and(|dir| dir.dev() != metadata.dev()),
+    }
+}
+
+/// A mountinfo field with its octal escapes (`\040` for a space) undone.
+fn unescape(field: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
+            let text = std::str::from_utf8(digits).ok()?;
+            u8::from_str_radix(text, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
 /// `..YYYY_MM_DD_HH_MM_SS.<anything>` as a UTC time.
 fn timestamp(name: &str) -> Option<SystemTime> {
     let stamp = name.strip_prefix("..")?.split('.').next()?;
@@ -119,6 +174,20 @@ mod tests {
             "the link's own time, not the 2001 of its target's name: {committed:?}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone_and_a_plain_file_is_no_mount() {
+        assert_eq!(unescape(r"/etc/my\040app/a\134b"), "/etc/my app/a\\b");
+        assert_eq!(unescape(r"/x\0"), r"/x\0");
+        let file = std::env::temp_dir().join(format!("podkit-mount-{}", std::process::id()));
+        std::fs::write(&file, "x").unwrap();
+        assert!(!is_single_file_mount(&file));
+        assert!(
+            !is_single_file_mount(Path::new("/")),
+            "a directory, not a file"
+        );
+        std::fs::remove_file(&file).unwrap();
     }
 
     #[test]
