@@ -29,6 +29,7 @@ pub struct Launch {
     ready: String,
     metered: bool,
     as_pid1: bool,
+    user: Option<(u32, u32)>,
 }
 
 impl Launch {
@@ -64,6 +65,13 @@ impl Launch {
     /// signals it.
     pub fn as_pid1(mut self) -> Launch {
         self.as_pid1 = true;
+        self
+    }
+
+    /// Runs it as user `uid` and group `gid`, with no supplementary group: a sidecar's
+    /// `runAsUser`, for a test of what that user may not read. The test itself stays root.
+    pub fn as_user(mut self, uid: u32, gid: u32) -> Launch {
+        self.user = Some((uid, gid));
         self
     }
 
@@ -116,6 +124,11 @@ impl Launch {
                 command
             }
         };
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            // std drops the supplementary groups when it changes the user.
+            command.uid(uid).gid(gid);
+        }
         command
             .envs(self.env)
             .stdin(Stdio::null())
@@ -176,6 +189,7 @@ impl Daemon {
             ready: "listening".to_owned(),
             metered: false,
             as_pid1: false,
+            user: None,
         }
     }
 

@@ -860,6 +860,26 @@ fn bad_flags_exit_2_with_one_line_naming_the_fault() {
             ],
             "--webhook",
         ),
+        // A password with a `/` ends the authority there: never taken for a host and a port
+        // (`admin` and `8080`), never quoted back.
+        (
+            vec![
+                "--watch",
+                &dir,
+                "--webhook",
+                "http://admin:s3cr/et@127.0.0.1/",
+            ],
+            "--webhook",
+        ),
+        (
+            vec![
+                "--watch",
+                &dir,
+                "--webhook",
+                "http://admin:8080/s3cret@127.0.0.1/",
+            ],
+            "--webhook",
+        ),
         (
             vec![
                 "--watch",
@@ -1124,5 +1144,330 @@ fn a_pid_file_naming_a_process_that_exited_is_a_failed_reload() {
     assert!(
         failure.contains(&format!("no process {}", pid.trim())) && failure.contains(&pid_file),
         "names the pid and its file: {failure}"
+    );
+}
+
+#[test]
+fn a_pid_file_naming_a_process_that_exited_is_counted_as_a_failed_signal() {
+    let test = "a_pid_file_naming_a_process_that_exited_is_counted_as_a_failed_signal";
+    if !pidns::available(test) {
+        return;
+    }
+    let (scratch, mut volume) = configmap("reload-dead-pid-count", "p 1\n");
+    let pid_file = scratch.file("app.pid");
+    let metrics = DeadPort::for_a_server();
+    let (reload, watch) = (show(&bins::path("reload")), show(volume.dir()));
+    let script = r#"pid_file=$1; shift; true & echo $! > "$pid_file"; wait; exec "$@""#;
+    let mut namespace = Namespace::start(&[
+        "sh",
+        "-c",
+        script,
+        "sh",
+        &pid_file,
+        &reload,
+        "--watch",
+        &watch,
+        "--debounce",
+        DEBOUNCE,
+        "--signal",
+        "HUP",
+        "--pid-file",
+        &pid_file,
+        "--metrics-addr",
+        &metrics.address,
+    ]);
+    namespace.expect_logged("watching");
+
+    assert!(volume.update(&payload("p 2\n")));
+    namespace.expect_logged("reload failed");
+    let (status, body) = http_get(&metrics.address, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let series = "podkit_reload_reloads_total{action=\"signal\",result=\"failure\"} 1";
+    assert!(body.lines().any(|line| line == series), "{body}");
+    let success = "podkit_reload_reloads_total{action=\"signal\",result=\"success\"} 0";
+    assert!(body.lines().any(|line| line == success), "{body}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each action did for the content in place.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_dead_webhook_is_retried_at_each_resync_and_a_healthy_one_is_not_called_again() {
+    let (_scratch, mut volume) = configmap("reload-per-action", "a 1\n");
+    let live = Webhook::start();
+    let dead = DeadPort::reserve();
+    let reload = reload(&[
+        "--watch",
+        &show(volume.dir()),
+        "--webhook",
+        &live.url("/-/reload"),
+        "--webhook",
+        &format!("http://{}/-/reload", dead.address),
+        "--webhook-retries",
+        "0",
+        "--resync",
+        "100ms",
+    ])
+    .metered()
+    .start();
+
+    assert!(volume.update(&payload("a 2\n")));
+    // The dead one fails at the change and again at each of three resyncs.
+    reload.wait_logged("reload failed", 4);
+    assert_eq!(
+        live.requests().len(),
+        1,
+        "the live webhook was called for this content once; log:\n{}",
+        reload.log_text()
+    );
+    assert_eq!(reloads(&reload, "webhook", "success"), 1.0);
+    assert!(reloads(&reload, "webhook", "failure") >= 4.0);
+
+    // New content is new for every action.
+    assert!(volume.update(&payload("a 3\n")));
+    live.wait_for(2);
+    reload.wait_logged("reload failed", 5);
+    assert_eq!(live.requests().len(), 2, "{}", reload.log_text());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content that is absent, unreadable, not there yet, or our own.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_deleted_volume_fires_nothing_nor_does_an_empty_one_and_content_coming_back_fires_once() {
+    let (_scratch, volume) = configmap("reload-deleted", "d 1\n");
+    let dir = volume.dir().to_owned();
+    let webhook = Webhook::observing(&volume.path("key"));
+    let reload = reload(&["--watch", &show(&dir), "--webhook", &webhook.url("/")]).start();
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    reload.wait_logged("content absent", 1);
+    std::fs::create_dir(&dir).unwrap();
+    reload.wait_logged("content absent", 2);
+    AtomicVolume::create(&dir, &payload("d 2\n"));
+
+    webhook.wait_for(1);
+    reload.wait_logged("reloaded", 1);
+    let observed: Vec<Option<String>> =
+        webhook.requests().into_iter().map(|r| r.observed).collect();
+    assert_eq!(
+        observed,
+        [Some("d 2\n".to_owned())],
+        "one request, for the content that came back; log:\n{}",
+        reload.log_text()
+    );
+}
+
+#[test]
+fn a_directory_created_after_start_is_watched_whole_once_it_appears() {
+    let scratch = Scratch::new("reload-later");
+    let dir = scratch.join("later");
+    let webhook = Webhook::observing(&dir.join("key"));
+    // The default --resync (3m): only the new directory's own watch can see its updates.
+    let reload = reload(&["--watch", &show(&dir), "--webhook", &webhook.url("/")]).start();
+
+    std::fs::create_dir(&dir).unwrap();
+    let mut volume = AtomicVolume::create(&dir, &payload("l 1\n"));
+    webhook.wait_for(1);
+    std::thread::sleep(SETTLE);
+    assert!(volume.update(&payload("l 2\n")));
+
+    webhook.wait_for(2);
+    reload.wait_logged("reloaded", 2);
+    let observed: Vec<Option<String>> =
+        webhook.requests().into_iter().map(|r| r.observed).collect();
+    assert_eq!(
+        observed,
+        [Some("l 1\n".to_owned()), Some("l 2\n".to_owned())],
+        "{}",
+        reload.log_text()
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_logged_once_with_the_uid_counted_and_not_ready_until_readable() {
+    let test =
+        "an_unreadable_file_is_logged_once_with_the_uid_counted_and_not_ready_until_readable";
+    if !pidns::available(test) {
+        return;
+    }
+    let scratch = Scratch::new("reload-unreadable");
+    let dir = scratch.join("secret");
+    std::fs::create_dir(&dir).unwrap();
+    let (key, conf) = (dir.join("tls.key"), dir.join("app.conf"));
+    std::fs::write(&key, "k1").unwrap();
+    std::fs::write(&conf, "a1").unwrap();
+    // A Secret's file at 0400, owned by root (the test), read by a sidecar running as 65532.
+    let mode = |mode| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    mode(0o400);
+    let reload = reload(&["--watch", &show(&dir), "--exec", "true"])
+        .as_user(65532, 65532)
+        .metered()
+        .start();
+    let readyz = |reload: &Daemon| http_get(reload.metrics_addr(), "/readyz").0;
+
+    let line = reload.wait_for_log("cannot read");
+    assert!(
+        line.contains(&show(&key)) && line.contains("uid=65532"),
+        "names the file and the uid: {line}"
+    );
+    assert_eq!(reload.metric("podkit_reload_unreadable_files"), 1.0);
+    assert_ne!(readyz(&reload), 200, "not ready with an unreadable file");
+
+    // Another change, the file still unreadable: not logged again.
+    kubelet::rename_over(&conf, b"a2");
+    reload.wait_logged("reloaded", 1);
+    assert_eq!(
+        reload.count_logged("cannot read"),
+        1,
+        "{}",
+        reload.log_text()
+    );
+    assert_ne!(readyz(&reload), 200, "still not ready");
+
+    // The permission fixed: ready again.
+    mode(0o444);
+    reload.wait_for_log("readable again");
+    wait::until("/readyz to answer 200 once the file is readable", || {
+        (readyz(&reload) == 200).then_some(())
+    });
+    assert_eq!(reload.metric("podkit_reload_unreadable_files"), 0.0);
+}
+
+#[test]
+fn a_template_output_inside_the_watched_directory_fires_nothing_of_its_own() {
+    let scratch = Scratch::new("reload-template-inside");
+    let dir = scratch.join("conf");
+    std::fs::create_dir(&dir).unwrap();
+    let (source, output) = (dir.join("app.conf.tmpl"), dir.join("app.conf"));
+    std::fs::write(&source, "version=1 user=${APP_USER}\n").unwrap();
+    let webhook = Webhook::observing(&output);
+    let reload = reload(&[
+        "--watch",
+        &show(&dir),
+        "--template",
+        &show(&source),
+        "--template-output",
+        &show(&output),
+        "--webhook",
+        &webhook.url("/"),
+    ])
+    .env("APP_USER", "app")
+    .start();
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        "version=1 user=app\n"
+    );
+    std::thread::sleep(SETTLE);
+
+    kubelet::rename_over(&source, b"version=2 user=${APP_USER}\n");
+    webhook.wait_for(1);
+    std::thread::sleep(SETTLE);
+    kubelet::rename_over(&source, b"version=3 user=${APP_USER}\n");
+    webhook.wait_for(2);
+    reload.wait_logged("reloaded", 2);
+
+    let observed: Vec<Option<String>> =
+        webhook.requests().into_iter().map(|r| r.observed).collect();
+    assert_eq!(
+        observed,
+        [
+            Some("version=2 user=app\n".to_owned()),
+            Some("version=3 user=app\n".to_owned())
+        ],
+        "one request per change of the template, none for its rendering; log:\n{}",
+        reload.log_text()
+    );
+}
+
+#[test]
+fn a_single_file_mount_is_warned_about_at_start() {
+    let test = "a_single_file_mount_is_warned_about_at_start";
+    if !pidns::available(test) {
+        return;
+    }
+    let scratch = Scratch::new("reload-subpath");
+    std::fs::create_dir(scratch.join("volume")).unwrap();
+    std::fs::create_dir(scratch.join("etc")).unwrap();
+    let (source, mounted, plain) = (
+        scratch.file("volume/app.conf"),
+        scratch.file("etc/app.conf"),
+        scratch.file("etc/plain.conf"),
+    );
+    for file in [&source, &mounted, &plain] {
+        std::fs::write(file, "x\n").unwrap();
+    }
+    let reload = show(&bins::path("reload"));
+    // A subPath mount, as the kubelet makes it: the file alone bound over a file of the
+    // container's, in the container's own mount namespace.
+    let script = r#"mount --bind "$1" "$2" && shift 2 && exec "$@""#;
+    let mut namespace = Namespace::start(&[
+        "sh", "-c", script, "sh", &source, &mounted, &reload, "--watch", &mounted, "--watch",
+        &plain, "--exec", "true",
+    ]);
+
+    namespace.expect_logged("watching");
+    let log = namespace.stderr.so_far();
+    let warnings: Vec<&String> = log.iter().filter(|line| line.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{log:?}");
+    assert!(
+        warnings[0].contains(&mounted) && warnings[0].contains("subPath"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_huge_webhook_answer_is_not_kept_in_memory() {
+    let test = "a_huge_webhook_answer_is_not_kept_in_memory";
+    if !run::installed(test, "python3", &["--version"], "python3") {
+        return;
+    }
+    // 200 MiB in answer to any POST, as fast as the client reads it.
+    let server = r#"
+import http.server
+class Huge(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        size, block = 200 << 20, b"x" * 65536
+        self.send_response(200)
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        try:
+            for _ in range(size // len(block)):
+                self.wfile.write(block)
+        except OSError:
+            pass
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Huge)
+print("listening", server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let huge = run::Announced::start(command("python3").args(["-c", server]), "listening ");
+    let (_scratch, mut volume) = configmap("reload-huge", "h 1\n");
+    let reload = reload(&[
+        "--watch",
+        &show(volume.dir()),
+        "--webhook",
+        &format!("http://127.0.0.1:{}/", huge.address),
+    ])
+    .start();
+
+    assert!(volume.update(&payload("h 2\n")));
+    reload.wait_logged("reloaded", 1);
+
+    let status = std::fs::read_to_string(format!("/proc/{}/status", reload.pid())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak resident memory {peak_kib} KiB after a 200 MiB answer"
     );
 }

@@ -14,11 +14,14 @@ pub const EXIT_CODES: &str = "\
 Exit status:
   0  stopped on SIGTERM or SIGINT (an action under way first gets --drain-timeout to finish)
   1  an internal failure at start (the runtime, signal handling)
-  2  usage or configuration error (a flag, a directory to watch, a template)
+  2  usage or configuration error (a flag, a --watch path whose directory does not exist, a
+     template)
 
 Each time the watched content differs from what was last applied: templates are rendered, then
 --validate runs, then --webhook, --signal and --exec in the order given. Content that failed to
-apply is tried again every --resync. Templates are also rendered once at start.
+apply is tried again every --resync, running only the actions that failed for it. Absent content
+(a watched path deleted, a directory left empty) fires nothing. Templates are also rendered once
+at start.
 Repeatable flags take one value per line when they come from their PODKIT_* variable.";
 
 /// Sent with each webhook request.
@@ -27,7 +30,8 @@ const USER_AGENT: &str = concat!("podkit-reload/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, Parser)]
 #[command(name = "podkit-reload", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// A ConfigMap or Secret volume (or any directory or file) to watch (repeatable)
+    /// A ConfigMap or Secret volume (or any directory or file) to watch (repeatable); one not
+    /// there yet is waited for, its directory must exist
     #[arg(long, value_name = "DIR", required = true, value_delimiter = '\n')]
     pub watch: Vec<PathBuf>,
 

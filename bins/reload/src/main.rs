@@ -3,6 +3,7 @@
 //! commands, in order.
 
 mod cli;
+mod health;
 mod metrics;
 mod run;
 mod template;

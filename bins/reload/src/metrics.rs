@@ -1,7 +1,7 @@
 //! podkit-reload's Prometheus metrics, registered once.
 
 use podkit::serve::prometheus::{
-    exponential_buckets, Gauge, Histogram, IntCounterVec, IntGaugeVec,
+    exponential_buckets, Gauge, Histogram, IntCounterVec, IntGauge, IntGaugeVec,
 };
 use podkit::serve::{Registrar, Registry};
 
@@ -12,6 +12,7 @@ pub struct Metrics {
     pub last_failure: Gauge,
     content: IntGaugeVec,
     pub commit_delay: Histogram,
+    pub unreadable: IntGauge,
 }
 
 impl Metrics {
@@ -49,6 +50,10 @@ impl Metrics {
                 "podkit_reload_commit_to_reload_seconds",
                 "From the kubelet's commit (the time of its ..data link) to the end of the apply.",
                 exponential_buckets(0.05, 2.0, 12)?,
+            )?,
+            unreadable: metrics.int_gauge(
+                "podkit_reload_unreadable_files",
+                "Files under the watched paths that exist but this process cannot read now.",
             )?,
         })
     }

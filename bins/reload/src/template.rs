@@ -90,7 +90,16 @@ impl Template {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+impl Template {
+    /// The files a render writes: the output, and the temporary file renamed over it. Inside a
+    /// watched directory they are the tool's own doing, not a change.
+    pub fn written(&self) -> [PathBuf; 2] {
+        [self.output.clone(), temporary_for(&self.output)]
+    }
+}
+
+/// The file written whole next to `path` before it is renamed over it.
+fn temporary_for(path: &Path) -> PathBuf {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -98,7 +107,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-    let temporary = dir.join(format!(".{name}.podkit-reload.tmp"));
+    dir.join(format!(".{name}.podkit-reload.tmp"))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = temporary_for(path);
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(bytes)?;
     file.sync_all()?;
