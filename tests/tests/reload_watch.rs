@@ -1047,6 +1047,46 @@ fn an_exec_still_running_at_the_action_timeout_is_killed_and_the_next_change_is_
     reload.wait_logged("reloaded", 1);
 }
 
+#[test]
+fn a_hung_validate_and_a_webhook_that_never_answers_are_ended_at_their_timeouts() {
+    let (_scratch, mut volume) = configmap("reload-hung", "fast 1\n");
+    let key = show(&volume.path("key"));
+    // Hangs on content that says "slow".
+    let validate = format!("sh -c 'if grep -q slow {key}; then exec sleep 600; fi'");
+    let live = Webhook::start();
+    // Takes connections into its backlog and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let reload = reload(&[
+        "--watch",
+        &show(volume.dir()),
+        "--validate",
+        &validate,
+        "--action-timeout",
+        "1s",
+        "--webhook",
+        &live.url("/"),
+        "--webhook",
+        &format!("http://{}/", silent.local_addr().unwrap()),
+        "--webhook-timeout",
+        "1s",
+        "--webhook-retries",
+        "0",
+    ])
+    .start();
+
+    assert!(volume.update(&payload("slow 2\n")));
+    let failure = reload.wait_for_log("validation failed");
+    assert!(
+        failure.contains("still running after 1s: killed with its process group"),
+        "{failure}"
+    );
+
+    assert!(volume.update(&payload("fast 3\n")));
+    live.wait_for(1);
+    let failure = reload.wait_for_log("reload failed");
+    assert!(failure.contains("timed out"), "{failure}");
+}
+
 /// podkit-reload alone as PID 1 of a new PID namespace with `--exec EXEC --drain-timeout DRAIN`,
 /// sent SIGTERM once a change of `volume` has started EXEC (which prints `started` first), and
 /// seen to begin its drain.

@@ -2,15 +2,16 @@
 //! after a sync): call a webhook, signal a process, run a command; in the order given.
 //!
 //! Each [`Action`] carries its own policy and its own state: a timeout for one attempt, retries
-//! with exponential backoff and jitter ([`crate::backoff`]), and what its last run did (result,
-//! attempts, when), which a tool can log or expose. [`Actions`] runs a list in order; a failed
-//! action does not stop the ones after it. Every run is cancellable: dropping its future ends
+//! with exponential backoff and jitter ([`crate::backoff`]), what its last run did (result,
+//! attempts, when), which a tool can log or expose, and the content it last succeeded for, so
+//! that the same content tried again ([`Actions::run_for`]) runs only the actions that failed
+//! for it. [`Actions`] runs a list in order; a failed action does not stop the ones after it. Every run is cancellable: dropping its future ends
 //! it, killing a command's whole process group, so a tool's shutdown can cut a running action at
 //! the end of its drain instead of waiting for it.
 //!
 //! It does not decide when to run (the tool's loop does), whether a change is worth it (the
 //! watcher's content hash), nor what a failure means for the tool (podkit-reload tries the
-//! content again at its next resync).
+//! content again at its next resync, with [`Actions::run_for`]).
 //!
 //! ```no_run
 //! # async fn run() {
