@@ -1296,6 +1296,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_directory_made_after_start_is_watched_whole_and_empty_it_is_absent() {
+        let scratch = Scratch::new("later-dir");
+        let later = scratch.join("later");
+        let mut watch =
+            VolumeWatch::new(std::slice::from_ref(&later), events_only()).expect("watch");
+        assert_eq!(watch.absent(), [later.as_path()]);
+
+        fs::create_dir(&later).expect("mkdir");
+        let empty = next_change(&mut watch).await;
+        assert!(empty.is_absent(&later), "nothing in it yet: {empty:?}");
+
+        fs::create_dir(later.join("sub")).expect("mkdir sub");
+        write(&later.join("sub/a.conf"), "1");
+        let filled = next_change(&mut watch).await;
+        assert!(filled.absent.is_empty(), "{filled:?}");
+        assert!(watch.absent().is_empty());
+        // Deep inside, seen through the directory's own watch (no resync here).
+        write(&later.join("sub/a.conf"), "2");
+        assert_eq!(next_change(&mut watch).await.paths, [later]);
+    }
+
+    #[tokio::test]
+    async fn ignored_files_are_never_a_change() {
+        let scratch = Scratch::new("ignoring");
+        let dir = scratch.join("conf");
+        fs::create_dir(&dir).expect("mkdir");
+        write(&dir.join("app.conf.tmpl"), "t1");
+        let output = dir.join("app.conf");
+        let mut watch = VolumeWatch::ignoring(
+            std::slice::from_ref(&dir),
+            events_only(),
+            std::slice::from_ref(&output),
+        )
+        .expect("watch");
+
+        write(&output, "rendered 1");
+        write(&output, "rendered 2");
+        assert_quiet(&mut watch).await;
+        write(&dir.join("app.conf.tmpl"), "t2");
+        assert_eq!(next_change(&mut watch).await.paths, [dir]);
+    }
+
+    #[tokio::test]
     async fn the_resync_finds_a_change_that_made_no_event_where_it_watches() {
         let scratch = Scratch::new("resync");
         fs::create_dir(scratch.join("watched")).expect("mkdir");

@@ -40,26 +40,27 @@ impl<'a> Health<'a> {
 
     /// Takes in what the watcher could not read in its last hash.
     pub fn saw(&mut self, unreadable: &[Unreadable]) {
-        // SAFETY: geteuid has no preconditions.
-        let uid = unsafe { libc::geteuid() };
-        for file in unreadable {
-            if !self.unreadable.contains(&file.path) {
-                podkit::error!(
-                    "cannot read a watched file: its content is left out",
-                    path = file.path.display(),
-                    uid = uid,
-                    error = std::io::Error::from(file.error)
-                );
-            }
-        }
-        for path in &self.unreadable {
-            if !unreadable.iter().any(|file| &file.path == path) {
-                podkit::info!("readable again", path = path.display());
-            }
-        }
-        self.unreadable = unreadable.iter().map(|file| file.path.clone()).collect();
+        let now: Vec<PathBuf> = unreadable.iter().map(|file| file.path.clone()).collect();
+        let before = std::mem::replace(&mut self.unreadable, now);
+        // The metric and /readyz first: whoever reads the log line finds them up to date.
         self.metrics.unreadable.set(self.unreadable.len() as i64);
         self.update();
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        for file in unreadable
+            .iter()
+            .filter(|file| !before.contains(&file.path))
+        {
+            podkit::error!(
+                "cannot read a watched file: its content is left out",
+                path = file.path.display(),
+                uid = uid,
+                error = std::io::Error::from(file.error)
+            );
+        }
+        for path in before.iter().filter(|path| !self.unreadable.contains(path)) {
+            podkit::info!("readable again", path = path.display());
+        }
     }
 
     fn update(&self) {
