@@ -84,8 +84,9 @@ async fn watch_and_apply(
     if !config.on_start {
         config.actions.mark_applied(at_start);
         applied = Some(at_start);
+        metrics.applied(at_start);
         health.applied();
-    } else if absent(watch) {
+    } else if content_absent(watch) {
         // Applied once it comes.
     } else {
         match applied_unless_stopped(config, at_start, &config.watch, metrics, shutdown).await {
@@ -118,7 +119,7 @@ async fn watch_and_apply(
                 return;
             }
         };
-        if absent(watch) {
+        if content_absent(watch) {
             continue;
         }
         let hash = watch.content_hash();
@@ -141,8 +142,8 @@ async fn watch_and_apply(
     }
 }
 
-/// Whether some watched path holds no content now; if so, says which.
-fn absent(watch: &VolumeWatch) -> bool {
+/// Whether some watched path holds no content now; if so, logs which.
+fn content_absent(watch: &VolumeWatch) -> bool {
     let absent = watch.absent();
     if absent.is_empty() {
         return false;
