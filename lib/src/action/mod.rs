@@ -5,9 +5,10 @@
 //! with exponential backoff and jitter ([`crate::backoff`]), what its last run did (result,
 //! attempts, when), which a tool can log or expose, and the content it last succeeded for, so
 //! that the same content tried again ([`Actions::run_for`]) runs only the actions that failed
-//! for it. [`Actions`] runs a list in order; a failed action does not stop the ones after it. Every run is cancellable: dropping its future ends
-//! it, killing a command's whole process group, so a tool's shutdown can cut a running action at
-//! the end of its drain instead of waiting for it.
+//! for it. [`Actions`] runs a list in order; a failed action does not stop the ones after it.
+//! Every run is cancellable: dropping its future ends it, killing a command's whole process
+//! group, so a tool's shutdown can cut a running action at the end of its drain instead of
+//! waiting for it.
 //!
 //! It does not decide when to run (the tool's loop does), whether a change is worth it (the
 //! watcher's content hash), nor what a failure means for the tool (podkit-reload tries the
