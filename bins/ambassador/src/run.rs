@@ -31,7 +31,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
         presents_certificate,
         config.limits.max_conns,
     )
-        .map_err(|e| Failure::internal("cannot register metrics", e))?;
+    .map_err(|e| Failure::internal("cannot register metrics", e))?;
     let (side, material) =
         material::load(&config, &metrics).map_err(|e| Failure::usage("TLS", e))?;
     let listener = Listener::bind(&config.listen)
