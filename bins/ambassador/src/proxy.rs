@@ -120,12 +120,14 @@ impl Proxy {
         tls: &Reloadable<ServerConfig>,
         silent: Option<Silent>,
     ) -> Result<Ended, Refused> {
+        // One --handshake-timeout from the accept, the wait for the first byte included.
+        let started = Instant::now();
         if let Some(silent) = silent {
-            self.first_byte(&client, silent).await?;
+            self.first_byte(&client, silent, started).await?;
         }
         let acceptor = TlsAcceptor::from(tls.current().config.clone());
         let mut client = self
-            .handshake(acceptor.accept(client), Peer::Client)
+            .handshake(acceptor.accept(client), Peer::Client, started)
             .await?;
         let (_, session) = client.get_ref();
         let client_certificate = session.peer_certificates().and_then(|chain| chain.first());
@@ -163,7 +165,11 @@ impl Proxy {
             .await?;
         let connector = TlsConnector::from(tls.current().config.clone());
         let mut target = self
-            .handshake(connector.connect(server_name.clone(), target), Peer::Server)
+            .handshake(
+                connector.connect(server_name.clone(), target),
+                Peer::Server,
+                Instant::now(),
+            )
             .await?;
         let (_, session) = target.get_ref();
         if let Some(server_certificate) =
@@ -182,27 +188,34 @@ impl Proxy {
 
     /// Waits for the client's first byte, within the handshake timeout, unless its slot is
     /// wanted first.
-    async fn first_byte(&self, client: &Stream, silent: Silent) -> Result<(), Refused> {
+    async fn first_byte(
+        &self,
+        client: &Stream,
+        silent: Silent,
+        started: Instant,
+    ) -> Result<(), Refused> {
+        let deadline = started + self.limits.handshake_timeout;
         tokio::select! {
             () = silent.evicted.cancelled() => Err(Refused {
                 silent_peer: true,
                 ..Refused::new("evicted_silent", "every slot taken: the oldest silent connection gives its slot up")
             }),
-            heard = tokio::time::timeout(self.limits.handshake_timeout, client.peer_spoke()) => match heard {
+            heard = tokio::time::timeout_at(deadline.into(), client.peer_spoke()) => match heard {
                 Err(_) => Err(Refused::new("handshake_timeout", "no handshake within the timeout")),
                 Ok(_) => Ok(()),
             },
         }
     }
 
-    /// Runs a TLS handshake within the handshake timeout, timing it.
+    /// Runs a TLS handshake within the handshake timeout counted from `started`, timing it.
     async fn handshake<S>(
         &self,
         handshake: impl Future<Output = io::Result<S>>,
         peer: Peer,
+        started: Instant,
     ) -> Result<S, Refused> {
-        let started = Instant::now();
-        match tokio::time::timeout(self.limits.handshake_timeout, handshake).await {
+        let deadline = started + self.limits.handshake_timeout;
+        match tokio::time::timeout_at(deadline.into(), handshake).await {
             Err(_) => Err(Refused::new(
                 "handshake_timeout",
                 "no handshake within the timeout",

@@ -157,7 +157,7 @@ mod tests {
         assert!(!second_silent.evicted.is_cancelled());
         drop(first_silent);
         drop(first);
-        third.await.unwrap();
+        let _third_slot = third.await.unwrap();
     }
 
     #[tokio::test]

@@ -244,11 +244,13 @@ fn spiffe_fault(scheme: &str, trust_domain: &str, path: &str) -> Option<&'static
             "a SPIFFE trust domain has only lowercase letters, digits, '.', '-' and '_' (no port, no user)",
         );
     }
-    let Some(path) = path.strip_prefix('/') else {
-        return None;
-    };
     let path_char = |c: char| c.is_ascii_alphanumeric() || "-._".contains(c);
-    for segment in path.split('/') {
+    // An empty path (the trust domain's own ID) has no segment at all.
+    let segments = path
+        .strip_prefix('/')
+        .into_iter()
+        .flat_map(|p| p.split('/'));
+    for segment in segments {
         match segment {
             "" => return Some("a SPIFFE ID has no empty path segment and no trailing /"),
             "." | ".." => return Some("a SPIFFE ID has no . or .. path segment"),
