@@ -21,7 +21,7 @@ use podkit_tests::ambassador::{
     self, ambassador, metered, refused_series, TlsPki, NOT_AFTER, OPEN_CONNECTIONS,
 };
 use podkit_tests::daemon::Daemon;
-use podkit_tests::run::{command, run};
+use podkit_tests::run::{command, run, Process};
 use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
 use podkit_tests::tcp::{accept_queue, connect, http_get, Backend};
 use podkit_tests::wait::HANG_GUARD;
@@ -649,6 +649,73 @@ fn a_target_that_resets_at_once_is_counted_as_a_failed_connection() {
     );
     server.wait_for_metric("podkit_ambassador_connections_failed_total", 1.0);
     assert_eq!(target.accepted(), 1);
+}
+
+/// A listener on `ip:port` that lets no connection in: a backlog of 0, already full, so the
+/// kernel drops every further SYN and a connect to it hangs until its timeout. Both are held
+/// until dropped.
+fn black_hole(ip: &str, port: u16) -> (std::net::TcpListener, TcpStream) {
+    let listener = std::net::TcpListener::bind((ip, port)).expect("bind the black hole");
+    // SAFETY: listen(2) on a socket this test owns; calling it again sets a new backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let queued = TcpStream::connect((ip, port)).expect("fill the black hole's backlog");
+    (listener, queued)
+}
+
+#[test]
+fn a_target_name_whose_first_address_is_dead_reaches_the_next_within_the_timeout() {
+    if !pidns::available(
+        "a_target_name_whose_first_address_is_dead_reaches_the_next_within_the_timeout",
+    ) {
+        return;
+    }
+    let backend = Backend::echo();
+    let port = backend.addr.port();
+    let _hole = black_hole("127.0.0.2", port);
+    // multi.test resolves to the black hole first, then to the backend: an /etc/hosts of its
+    // own, bound over the real one in a mount namespace of the ambassador's alone.
+    let scratch = Scratch::new("ambassador-hosts");
+    let hosts = scratch.file("hosts");
+    std::fs::write(&hosts, "127.0.0.2 multi.test\n127.0.0.1 multi.test\n").unwrap();
+    let pki = TlsPki::generate();
+    let server_args = listening_on(
+        server_args(
+            &pki,
+            &format!("multi.test:{port}"),
+            &["--connect-timeout", "4s"],
+        ),
+        "127.0.0.1:0",
+    );
+    let script = format!(
+        "mount --bind {hosts} /etc/hosts && exec {} \"$@\"",
+        podkit_tests::bins::path("ambassador").display()
+    );
+    let (_server, _, log) = Process::spawn_reading(
+        command("unshare")
+            .args(["--mount", "sh", "-c", &script, "sh"])
+            .args(&server_args),
+    );
+    let ready = log.wait_for("the server to listen", |lines| {
+        lines
+            .iter()
+            .find(|line| line.contains("listening"))
+            .cloned()
+    });
+    let server_addr: SocketAddr = ready
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("listen="))
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("listen= in {ready}"));
+    let client = start(client_args(&pki, &server_addr.to_string(), &[]));
+    // Half of the 4 s goes to the black hole; all of it would leave nothing to the backend.
+    let mut stream = connect(client.addr());
+    round_trip(&mut stream, b"through the second address");
+    assert_eq!(backend.accepted(), 1);
+    assert!(
+        !log.so_far().iter().any(|line| line.contains("refused")),
+        "{:#?}",
+        log.so_far()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
