@@ -17,6 +17,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -179,6 +180,24 @@ pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectEr
     }
 }
 
+/// Whether a byte (or the end) is there to read, without reading it: WouldBlock when not.
+fn peek_one(fd: std::os::fd::RawFd) -> io::Result<()> {
+    let mut byte = 0u8;
+    // SAFETY: recv into one byte this function owns, on a descriptor the caller keeps open.
+    let received = unsafe {
+        libc::recv(
+            fd,
+            std::ptr::addr_of_mut!(byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match received {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
 /// Tries each address in turn, each with its share of the time left.
 async fn connect_any(
     addresses: &[SocketAddr],
@@ -205,6 +224,30 @@ async fn connect_any(
 }
 
 impl Stream {
+    /// Waits until the peer has sent a byte (left unread) or closed: a server that must hear
+    /// first can tell a silent socket from a client. Readiness alone is not enough: a socket
+    /// just accepted may report it with nothing to read.
+    pub async fn peer_spoke(&self) -> io::Result<()> {
+        use tokio::io::Interest;
+        loop {
+            let peeked = match self {
+                Stream::Tcp(stream) => {
+                    stream.readable().await?;
+                    stream.try_io(Interest::READABLE, || peek_one(stream.as_raw_fd()))
+                }
+                Stream::Unix(stream) => {
+                    stream.readable().await?;
+                    stream.try_io(Interest::READABLE, || peek_one(stream.as_raw_fd()))
+                }
+            };
+            match peeked {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Makes the coming close a reset (SO_LINGER 0) rather than a FIN, so that the peer of a
     /// connection whose other side broke does not take a cut-off stream for a whole one.
     pub fn abort_on_close(&self) {

@@ -9,6 +9,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::mpsc;
@@ -20,7 +21,8 @@ use podkit_tests::ambassador::{
     self, ambassador, metered, refused_series, TlsPki, NOT_AFTER, OPEN_CONNECTIONS,
 };
 use podkit_tests::daemon::Daemon;
-use podkit_tests::servers::{DeadPort, Scratch};
+use podkit_tests::run::{command, run, Process};
+use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
 use podkit_tests::tcp::{accept_queue, connect, http_get, Backend};
 use podkit_tests::wait::HANG_GUARD;
 use podkit_tests::{pidns, wait};
@@ -529,6 +531,36 @@ fn a_flood_beyond_max_conns_is_absorbed_and_it_keeps_serving() {
     );
 }
 
+#[test]
+fn silent_sockets_cannot_keep_a_real_client_from_every_max_conns_slot() {
+    let backend = Backend::echo();
+    let pki = TlsPki::generate();
+    // A handshake timeout beyond any wait of this test: only giving a silent socket's slot to
+    // the next connection can let the real client in.
+    let server = metered(&server_args(
+        &pki,
+        &backend.target(),
+        &["--max-conns", "4", "--handshake-timeout", "1h"],
+    ))
+    .start();
+    let silent: Vec<TcpStream> = (0..20).map(|_| connect(server.addr())).collect();
+    server.wait_for_count(OPEN_CONNECTIONS, 4.0);
+
+    let client = front(&pki, &server, &[]);
+    let mut stream = connect(client.addr());
+    round_trip(&mut stream, b"a real client among silent sockets");
+    assert_eq!(backend.accepted(), 1);
+    let evicted = server.metric(&refused_series("evicted_silent"));
+    assert!(evicted >= 1.0, "silent sockets evicted: {evicted}");
+    assert!(
+        !server.logged("WARN"),
+        "evictions are counted, not warned about:\n{}",
+        server.log_text()
+    );
+    assert_eq!(server.metric("podkit_ambassador_max_connections"), 4.0);
+    drop(silent);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handshake timeout and target failures.
 
@@ -586,6 +618,106 @@ fn an_unresolvable_target_closes_the_client_and_counts_target_unresolved() {
     assert_refused_in_both_modes("nonexistent.invalid:80", "target_unresolved");
 }
 
+/// Closes `stream` with a reset (SO_LINGER 0) instead of a FIN.
+fn reset(stream: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket this test owns, with a valid linger struct and its size.
+    let set = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_target_that_resets_at_once_is_counted_as_a_failed_connection() {
+    let target = Backend::start(reset);
+    let pki = TlsPki::generate();
+    let server = metered(&server_args(&pki, &target.target(), &[])).start();
+    let client = front(&pki, &server, &[]);
+    expect_closed(
+        &mut connect(client.addr()),
+        "a connection whose target reset at once",
+    );
+    server.wait_for_metric("podkit_ambassador_connections_failed_total", 1.0);
+    assert_eq!(target.accepted(), 1);
+}
+
+/// A listener on `ip:port` that lets no connection in: a backlog of 0, already full, so the
+/// kernel drops every further SYN and a connect to it hangs until its timeout. Both are held
+/// until dropped.
+fn black_hole(ip: &str, port: u16) -> (std::net::TcpListener, TcpStream) {
+    let listener = std::net::TcpListener::bind((ip, port)).expect("bind the black hole");
+    // SAFETY: listen(2) on a socket this test owns; calling it again sets a new backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let queued = TcpStream::connect((ip, port)).expect("fill the black hole's backlog");
+    (listener, queued)
+}
+
+#[test]
+fn a_target_name_whose_first_address_is_dead_reaches_the_next_within_the_timeout() {
+    if !pidns::available(
+        "a_target_name_whose_first_address_is_dead_reaches_the_next_within_the_timeout",
+    ) {
+        return;
+    }
+    let backend = Backend::echo();
+    let port = backend.addr.port();
+    let _hole = black_hole("127.0.0.2", port);
+    // multi.test resolves to the black hole first, then to the backend: an /etc/hosts of its
+    // own, bound over the real one in a mount namespace of the ambassador's alone.
+    let scratch = Scratch::new("ambassador-hosts");
+    let hosts = scratch.file("hosts");
+    std::fs::write(&hosts, "127.0.0.2 multi.test\n127.0.0.1 multi.test\n").unwrap();
+    let pki = TlsPki::generate();
+    let server_args = listening_on(
+        server_args(
+            &pki,
+            &format!("multi.test:{port}"),
+            &["--connect-timeout", "4s"],
+        ),
+        "127.0.0.1:0",
+    );
+    let script = format!(
+        "mount --bind {hosts} /etc/hosts && exec {} \"$@\"",
+        podkit_tests::bins::path("ambassador").display()
+    );
+    let (_server, _, log) = Process::spawn_reading(
+        command("unshare")
+            .args(["--mount", "sh", "-c", &script, "sh"])
+            .args(&server_args),
+    );
+    let ready = log.wait_for("the server to listen", |lines| {
+        lines
+            .iter()
+            .find(|line| line.contains("listening"))
+            .cloned()
+    });
+    let server_addr: SocketAddr = ready
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("listen="))
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("listen= in {ready}"));
+    let client = start(client_args(&pki, &server_addr.to_string(), &[]));
+    // Half of the 4 s goes to the black hole; all of it would leave nothing to the backend.
+    let mut stream = connect(client.addr());
+    round_trip(&mut stream, b"through the second address");
+    assert_eq!(backend.accepted(), 1);
+    assert!(
+        !log.so_far().iter().any(|line| line.contains("refused")),
+        "{:#?}",
+        log.so_far()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Unix sockets.
 
@@ -641,6 +773,47 @@ fn unix_sockets_work_on_both_sides_and_are_removed_on_exit() {
     }
     assert!(!Path::new(&app).exists(), "{app} is left behind");
     assert!(!Path::new(&tls).exists(), "{tls} is left behind");
+}
+
+#[test]
+fn listen_mode_lets_another_uid_connect_to_a_unix_listener() {
+    let scratch = Scratch::new("ambassador-listen-mode");
+    let app = scratch.file("app.sock");
+    let backend = HttpServer::local();
+    let pki = TlsPki::generate();
+    let server = start(server_args(&pki, &backend.address, &[]));
+    let client = ambassador(&listening_on(
+        client_args(&pki, &server.addr().to_string(), &["--listen-mode", "0666"]),
+        &format!("unix:{app}"),
+    ))
+    .start();
+    let mode = std::fs::metadata(&app).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666, "{app}: {mode:o}");
+    // nobody (65534), as a sidecar's app running as another uid.
+    let done = run(command("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["curl", "--silent", "--show-error", "--unix-socket", &app])
+        .arg("http://localhost/echo"));
+    assert!(
+        done.succeeded() && done.stdout.contains("/echo"),
+        "another uid through {app}: {done:#?}"
+    );
+    drop(client);
+}
+
+#[test]
+fn listen_mode_is_refused_for_a_tcp_listener() {
+    let pki = TlsPki::generate();
+    ambassador(&listening_on(
+        client_args(&pki, "127.0.0.1:9", &["--listen-mode", "0660"]),
+        "127.0.0.1:0",
+    ))
+    .assert_refused(&["--listen-mode"]);
+    ambassador(&listening_on(
+        client_args(&pki, "127.0.0.1:9", &["--listen-mode", "999"]),
+        "unix:/tmp/podkit-never.sock",
+    ))
+    .assert_refused(&["--listen-mode"]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
 
 use podkit_tests::ambassador::{
     client_args, metered, reloads_series, server_args, AmbassadorSeries, TlsPki,
@@ -49,6 +50,16 @@ struct Pki {
 impl Pki {
     fn generate() -> Pki {
         let tls = TlsPki::generate();
+        let pki = Pki { tls };
+        let start_of_2025 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_735_689_600);
+        pki.issue_server("rotated", start_of_2025);
+        pki
+    }
+
+    /// Issues `NAME.crt` and `NAME.key` from the harness's CA: the names of `server`, subject
+    /// CN `server-NAME`, valid from `not_before` (to the second) until [`ROTATED_EXPIRY`].
+    fn issue_server(&self, name: &str, not_before: SystemTime) {
+        let tls = &self.tls;
         let ca_key = KeyPair::from_pem(&read(&tls.file("ca.key"))).expect("the CA's key");
         // The harness's CA subject: a leaf's issuer name must match it byte for byte.
         let mut ca = CertificateParams::default();
@@ -61,22 +72,20 @@ impl Pki {
         let mut leaf = CertificateParams::new(names).expect("valid names");
         leaf.distinguished_name = DistinguishedName::new();
         leaf.distinguished_name
-            .push(DnType::CommonName, "server-rotated");
+            .push(DnType::CommonName, format!("server-{name}"));
         leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         leaf.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        leaf.not_before = date_time_ymd(2025, 1, 1);
+        let since_epoch = not_before.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        leaf.not_before = date_time_ymd(1970, 1, 1) + Duration::from_secs(since_epoch.as_secs());
         let (year, month, day) = ROTATED_EXPIRY;
         leaf.not_after = date_time_ymd(year, month, day);
         let key = KeyPair::generate().expect("a leaf key");
-        let certificate = leaf
-            .signed_by(&key, &issuer)
-            .expect("the rotated certificate");
-        std::fs::write(tls.file("rotated.crt"), certificate.pem()).unwrap();
-        std::fs::write(tls.file("rotated.key"), key.serialize_pem()).unwrap();
-        Pki { tls }
+        let certificate = leaf.signed_by(&key, &issuer).expect("a server certificate");
+        std::fs::write(tls.file(&format!("{name}.crt")), certificate.pem()).unwrap();
+        std::fs::write(tls.file(&format!("{name}.key")), key.serialize_pem()).unwrap();
     }
 
     fn file(&self, name: &str) -> String {
@@ -90,11 +99,13 @@ impl Pki {
             .collect()
     }
 
-    /// Which of `server` and `rotated` is the first certificate in `text` (a client's output).
+    /// Which of `server`, `rotated` and `future` (when issued) is the first certificate in
+    /// `text` (a client's output).
     fn identify(&self, text: &str) -> Option<&'static str> {
         let served = first_certificate(text)?;
-        ["server", "rotated"].into_iter().find(|name| {
-            first_certificate(&read(&self.file(&format!("{name}.crt")))).as_ref() == Some(&served)
+        ["server", "rotated", "future"].into_iter().find(|name| {
+            let pem = std::fs::read_to_string(self.file(&format!("{name}.crt")));
+            pem.ok().and_then(|pem| first_certificate(&pem)).as_ref() == Some(&served)
         })
     }
 }
@@ -513,6 +524,39 @@ fn refused_then_recovered(pki: &Pki, files: &TlsDir, terminator: &Daemon, bad: &
     wait_for_reloads(terminator, "success", 1.0);
     assert_eq!(presented(pki, terminator.addr()), "rotated");
     assert_eq!(terminator.reloads("failure"), 1.0);
+}
+
+#[test]
+fn a_rotated_certificate_not_yet_valid_is_retried_at_each_resync_until_it_loads() {
+    let pki = Pki::generate();
+    // The issuer's clock a few seconds ahead of this one.
+    pki.issue_server("future", SystemTime::now() + Duration::from_secs(3));
+    let files = TlsDir::new(&pki, "server");
+    let backend = HttpServer::local();
+    let mut args = terminator_args(&files, &backend.address);
+    args.extend(["--resync", "1s"].map(String::from));
+    let terminator = metered(&args).start();
+    assert_eq!(presented(&pki, terminator.addr()), "server");
+
+    files.install_pair(&pki, "future");
+    terminator.wait_for_count(&reloads_series("failure"), 1.0);
+    let refused = terminator.wait_for_log("TLS reload refused");
+    assert!(refused.contains("not yet valid"), "{refused}");
+    // Until it loads, every handshake gets the old certificate; then the new one, with no
+    // change on disk to trigger it.
+    wait::until(
+        "the not-yet-valid certificate to be served",
+        || match presented(&pki, terminator.addr()) {
+            "future" => Some(()),
+            served => {
+                assert_eq!(served, "server", "only the old certificate until then");
+                None
+            }
+        },
+    );
+    let loaded = terminator.wait_for_log("TLS material reloaded");
+    assert!(loaded.contains("trigger=retry"), "{loaded}");
+    assert_serves(&pki, terminator.addr());
 }
 
 // ---------------------------------------------------------------------------------------------

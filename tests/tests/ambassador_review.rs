@@ -565,6 +565,34 @@ fn client_mode_sends_the_proxy_header_before_the_client_hello_and_haproxy_reads_
     Haproxy::assert_saw_client(&echo, port);
 }
 
+#[test]
+fn from_a_unix_listener_the_proxy_header_is_a_local_command_that_haproxy_accepts() {
+    let test = "from_a_unix_listener_the_proxy_header_is_a_local_command_that_haproxy_accepts";
+    let pki = TlsPki::generate();
+    let backend = HttpServer::local();
+    let Some(haproxy) = haproxy_tls_accepting_proxy(test, &pki, &backend) else {
+        return;
+    };
+    let scratch = Scratch::new("ambassador-unix-proxy");
+    let app = scratch.file("app.sock");
+    let target = format!("127.0.0.1:{}", haproxy.port);
+    let ca = pki.file("ca.crt");
+    let mut args = client_args(
+        &target,
+        &ca,
+        &["--server-name", "localhost", "--proxy-protocol"],
+    );
+    args.extend(["--listen".to_owned(), format!("unix:{app}")]);
+    let _under = ambassador(&args).start();
+
+    // A Unix client has no address: haproxy, told LOCAL, uses the connection's own.
+    let done = curl(&["--unix-socket", &app, "http://localhost/echo"]);
+    assert!(
+        done.succeeded() && done.stdout.contains(r#""path": "/echo""#),
+        "haproxy accepted the header: {done:#?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // A target that hangs up during the handshake.
 

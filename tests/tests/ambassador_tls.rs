@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use podkit_tests::ambassador::{
-    ambassador, client_args, metered, server_args, AmbassadorSeries, TlsPki,
+    ambassador, client_args, metered, refused_series, server_args, AmbassadorSeries, TlsPki,
 };
 use podkit_tests::daemon::Daemon;
 use podkit_tests::run::{
@@ -631,6 +631,7 @@ const PP2_TYPE_AUTHORITY: u8 = 0x02;
 const PP2_TYPE_SSL: u8 = 0x20;
 const PP2_SUBTYPE_SSL_VERSION: u8 = 0x21;
 const PP2_SUBTYPE_SSL_CN: u8 = 0x22;
+const PP2_SUBTYPE_SSL_CIPHER: u8 = 0x23;
 const PP2_CLIENT_SSL: u8 = 0x01;
 const PP2_CLIENT_CERT_CONN: u8 = 0x02;
 const PP2_CLIENT_CERT_SESS: u8 = 0x04;
@@ -709,10 +710,21 @@ fn proxy_header_for(
     target: &TcpListener,
     curl_flags: &[&str],
 ) -> (ProxyHeader, u16) {
+    proxy_header_for_identity(pki, under, target, "client", curl_flags)
+}
+
+/// As [`proxy_header_for`], curl presenting the PKI's `identity`.
+fn proxy_header_for_identity(
+    pki: &TlsPki,
+    under: &Daemon,
+    target: &TcpListener,
+    identity: &str,
+    curl_flags: &[&str],
+) -> (ProxyHeader, u16) {
     std::thread::scope(|scope| {
         let mut flags = vec!["-w", "%{local_port}"];
         flags.extend_from_slice(curl_flags);
-        let curl = scope.spawn(move || curl_through(pki, under, Some("client"), &flags));
+        let curl = scope.spawn(move || curl_through(pki, under, Some(identity), &flags));
         target.set_nonblocking(true).unwrap();
         let (mut stream, _) = wait::until("the ambassador to connect to the target", || {
             target.accept().ok()
@@ -783,6 +795,12 @@ fn proxy_protocol_tlvs_carry_the_sni_the_client_cn_and_the_alpn_only_when_negoti
         Some(&b"TLSv1.3"[..]),
         "{subs:?}"
     );
+    // IANA's name, as haproxy's ssl_fc_cipher and OpenSSL's -ciphersuites spell TLS 1.3 suites.
+    assert_eq!(
+        find_tlv(&subs, PP2_SUBTYPE_SSL_CIPHER),
+        Some(&b"TLS_AES_256_GCM_SHA384"[..]),
+        "{subs:?}"
+    );
 
     let (header, _) = proxy_header_for(&pki, &under, &target, &["--no-alpn"]);
     assert_eq!(
@@ -795,6 +813,113 @@ fn proxy_protocol_tlvs_carry_the_sni_the_client_cn_and_the_alpn_only_when_negoti
         Some(&b"localhost"[..]),
         "{header:?}"
     );
+}
+
+/// Server mode admitting CN `cn`, sending a PROXY header with TLVs to a listener of the test's.
+fn server_with_tlvs_admitting_cn(pki: &TlsPki, target: &TcpListener, cn: &str) -> Daemon {
+    let ca = pki.file("ca.crt");
+    server_mode(
+        pki,
+        &target.local_addr().unwrap().to_string(),
+        &[
+            "--cacert",
+            &ca,
+            "--allow-cn",
+            cn,
+            "--proxy-protocol",
+            "--proxy-protocol-tlvs",
+        ],
+    )
+}
+
+#[test]
+fn of_two_common_names_the_rules_and_the_proxy_header_both_use_the_last() {
+    let pki = TlsPki::generate();
+    // Subject CN=admin, CN=evil: Go's crypto/x509 (and so ghostunnel) reads `evil`.
+    issue(
+        &pki,
+        "two-cns",
+        "admin/CN=evil",
+        30,
+        "extendedKeyUsage = clientAuth",
+    );
+    let target = TcpListener::bind("127.0.0.1:0").expect("bind the target");
+
+    let under = server_with_tlvs_admitting_cn(&pki, &target, "evil");
+    let (header, _) = proxy_header_for_identity(&pki, &under, &target, "two-cns", &[]);
+    let (_, _, subs) = header.ssl();
+    assert_eq!(
+        find_tlv(&subs, PP2_SUBTYPE_SSL_CN),
+        Some(&b"evil"[..]),
+        "the backend is told the CN the rule admitted: {subs:?}"
+    );
+
+    let under = server_with_tlvs_admitting_cn(&pki, &target, "admin");
+    assert_not_answered(&curl_through(&pki, &under, Some("two-cns"), &[]));
+    assert_refused_once(&under, "not_allowed");
+}
+
+#[test]
+fn a_spiffe_id_with_dot_segments_matches_no_uri_rule() {
+    let pki = TlsPki::generate();
+    let mut backend = HttpServer::local();
+    issue_client_with_uri(
+        &pki,
+        "climber",
+        "spiffe://cluster.test/ns/default/sa/../../admin",
+    );
+    let under = mtls_server(
+        &pki,
+        &backend,
+        &["--allow-uri", "spiffe://cluster.test/ns/default/**"],
+    );
+    assert_answered(&curl_through(&pki, &under, Some("client"), &[]));
+    assert_not_answered(&curl_through(&pki, &under, Some("climber"), &[]));
+    assert_refused_once(&under, "not_allowed");
+    let refused = under.wait_for_log("reason=not_allowed");
+    assert!(refused.contains("ns/default/sa/../../admin"), "{refused}");
+    assert_eq!(backend.requests().len(), 1, "only client's request arrived");
+}
+
+/// `openssl s_client` as `identity` to server mode over `version` (`-tls1_2`, `-tls1_3`).
+fn s_client_as(pki: &TlsPki, under: &Daemon, identity: &str, version: &str) -> Finished {
+    let (cert, key) = pki.pair(identity);
+    run_with_input(
+        command("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", under.port()),
+            ])
+            .args(["-servername", "localhost", "-CAfile", &pki.file("ca.crt")])
+            .args(["-cert", &cert, "-key", &key, version, "-ign_eof"]),
+        b"GET /echo HTTP/1.0\r\nHost: localhost\r\n\r\n",
+    )
+}
+
+#[test]
+fn a_client_the_rules_refuse_gets_a_tls_alert_inside_the_handshake() {
+    let pki = TlsPki::generate();
+    let mut backend = HttpServer::local();
+    let under = mtls_server(&pki, &backend, &["--allow-cn", "client"]);
+    for version in ["-tls1_2", "-tls1_3"] {
+        let refused = s_client_as(&pki, &under, "other", version);
+        let said = format!("{}{}", refused.stdout, refused.stderr);
+        assert!(
+            said.contains("alert certificate unknown"),
+            "{version}: an alert, not an end of stream: {refused:#?}"
+        );
+        assert!(!said.contains("/echo"), "{version}: {refused:#?}");
+    }
+    under.wait_for_metric(&refused_series("not_allowed"), 2.0);
+    let line = under.wait_for_log("reason=not_allowed");
+    assert!(
+        line.contains(r#"CN [\"other\"]"#),
+        "the names it carried: {line}"
+    );
+    let admitted = s_client_as(&pki, &under, "client", "-tls1_3");
+    assert!(admitted.stdout.contains("/echo"), "{admitted:#?}");
+    assert_eq!(backend.requests().len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -116,6 +116,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "ADDR", value_parser = Address::parse_listen)]
     pub listen: Address,
 
+    /// The permissions of a unix: --listen socket, in octal: connecting takes write permission,
+    /// so 0660 lets the group in and 0666 everyone (default: 0755 under the usual umask 022,
+    /// only the owner)
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub listen_mode: Option<u32>,
+
     /// Connect each accepted connection here: HOST:PORT, [IPv6]:PORT or unix:PATH; a name is
     /// resolved at every connection
     #[arg(long, value_name = "ADDR", value_parser = Address::parse)]
@@ -152,6 +158,11 @@ pub struct ProxyArgs {
     /// On SIGTERM, let open connections finish for up to this long, then close them
     #[arg(long, default_value = "30s", value_parser = parse::duration)]
     pub drain_timeout: Duration,
+
+    /// Read the TLS files again this often without a change event: catches a missed event, and
+    /// retries a refused reload (a rotated certificate not yet valid) until it loads
+    #[arg(long, default_value = "1m", value_parser = parse::nonzero_duration)]
+    pub resync: Duration,
 
     /// Serve /healthz, /readyz and /metrics here (HOST:PORT)
     #[arg(long, value_name = "ADDR")]
@@ -244,13 +255,27 @@ fn server_config(args: ServerArgs) -> Result<Config, UsageError> {
             cert: args.cert,
             key: args.key,
             client_ca: args.cacert,
+            allow,
         },
-        allow,
     });
     proxy_config(mode, args.proxy)
 }
 
+/// An octal file mode of at most 0777, as chmod(1) takes it.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| "not an octal mode from 0 to 0777 (e.g. 0660)".to_owned())
+}
+
 fn proxy_config(mode: Mode, args: ProxyArgs) -> Result<Config, UsageError> {
+    if args.listen_mode.is_some() && !matches!(args.listen, Address::Unix(_)) {
+        return Err(UsageError::flag(
+            "--listen-mode",
+            "only for a unix: --listen socket",
+        ));
+    }
     let alpn = args
         .alpn
         .iter()
@@ -270,6 +295,7 @@ fn proxy_config(mode: Mode, args: ProxyArgs) -> Result<Config, UsageError> {
     Ok(Config {
         mode,
         listen: args.listen,
+        listen_mode: args.listen_mode,
         target: args.target,
         alpn,
         proxy_protocol,
@@ -280,6 +306,7 @@ fn proxy_config(mode: Mode, args: ProxyArgs) -> Result<Config, UsageError> {
             max_conns: args.max_conns.map(|n| n as usize),
             drain_timeout: args.drain_timeout,
         },
+        resync: args.resync,
         metrics_addr: args.metrics_addr,
     })
 }

@@ -5,17 +5,22 @@ use std::time::Duration;
 
 use podkit::addr::Address;
 use podkit::tls::rustls_pki_types::ServerName;
-use podkit::tls::{AllowRules, ClientTls, ServerTls, VerifyRules};
+use podkit::tls::{ClientTls, ServerTls, VerifyRules};
 
 #[derive(Debug)]
 pub struct Config {
     pub mode: Mode,
     pub listen: Address,
+    /// The permissions of a Unix listening socket, when given.
+    pub listen_mode: Option<u32>,
     pub target: Address,
     /// ALPN protocols offered (client) or accepted (server), most preferred first.
     pub alpn: Vec<Vec<u8>>,
     pub proxy_protocol: ProxyProtocol,
     pub limits: Limits,
+    /// How often the TLS files are read again without an event; a refused reload is retried
+    /// at this pace.
+    pub resync: Duration,
     pub metrics_addr: Option<SocketAddr>,
 }
 
@@ -46,9 +51,8 @@ pub struct ClientMode {
 
 #[derive(Debug)]
 pub struct ServerMode {
+    /// With the clients admitted, checked inside the handshake.
     pub tls: ServerTls,
-    /// The clients admitted; `None` when no client certificate is asked for.
-    pub allow: Option<AllowRules>,
 }
 
 /// Whether the target gets a PROXY protocol v2 header before the first byte of the client's.

@@ -11,6 +11,7 @@ mod pipe;
 mod proxy;
 mod proxy_header;
 mod run;
+mod slots;
 
 use crate::cli::Cli;
 

@@ -42,10 +42,9 @@ pub fn load(config: &Config, metrics: &Metrics) -> Result<(Side, Loaded), UsageE
             let tls = server.tls.clone();
             let load: Loader<ServerConfig> =
                 Box::new(move || tls.load(&alpn).map_err(UsageError::from));
-            let material = Reloading::start(load, server.tls.files(), metrics)?;
+            let material = Reloading::start(load, server.tls.files(), config.resync, metrics)?;
             let side = Side::Terminate {
                 tls: material.current.clone(),
-                allow: server.allow.clone(),
             };
             Ok((side, Loaded::Server(material)))
         }
@@ -53,7 +52,7 @@ pub fn load(config: &Config, metrics: &Metrics) -> Result<(Side, Loaded), UsageE
             let tls = client.tls.clone();
             let load: Loader<ClientConfig> =
                 Box::new(move || tls.load(&alpn).map_err(UsageError::from));
-            let material = Reloading::start(load, client.tls.files(), metrics)?;
+            let material = Reloading::start(load, client.tls.files(), config.resync, metrics)?;
             let side = Side::Originate {
                 tls: material.current.clone(),
                 server_name: client.server_name.clone(),
@@ -75,9 +74,14 @@ impl Loaded {
 }
 
 impl<C: Send + Sync + 'static> Reloading<C> {
-    fn start(load: Loader<C>, files: Vec<PathBuf>, metrics: &Metrics) -> Result<Self, UsageError> {
+    fn start(
+        load: Loader<C>,
+        files: Vec<PathBuf>,
+        resync: Duration,
+        metrics: &Metrics,
+    ) -> Result<Self, UsageError> {
         // Watching starts before the first read, so that no change can fall in between.
-        let triggers = Triggers::install(&files).map_err(UsageError::new)?;
+        let triggers = Triggers::install(&files, resync).map_err(UsageError::new)?;
         let material = load()?;
         note(&material, metrics);
         Ok(Reloading {
@@ -136,6 +140,7 @@ fn no_worse_than<C>(new: Material<C>, in_use: &Material<C>) -> Result<Material<C
 fn report<C>(reload: Reload<'_, C, UsageError>, metrics: &Metrics) {
     let trigger = match &reload.trigger {
         Trigger::Signal => "SIGHUP".to_owned(),
+        Trigger::Retry => "retry".to_owned(),
         Trigger::Files(paths) => paths
             .iter()
             .map(|p| p.display().to_string())

@@ -11,6 +11,8 @@ use crate::pipe::Way;
 pub struct Metrics {
     pub open_connections: IntGauge,
     pub accepted: IntCounter,
+    /// Proxied connections that ended with a socket error (a reset) rather than a close.
+    pub failed: IntCounter,
     refused: IntCounterVec,
     pub handshake_seconds: Histogram,
     bytes_to_target: IntCounter,
@@ -26,6 +28,7 @@ pub struct Metrics {
 pub const REFUSAL_REASONS: &[&str] = &[
     "handshake_failed",
     "handshake_timeout",
+    "evicted_silent",
     "no_client_certificate",
     "certificate_expired",
     "unknown_issuer",
@@ -42,6 +45,7 @@ impl Metrics {
     pub fn register(
         registry: &Registry,
         presents_certificate: bool,
+        max_conns: Option<usize>,
     ) -> podkit::serve::prometheus::Result<Metrics> {
         let metrics = Registrar::new(registry);
         let refused: Vec<&[&str]> = REFUSAL_REASONS.iter().map(std::slice::from_ref).collect();
@@ -57,6 +61,16 @@ impl Metrics {
             &["result"],
             &[&["success"], &["failure"]],
         )?;
+        // Only with --max-conns: the limit, so that open / max shows saturation. Set once; the
+        // registry keeps it.
+        if let Some(max) = max_conns {
+            metrics
+                .int_gauge(
+                    "podkit_ambassador_max_connections",
+                    "The --max-conns limit: open connections at this value wait in the backlog or evict a silent one.",
+                )?
+                .set(i64::try_from(max).unwrap_or(i64::MAX));
+        }
         Ok(Metrics {
             open_connections: metrics.int_gauge(
                 "podkit_ambassador_open_connections",
@@ -65,6 +79,10 @@ impl Metrics {
             accepted: metrics.counter(
                 "podkit_ambassador_connections_accepted_total",
                 "Connections whose handshake and identity checks passed and whose target answered.",
+            )?,
+            failed: metrics.counter(
+                "podkit_ambassador_connections_failed_total",
+                "Proxied connections that ended with a socket error on either side (a reset, a target that hung up at once) rather than a close.",
             )?,
             refused: metrics.counter_vec(
                 "podkit_ambassador_connections_refused_total",

@@ -38,6 +38,18 @@ impl Listener {
         }
     }
 
+    /// Sets a Unix socket's permissions (`--listen-mode`): another uid needs write permission to
+    /// connect. Nothing to do for TCP.
+    pub fn set_mode(&self, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        match self {
+            Listener::Tcp(_) => Ok(()),
+            Listener::Unix(_, path) => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            }
+        }
+    }
+
     /// The bound address, for the start-up log line (the port, when 0 was asked for).
     pub fn describe(&self) -> String {
         match self {

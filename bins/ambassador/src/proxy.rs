@@ -10,7 +10,7 @@ use podkit::addr::Address;
 use podkit::tls::rustls::{self, CertificateError, ClientConfig, ServerConfig};
 use podkit::tls::rustls_pki_types::{CertificateDer, ServerName};
 use podkit::tls::tokio_rustls::{TlsAcceptor, TlsConnector};
-use podkit::tls::{subject_common_name, AllowRules, Reloadable, VerifyRules};
+use podkit::tls::{subject_common_name, Refusal, Reloadable, VerifyRules};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::config::{Limits, ProxyProtocol};
@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::net::{self, Ends, Stream};
 use crate::pipe::{pipe, Ended};
 use crate::proxy_header::{self, TlsFacts};
+use crate::slots::Silent;
 
 /// Everything a connection needs, shared by all of them; built once at start.
 pub struct Proxy {
@@ -30,11 +31,8 @@ pub struct Proxy {
 
 pub enum Side {
     /// Server mode: TLS in, plain out.
-    Terminate {
-        tls: Arc<Reloadable<ServerConfig>>,
-        /// `None` when no client certificate is asked for.
-        allow: Option<AllowRules>,
-    },
+    /// The identity rules are the TLS configuration's: a client they refuse fails its handshake.
+    Terminate { tls: Arc<Reloadable<ServerConfig>> },
     /// Client mode: plain in, TLS out.
     Originate {
         tls: Arc<Reloadable<ClientConfig>>,
@@ -74,15 +72,15 @@ impl Refused {
 
 impl Proxy {
     /// Serves one accepted connection to its end; never fails, only logs and counts.
-    pub async fn handle(self: Arc<Self>, client: Stream, ends: Ends) {
+    /// `silent` is the connection's place among those not heard from yet, when `--max-conns`
+    /// may evict it ([`crate::slots`]).
+    pub async fn handle(self: Arc<Self>, client: Stream, ends: Ends, silent: Option<Silent>) {
         self.metrics.open_connections.inc();
         let peer = ends
             .peer
             .map_or_else(|| "unix socket".to_owned(), |a| a.to_string());
         let outcome = match &self.side {
-            Side::Terminate { tls, allow } => {
-                self.terminate(client, &ends, tls, allow.as_ref()).await
-            }
+            Side::Terminate { tls } => self.terminate(client, &ends, tls, silent).await,
             Side::Originate {
                 tls,
                 server_name,
@@ -120,19 +118,19 @@ impl Proxy {
         client: Stream,
         ends: &Ends,
         tls: &Reloadable<ServerConfig>,
-        allow: Option<&AllowRules>,
+        silent: Option<Silent>,
     ) -> Result<Ended, Refused> {
+        // One --handshake-timeout from the accept, the wait for the first byte included.
+        let started = Instant::now();
+        if let Some(silent) = silent {
+            self.first_byte(&client, silent, started).await?;
+        }
         let acceptor = TlsAcceptor::from(tls.current().config.clone());
         let mut client = self
-            .handshake(acceptor.accept(client), Peer::Client)
+            .handshake(acceptor.accept(client), Peer::Client, started)
             .await?;
         let (_, session) = client.get_ref();
         let client_certificate = session.peer_certificates().and_then(|chain| chain.first());
-        if let Some(allow) = allow {
-            allow
-                .check(client_certificate)
-                .map_err(|refusal| Refused::new(refusal.reason(), &refusal))?;
-        }
         let facts = (self.proxy_protocol == ProxyProtocol::WithTlvs).then(|| {
             let sni = session.server_name().map(str::to_owned);
             tls_facts(session, sni, client_certificate)
@@ -167,7 +165,11 @@ impl Proxy {
             .await?;
         let connector = TlsConnector::from(tls.current().config.clone());
         let mut target = self
-            .handshake(connector.connect(server_name.clone(), target), Peer::Server)
+            .handshake(
+                connector.connect(server_name.clone(), target),
+                Peer::Server,
+                Instant::now(),
+            )
             .await?;
         let (_, session) = target.get_ref();
         if let Some(server_certificate) =
@@ -184,14 +186,36 @@ impl Proxy {
         Ok(ended)
     }
 
-    /// Runs a TLS handshake within the handshake timeout, timing it.
+    /// Waits for the client's first byte, within the handshake timeout, unless its slot is
+    /// wanted first.
+    async fn first_byte(
+        &self,
+        client: &Stream,
+        silent: Silent,
+        started: Instant,
+    ) -> Result<(), Refused> {
+        let deadline = started + self.limits.handshake_timeout;
+        tokio::select! {
+            () = silent.evicted.cancelled() => Err(Refused {
+                silent_peer: true,
+                ..Refused::new("evicted_silent", "every slot taken: the oldest silent connection gives its slot up")
+            }),
+            heard = tokio::time::timeout_at(deadline.into(), client.peer_spoke()) => match heard {
+                Err(_) => Err(Refused::new("handshake_timeout", "no handshake within the timeout")),
+                Ok(_) => Ok(()),
+            },
+        }
+    }
+
+    /// Runs a TLS handshake within the handshake timeout counted from `started`, timing it.
     async fn handshake<S>(
         &self,
         handshake: impl Future<Output = io::Result<S>>,
         peer: Peer,
+        started: Instant,
     ) -> Result<S, Refused> {
-        let started = Instant::now();
-        match tokio::time::timeout(self.limits.handshake_timeout, handshake).await {
+        let deadline = started + self.limits.handshake_timeout;
+        match tokio::time::timeout_at(deadline.into(), handshake).await {
             Err(_) => Err(Refused::new(
                 "handshake_timeout",
                 "no handshake within the timeout",
@@ -235,10 +259,14 @@ impl Proxy {
     {
         self.metrics.accepted.inc();
         let metrics = &self.metrics;
-        pipe(client, target, self.limits.idle_timeout, |way, n| {
+        let ended = pipe(client, target, self.limits.idle_timeout, |way, n| {
             metrics.bytes(way, n)
         })
-        .await
+        .await;
+        if matches!(ended, Ended::Failed(..)) {
+            self.metrics.failed.inc();
+        }
+        ended
     }
 }
 
@@ -248,6 +276,9 @@ fn handshake_refusal(error: &io::Error, peer: Peer) -> Refused {
     let tls_error = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if let Some(refusal) = tls_error.and_then(Refusal::of) {
+        return Refused::new(refusal.reason(), refusal);
+    }
     let reason = match tls_error {
         Some(rustls::Error::NoCertificatesPresented) => "no_client_certificate",
         Some(rustls::Error::InvalidCertificate(
@@ -282,9 +313,18 @@ fn tls_facts(
         cipher: session
             .negotiated_cipher_suite()
             .and_then(|suite| suite.suite().as_str())
-            .map(str::to_owned),
+            .map(iana_cipher_name),
         client_cn: client_certificate.and_then(subject_common_name),
         client_certificate: client_certificate.is_some(),
+    }
+}
+
+/// The IANA name of a suite (`TLS_AES_256_GCM_SHA384`), which rustls spells with a `TLS13_`
+/// prefix for the TLS 1.3 suites to tell them apart; its TLS 1.2 names are IANA's already.
+fn iana_cipher_name(rustls_name: &str) -> String {
+    match rustls_name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => rustls_name.to_owned(),
     }
 }
 

@@ -29,16 +29,16 @@ const CLIENT_SSL: u8 = 0x01;
 const CLIENT_CERT_CONN: u8 = 0x02;
 const CLIENT_CERT_SESS: u8 = 0x04;
 
-/// Builds the header: the client's address as source, the listener's as destination (AF_UNSPEC
-/// when either is a Unix socket, which tells the target to use the connection's own addresses),
-/// and with `tls` the authority (SNI), ALPN and SSL TLVs.
+/// Builds the header: the client's address as source, the listener's as destination, and with
+/// `tls` the authority (SNI), ALPN and SSL TLVs. A client on a Unix socket has no address to
+/// give: the command is then LOCAL (the spec's "use the connection's own addresses"), since
+/// haproxy refuses a PROXY command with family UNSPEC.
 pub fn v2(ends: &Ends, tls: Option<&TlsFacts>) -> Vec<u8> {
-    let addresses = match (ends.peer, ends.local) {
-        (Some(peer), Some(local)) => Addresses::from(same_family(peer, local)),
-        _ => Addresses::Unspecified,
+    let (command, addresses) = match (ends.peer, ends.local) {
+        (Some(peer), Some(local)) => (Command::Proxy, Addresses::from(same_family(peer, local))),
+        _ => (Command::Local, Addresses::Unspecified),
     };
-    let header =
-        Builder::with_addresses(Version::Two | Command::Proxy, Protocol::Stream, addresses);
+    let header = Builder::with_addresses(Version::Two | command, Protocol::Stream, addresses);
     let header = match tls {
         None => Ok(header),
         Some(facts) => with_tlvs(header, facts),
@@ -187,13 +187,14 @@ mod tests {
     }
 
     #[test]
-    fn a_unix_listener_sends_unspecified_addresses() {
+    fn a_unix_listener_sends_a_local_command_without_addresses() {
         let unix = Ends {
             peer: None,
             local: None,
         };
         let bytes = v2(&unix, None);
         let header = Header::try_from(bytes.as_slice()).unwrap();
+        assert_eq!(header.command, Command::Local);
         assert_eq!(header.addresses, Addresses::Unspecified);
     }
 
@@ -203,7 +204,7 @@ mod tests {
             sni: Some("api.example.com".into()),
             alpn: Some(b"h2".to_vec()),
             version: Some("TLSv1.3"),
-            cipher: Some("TLS13_AES_128_GCM_SHA256".into()),
+            cipher: Some("TLS_AES_128_GCM_SHA256".into()),
             client_cn: Some("billing".into()),
             client_certificate: true,
         };

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use rustls_pki_types::CertificateDer;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
+use x509_parser::x509::X509Name;
 
 /// A certificate's validity period, for the not-after gauge and for readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +53,18 @@ fn unix_seconds(time: SystemTime) -> f64 {
     }
 }
 
-/// The first common name of a certificate's subject, for logs and PROXY protocol TLVs; `None`
-/// when it has none or the certificate cannot be parsed.
+/// The subject's common name as every part of podkit reads it: the last CN of a subject with
+/// several, as Go's `pkix.Name.CommonName` (and so ghostunnel) reads it. `--allow-cn` matches
+/// this one, and the PROXY header's CN TLV and the logs carry this one: a backend must never be
+/// told a name other than the one the rules admitted. `None` when there is none, the
+/// certificate cannot be parsed, or the CN is in a string type that is not UTF-8 compatible
+/// (BMPString, TeletexString: no rule typed on a command line can equal it).
 pub fn subject_common_name(certificate: &CertificateDer<'_>) -> Option<String> {
     let (_, parsed) = X509Certificate::from_der(certificate.as_ref()).ok()?;
-    let cn = parsed.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(str::to_owned)
+    common_name(&parsed.tbs_certificate.subject).map(str::to_owned)
+}
+
+/// The last CN of `name`; see [`subject_common_name`].
+pub(super) fn common_name<'a>(name: &X509Name<'a>) -> Option<&'a str> {
+    name.iter_common_name().last()?.as_str().ok()
 }

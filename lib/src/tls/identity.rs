@@ -15,24 +15,34 @@
 //!   server with no rule at all is a configuration error, not an open door; a client with no
 //!   `--verify-*` rule relies on the chain and server-name checks alone.
 //! - `--allow-cn` compares the subject's common name exactly, case included; of a subject with
-//!   several, the last one, as Go reads it.
+//!   several, the last one, as Go reads it, and the same one the PROXY header's CN TLV carries
+//!   ([`super::subject_common_name`]).
 //! - `--allow-dns` and `--verify-dns` compare with the certificate's DNS SANs, ignoring ASCII case
 //!   (DNS names are case-insensitive, RFC 4343) and a trailing dot. There is no wildcard
 //!   matching: a rule `*.example.com` matches only a SAN that is literally `*.example.com`, and a
 //!   rule is never resolved in DNS.
 //! - `--allow-uri` and `--verify-uri` match the certificate's URI SANs, such as SPIFFE IDs
-//!   (`spiffe://trust-domain/path`). The scheme and host compare ignoring ASCII case (RFC 3986
-//!   section 6.2.2.1); the path compares exactly, segment by segment. A path segment `*` matches
-//!   exactly one non-empty segment; a final `**` matches any suffix of zero or more segments, so
-//!   `spiffe://example.com/ns/**` admits `spiffe://example.com/ns` itself as well as everything
-//!   below it. One trailing `/` is ignored on either side (`spiffe://x/a/` is `spiffe://x/a`).
+//!   (`spiffe://trust-domain/path`). The path compares exactly, segment by segment. A path
+//!   segment `*` matches exactly one non-empty segment; a final `**` matches any suffix of zero
+//!   or more segments, so `spiffe://example.com/ns/**` admits `spiffe://example.com/ns` itself
+//!   as well as everything below it. A `.` or `..` segment, percent-encoding, a query or a
+//!   fragment is refused in a rule and matches nothing in a certificate: each names another
+//!   path than the one it spells.
+//! - A `spiffe://` rule matches only a valid SPIFFE ID (the SPIFFE ID specification, section
+//!   2): lowercase `spiffe` and trust domain, no port or user, path segments of letters, digits,
+//!   `.`, `-` and `_`, none empty, `.` or `..`, no trailing `/`. A rule that is not one (wildcard
+//!   segments aside) is refused at start. So `spiffe://cluster.local/ns/shop/sa/../../admin`
+//!   matches no rule, not even `spiffe://cluster.local/ns/shop/**`.
+//! - Other schemes compare the scheme and host ignoring ASCII case (RFC 3986 section 6.2.2.1),
+//!   and ignore one trailing `/` on either side (`https://x/a/` is `https://x/a`).
 //!
 //! Where this departs from ghostunnel, it is stricter or more exact, never looser: wildcards are
 //! only whole path segments (ghostunnel reads `a*` as a literal and accepts `*` in the host,
 //! where it would match any trust domain); `bar/**` does not match a sibling `barx` (ghostunnel's
 //! pattern compiles to the regular expression `bar/?.*`, which does); a certificate URI with a
-//! query or fragment matches no rule; and DNS names, schemes and hosts ignore case where
-//! ghostunnel compares bytes.
+//! query or fragment, a dot segment or percent-encoding matches no rule; SPIFFE IDs are held to
+//! their specification; and DNS names, schemes and hosts ignore case where ghostunnel compares
+//! bytes.
 
 use std::fmt;
 
@@ -40,6 +50,8 @@ use rustls_pki_types::{CertificateDer, DnsName};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
+
+use super::certificate::common_name;
 
 /// One thing a peer certificate may carry that a rule can name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,14 +129,18 @@ enum Segment {
 
 impl UriPattern {
     /// Parses `scheme://host[/path]`, where a path segment may be `*` (one segment) and the last
-    /// one may be `**` (any suffix). The error says what is wrong, for a message that also names
-    /// the flag and the rule.
+    /// one may be `**` (any suffix). A `spiffe://` pattern must otherwise be a SPIFFE ID (see
+    /// [`spiffe_fault`]). The error says what is wrong, for a message that also names the flag
+    /// and the rule.
     pub fn parse(text: &str) -> Result<Self, &'static str> {
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("spaces and control characters are not allowed in a URI");
         }
         if text.contains(['?', '#']) {
             return Err("a query or fragment cannot be matched: give scheme://host/path");
+        }
+        if text.contains('%') {
+            return Err("percent-encoding cannot be matched: give the path as plain text");
         }
         let (scheme, rest) = text
             .split_once("://")
@@ -147,12 +163,20 @@ impl UriPattern {
         for (i, part) in parts.iter().enumerate() {
             segments.push(match *part {
                 "" => return Err("empty path segment"),
+                "." | ".." => return Err("a . or .. path segment cannot be matched"),
                 "*" => Segment::One,
                 "**" if i + 1 == parts.len() => Segment::Rest,
                 "**" => return Err("** only as the last segment"),
                 part if part.contains('*') => return Err("* and ** only as whole path segments"),
                 part => Segment::Literal(part.to_owned()),
             });
+        }
+        if scheme.eq_ignore_ascii_case(SPIFFE) {
+            let literal_path = rest.get(host.len()..).unwrap_or_default();
+            let wildcards_as_segments = literal_path.replace("/**", "/x").replace("/*", "/x");
+            if let Some(fault) = spiffe_fault(scheme, host, &wildcards_as_segments) {
+                return Err(fault);
+            }
         }
         Ok(UriPattern {
             text: text.to_owned(),
@@ -164,7 +188,7 @@ impl UriPattern {
 
     /// Whether a certificate's URI SAN matches; see the module documentation for the rules.
     pub fn matches(&self, uri: &str) -> bool {
-        if uri.contains(['?', '#']) {
+        if uri.contains(['?', '#', '%']) {
             return false;
         }
         let Some((scheme, rest)) = uri.split_once("://") else {
@@ -174,7 +198,17 @@ impl UriPattern {
         if !scheme.eq_ignore_ascii_case(&self.scheme) || !host.eq_ignore_ascii_case(&self.host) {
             return false;
         }
-        let mut segments = path_segments(path).into_iter();
+        // Only a valid SPIFFE ID can match a SPIFFE pattern: `ns/shop/sa/../../admin` must not
+        // pass for something below `ns/shop`.
+        if self.scheme == SPIFFE && spiffe_fault(scheme, host, &rest[host.len()..]).is_some() {
+            return false;
+        }
+        let segments = path_segments(path);
+        // Whatever the scheme, a dot segment names another path than the one it spells.
+        if segments.iter().any(|s| matches!(*s, "." | "..")) {
+            return false;
+        }
+        let mut segments = segments.into_iter();
         for expected in &self.path {
             match expected {
                 Segment::Rest => return true,
@@ -191,6 +225,44 @@ impl UriPattern {
         }
         segments.next().is_none()
     }
+}
+
+const SPIFFE: &str = "spiffe";
+
+/// What the SPIFFE ID specification (section 2) forbids in `scheme://trust_domain` followed by
+/// `path` (empty, or starting with `/`), if anything: the scheme is lowercase `spiffe`; the trust
+/// domain is lowercase letters, digits, `.`, `-` and `_` (so no port and no user); the path's
+/// segments are letters, digits, `.`, `-` and `_`, never empty, `.` or `..`, and there is no
+/// trailing `/`. Percent-encoding, queries and fragments are refused before this is asked.
+fn spiffe_fault(scheme: &str, trust_domain: &str, path: &str) -> Option<&'static str> {
+    if scheme != SPIFFE {
+        return Some("a SPIFFE ID's scheme is spiffe, in lowercase");
+    }
+    let domain_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c);
+    if !trust_domain.chars().all(domain_char) {
+        return Some(
+            "a SPIFFE trust domain has only lowercase letters, digits, '.', '-' and '_' (no port, no user)",
+        );
+    }
+    let path_char = |c: char| c.is_ascii_alphanumeric() || "-._".contains(c);
+    // An empty path (the trust domain's own ID) has no segment at all.
+    let segments = path
+        .strip_prefix('/')
+        .into_iter()
+        .flat_map(|p| p.split('/'));
+    for segment in segments {
+        match segment {
+            "" => return Some("a SPIFFE ID has no empty path segment and no trailing /"),
+            "." | ".." => return Some("a SPIFFE ID has no . or .. path segment"),
+            segment if !segment.chars().all(path_char) => {
+                return Some(
+                    "a SPIFFE ID's path has only letters, digits, '.', '-' and '_' in each segment",
+                )
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The segments of a URI path given without its leading `/`: none for an empty path, and one
@@ -330,18 +402,9 @@ impl<'a> Peer<'a> {
     fn parse(der: &'a CertificateDer<'_>) -> Result<Self, Refusal> {
         let unreadable = |e: &dyn fmt::Display| Refusal::UnreadableCertificate(e.to_string());
         let (_, certificate) = X509Certificate::from_der(der).map_err(|e| unreadable(&e))?;
-        // The subject's last CN, as Go's `Subject.CommonName` (and so ghostunnel) reads it: a
-        // subject with several CNs must not pass `--allow-cn admin` through an extra `CN=admin`
-        // next to its real one. A CN in a string type that is not UTF-8 compatible
-        // (BMPString, TeletexString) cannot equal a rule typed on a command line, so it counts
-        // as none. The field rather than `subject()`, which ties the names to `certificate`
-        // instead of the DER.
-        let cn = certificate
-            .tbs_certificate
-            .subject
-            .iter_common_name()
-            .last()
-            .and_then(|cn| cn.as_str().ok())
+        // One CN, the same everywhere: see `subject_common_name`. The subject field rather than
+        // `subject()`, which ties the name to `certificate` instead of the DER.
+        let cn = common_name(&certificate.tbs_certificate.subject)
             .into_iter()
             .collect();
         let mut dns = Vec::new();
@@ -402,6 +465,8 @@ impl fmt::Display for Refusal {
         }
     }
 }
+
+impl std::error::Error for Refusal {}
 
 /// A flag value that cannot be a rule, or flags that do not go together.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -637,8 +702,8 @@ mod tests {
         let pattern = uri("spiffe://example.com/ns/*/sa/web");
         assert!(pattern.matches("spiffe://example.com/ns/default/sa/web"));
         assert!(pattern.matches("spiffe://example.com/ns/prod/sa/web"));
-        assert!(pattern.matches("spiffe://example.com/ns/prod/sa/web/"));
-        // A missing segment, an empty one, an extra one, or an extra one after the end.
+        // A trailing `/` (not a SPIFFE ID), a missing segment, an empty one, an extra one, or an extra one after the end.
+        assert!(!pattern.matches("spiffe://example.com/ns/prod/sa/web/"));
         assert!(!pattern.matches("spiffe://example.com/ns/sa/web"));
         assert!(!pattern.matches("spiffe://example.com/ns//sa/web"));
         assert!(!pattern.matches("spiffe://example.com/ns/a/b/sa/web"));
@@ -656,7 +721,6 @@ mod tests {
     fn a_double_star_matches_any_suffix_including_none() {
         let pattern = uri("spiffe://example.com/ns/prod/**");
         assert!(pattern.matches("spiffe://example.com/ns/prod"));
-        assert!(pattern.matches("spiffe://example.com/ns/prod/"));
         assert!(pattern.matches("spiffe://example.com/ns/prod/sa/web"));
         assert!(pattern.matches("spiffe://example.com/ns/prod/a/b/c/d"));
         // Whole segments only: a sibling sharing a prefix is not below the pattern.
@@ -678,23 +742,25 @@ mod tests {
 
     #[test]
     fn uri_scheme_and_host_ignore_case_but_the_path_does_not() {
-        let pattern = uri("spiffe://Example.com/ns/default/sa/web");
-        assert!(pattern.matches("SPIFFE://example.COM/ns/default/sa/web"));
-        assert!(!pattern.matches("spiffe://example.com/NS/default/sa/web"));
-        assert!(!pattern.matches("spiffe://example.com/ns/default/sa/Web"));
+        let pattern = uri("https://Example.com/ns/default/sa/web");
+        assert!(pattern.matches("HTTPS://example.COM/ns/default/sa/web"));
+        assert!(!pattern.matches("https://example.com/NS/default/sa/web"));
+        assert!(!pattern.matches("https://example.com/ns/default/sa/Web"));
     }
 
     #[test]
     fn uri_without_path_matches_the_bare_id_only() {
         let pattern = uri("spiffe://example.com");
         assert!(pattern.matches("spiffe://example.com"));
-        assert!(pattern.matches("spiffe://example.com/"));
+        assert!(!pattern.matches("spiffe://example.com/"));
         assert!(!pattern.matches("spiffe://example.com//"));
         assert!(!pattern.matches("spiffe://example.com/web"));
         assert!(!pattern.matches("https://example.com"));
-        let trailing = uri("spiffe://example.com/web/");
-        assert!(trailing.matches("spiffe://example.com/web"));
-        assert!(!trailing.matches("spiffe://example.com/web//"));
+        let generic = uri("https://example.com");
+        assert!(generic.matches("https://example.com/"));
+        let trailing = uri("https://example.com/web/");
+        assert!(trailing.matches("https://example.com/web"));
+        assert!(!trailing.matches("https://example.com/web//"));
     }
 
     #[test]
@@ -708,15 +774,54 @@ mod tests {
 
     #[test]
     fn uri_literals_are_not_patterns() {
-        let pattern = uri("spiffe://example.com/a.b/c+d");
-        assert!(pattern.matches("spiffe://example.com/a.b/c+d"));
-        assert!(!pattern.matches("spiffe://example.com/axb/c+d"));
-        assert!(!pattern.matches("spiffe://example.com/a.b/ccd"));
+        let pattern = uri("https://example.com/a.b/c+d");
+        assert!(pattern.matches("https://example.com/a.b/c+d"));
+        assert!(!pattern.matches("https://example.com/axb/c+d"));
+        assert!(!pattern.matches("https://example.com/a.b/ccd"));
+    }
+
+    #[test]
+    fn what_the_spiffe_id_specification_forbids_matches_no_spiffe_rule() {
+        let shop = uri("spiffe://cluster.local/ns/shop/**");
+        assert!(shop.matches("spiffe://cluster.local/ns/shop/sa/web"));
+        for forbidden in [
+            // Dot segments: the first two would resolve to /admin and /ns/admin.
+            "spiffe://cluster.local/ns/shop/sa/../../admin",
+            "spiffe://cluster.local/ns/shop/../admin",
+            "spiffe://cluster.local/ns/shop/./sa/web",
+            "spiffe://cluster.local/ns/shop/sa/.",
+            // Empty segments and a trailing slash.
+            "spiffe://cluster.local/ns/shop//sa/web",
+            "spiffe://cluster.local/ns/shop/sa/web/",
+            // Percent-encoding (%2F is a /, %2E a .), a query, a fragment.
+            "spiffe://cluster.local/ns/shop/sa%2F..%2F..%2Fadmin",
+            "spiffe://cluster.local/ns/shop/%2E%2E/admin",
+            "spiffe://cluster.local/ns/shop/sa/web?x",
+            "spiffe://cluster.local/ns/shop/sa/web#x",
+            // Characters outside the path's set, a trust domain in uppercase, with a port or a
+            // user, a scheme in uppercase.
+            "spiffe://cluster.local/ns/shop/sa/w@b",
+            "spiffe://cluster.local/ns/shop/sa/w+b",
+            "spiffe://Cluster.local/ns/shop/sa/web",
+            "spiffe://cluster.local:443/ns/shop/sa/web",
+            "spiffe://user@cluster.local/ns/shop/sa/web",
+            "SPIFFE://cluster.local/ns/shop/sa/web",
+        ] {
+            assert!(!shop.matches(forbidden), "{forbidden}");
+        }
+        let any = uri("spiffe://cluster.local/ns/*/sa/*");
+        assert!(!any.matches("spiffe://cluster.local/ns/../sa/web"));
+        assert!(!any.matches("spiffe://cluster.local/ns/./sa/web"));
+        // Other schemes refuse dot segments and percent-encoding too.
+        let https = uri("https://example.com/api/**");
+        assert!(https.matches("https://example.com/api/v1"));
+        assert!(!https.matches("https://example.com/api/../admin"));
+        assert!(!https.matches("https://example.com/api/%2E%2E/admin"));
     }
 
     #[test]
     fn bad_rules_are_refused_naming_the_flag_the_rule_and_the_fault() {
-        let cases: [(&str, &str, &str); 15] = [
+        let cases: [(&str, &str, &str); 23] = [
             (
                 "--allow-uri",
                 "spiffe://x/**/y",
@@ -764,6 +869,46 @@ mod tests {
                 "--allow-uri",
                 "spiffe://x/web?a=1",
                 "a query or fragment cannot be matched: give scheme://host/path",
+            ),
+            (
+                "--allow-uri",
+                "spiffe://x/ns/../admin",
+                "a . or .. path segment cannot be matched",
+            ),
+            (
+                "--allow-uri",
+                "spiffe://x/ns/./web",
+                "a . or .. path segment cannot be matched",
+            ),
+            (
+                "--allow-uri",
+                "spiffe://x/ns%2Fweb",
+                "percent-encoding cannot be matched: give the path as plain text",
+            ),
+            (
+                "--allow-uri",
+                "spiffe://Cluster.local/web",
+                "a SPIFFE trust domain has only lowercase letters, digits, '.', '-' and '_' (no port, no user)",
+            ),
+            (
+                "--allow-uri",
+                "spiffe://x:8443/web",
+                "a SPIFFE trust domain has only lowercase letters, digits, '.', '-' and '_' (no port, no user)",
+            ),
+            (
+                "--allow-uri",
+                "SPIFFE://x/web",
+                "a SPIFFE ID's scheme is spiffe, in lowercase",
+            ),
+            (
+                "--allow-uri",
+                "spiffe://x/web/",
+                "a SPIFFE ID has no empty path segment and no trailing /",
+            ),
+            (
+                "--allow-uri",
+                "spiffe://x/w@b",
+                "a SPIFFE ID's path has only letters, digits, '.', '-' and '_' in each segment",
             ),
             ("--allow-dns", "web_.exa mple", "not a valid DNS name"),
             ("--allow-dns", "", "not a valid DNS name"),

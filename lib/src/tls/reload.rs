@@ -2,10 +2,13 @@
 //! (a kubelet Secret volume update included, through [`VolumeWatch`]).
 //!
 //! A reload that fails leaves the material in use untouched: connections and handshakes go on
-//! with what worked, and the tool reports the failure (a log line, a metric) and waits for the
-//! next change. That is the difference between a typo in a rotated certificate and an outage.
+//! with what worked, and the tool reports the failure (a log line, a metric). It tries again at
+//! the next change, and at every resync until it loads: refused material may become good with
+//! nothing changing on disk (a rotated certificate not yet valid for a clock 20 s behind the
+//! issuer's). That is the difference between a typo in a rotated certificate and an outage.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -19,6 +22,8 @@ pub enum Trigger {
     Signal,
     /// These files changed on disk.
     Files(Vec<PathBuf>),
+    /// The resync after a refused reload: the same files, read again.
+    Retry,
 }
 
 /// One reload attempt, as the tool's report callback sees it.
@@ -36,38 +41,56 @@ pub struct Reload<'a, C, E> {
 pub struct Triggers {
     watch: Option<VolumeWatch>,
     hangup: Signal,
+    resync: Duration,
 }
 
 impl Triggers {
-    /// Starts watching `files` and handling SIGHUP. With no files (a client that trusts the
-    /// system bundle and presents no certificate), only SIGHUP reloads. Must run within a tokio
-    /// runtime (for the signal handler).
-    pub fn install(files: &[PathBuf]) -> Result<Triggers, ReloadSetupError> {
+    /// Starts watching `files` and handling SIGHUP; `resync` is how often the files are read
+    /// again without an event (a missed one, or a refused reload to retry). With no files (a
+    /// client that trusts the system bundle and presents no certificate), only SIGHUP reloads.
+    /// Must run within a tokio runtime (for the signal handler).
+    pub fn install(files: &[PathBuf], resync: Duration) -> Result<Triggers, ReloadSetupError> {
+        let options = WatchOptions {
+            resync: Some(resync),
+            ..WatchOptions::default()
+        };
         let watch = match files {
             [] => None,
-            files => Some(
-                VolumeWatch::new(files, WatchOptions::default())
-                    .map_err(ReloadSetupError::Watch)?,
-            ),
+            files => Some(VolumeWatch::new(files, options).map_err(ReloadSetupError::Watch)?),
         };
         let hangup = signal(SignalKind::hangup()).map_err(ReloadSetupError::Signal)?;
-        Ok(Triggers { watch, hangup })
+        Ok(Triggers {
+            watch,
+            hangup,
+            resync,
+        })
     }
 
-    /// Runs forever: on each change or SIGHUP, calls `load` and, if it succeeds, puts the new
-    /// material in `reloadable`. Every attempt goes to `report`.
+    /// Runs forever: on each change or SIGHUP, and every resync while the last attempt failed,
+    /// calls `load` and, if it succeeds, puts the new material in `reloadable`. Every attempt
+    /// goes to `report`.
     pub async fn keep_fresh<C, E>(
         mut self,
         reloadable: &Reloadable<C>,
         load: impl Fn() -> Result<Material<C>, E>,
         mut report: impl FnMut(Reload<'_, C, E>),
     ) {
+        let mut refused = false;
         loop {
+            let retry = async {
+                match refused {
+                    true => tokio::time::sleep(self.resync).await,
+                    false => std::future::pending().await,
+                }
+            };
             let trigger = tokio::select! {
                 Some(change) = changed(&mut self.watch) => Trigger::Files(change.paths),
                 Some(()) = self.hangup.recv() => Trigger::Signal,
+                () = retry => Trigger::Retry,
             };
-            match load() {
+            let loaded = load();
+            refused = loaded.is_err();
+            match loaded {
                 Ok(material) => {
                     reloadable.replace(material);
                     let current = reloadable.current();

@@ -4,11 +4,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::ring;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
+use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::certificate::Validity;
+use super::identity::{AllowRules, Refusal};
 use super::pem::{self, PemError};
 use super::{Material, TlsInput};
 
@@ -21,6 +28,9 @@ pub struct ServerTls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: Option<PathBuf>,
+    /// The clients admitted among those `client_ca` signed, checked inside the handshake (see
+    /// [`AllowVerifier`]); `None` admits every one of them.
+    pub allow: Option<AllowRules>,
 }
 
 /// Why a server configuration could not be built; `Display` names the file at fault.
@@ -86,10 +96,16 @@ impl ServerTls {
             None => builder.with_no_client_auth(),
             Some(path) => {
                 let roots = client_roots(path)?;
-                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider)
+                let chain = WebPkiClientVerifier::builder_with_provider(roots, provider)
                     .build()
                     .map_err(|e| ServerTlsError::ClientCa(path.to_path_buf(), e))?;
-                builder.with_client_cert_verifier(verifier)
+                match &self.allow {
+                    None => builder.with_client_cert_verifier(chain),
+                    Some(allow) => builder.with_client_cert_verifier(Arc::new(AllowVerifier {
+                        chain,
+                        allow: allow.clone(),
+                    })),
+                }
             }
         };
         let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
@@ -127,4 +143,83 @@ fn client_roots(path: &Path) -> Result<Arc<RootCertStore>, ServerTlsError> {
             .map_err(|e| ServerTlsError::Rustls(TlsInput::Ca, path.to_owned(), e))?;
     }
     Ok(Arc::new(roots))
+}
+
+/// The chain check of `--cacert`, then the identity rules, both inside the handshake: a client
+/// the rules refuse gets a fatal alert (`certificate_unknown`) in answer to its Certificate
+/// message, as with a certificate the CA did not sign, rather than a handshake that completes
+/// and a connection closed without a word. The [`Refusal`] rides in the rustls error
+/// ([`Refusal::of`] finds it), so the log line still says which names the certificate carried.
+#[derive(Debug)]
+struct AllowVerifier {
+    chain: Arc<dyn ClientCertVerifier>,
+    allow: AllowRules,
+}
+
+impl ClientCertVerifier for AllowVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.chain.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.chain.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chain.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        self.allow.check(Some(end_entity)).map_err(|refusal| {
+            rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
+                refusal,
+            ))))
+        })?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain
+            .verify_tls12_signature(message, certificate, signature)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain
+            .verify_tls13_signature(message, certificate, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
+}
+
+impl Refusal {
+    /// The refusal an [`AllowVerifier`] put in a failed handshake's error, if that is why it
+    /// failed.
+    pub fn of(error: &rustls::Error) -> Option<&Refusal> {
+        match error {
+            rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+                inner.downcast_ref::<Refusal>()
+            }
+            _ => None,
+        }
+    }
 }
