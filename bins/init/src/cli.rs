@@ -469,8 +469,8 @@ Options (each also read from the environment variable shown):
       --remap-exit FROM:TO     Exit with TO when CMD's status is FROM. Repeatable (143:0 for the
                                JVM); -e CODE is tini's CODE:0  [env: PODKIT_REMAP_EXIT, comma-sep.]
   -p, --pdeathsig SIG          Have SIG sent to podkit-init when its parent dies [env: PODKIT_PDEATHSIG]
-  -P, --pause                  No command: reap orphans, exit 0 on SIGTERM or SIGINT
-                               (the Kubernetes pause container)            [env: PODKIT_PAUSE]
+  -P, --pause                  No command: reap orphans, exit 0 on a stop signal (SIGTERM or
+                               SIGINT by default; the Kubernetes pause container) [env: PODKIT_PAUSE]
   -v, --verbose                More logs: -v says why podkit-init exited, -vv every signal
                                [env: PODKIT_VERBOSE, a count, true or false; TINI_VERBOSITY]
       --log-level LEVEL        error, warn, info or debug [default: warn] [env: PODKIT_LOG_LEVEL]
@@ -497,7 +497,7 @@ kill(1)). Durations: 500ms, 30s, 5m.
 Exit status:
   CMD's exit code, or 128+N when signal N killed it (then --remap-exit applies)
   the post-start hook's code when --post-start-required and the hook failed
-  0    --pause stopped by SIGTERM or SIGINT
+  0    --pause ended by a stop signal
   1    podkit-init itself failed (could not fork, set up signals, or become a subreaper with -s)
   2    usage error: a bad flag, environment variable, signal, duration or hook command, or a
        rule on a signal podkit-init never acts on (-r SYS:HUP, --stop-signal CHLD)
