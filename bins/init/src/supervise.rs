@@ -262,13 +262,15 @@ impl<'a> Init<'a> {
                 self.pre_stop = self.start_hook("pre-stop", hook).ok();
             }
         }
-        if stop.step == StopStep::PreStop && self.pre_stop.is_none() {
+        let forward_now = stop.step == StopStep::PreStop && self.pre_stop.is_none();
+        if forward_now {
             self.forward(stop.forward);
             stop.step = StopStep::Forwarded;
-            self.stop = Some(stop);
-            self.sweep(Instant::now());
         }
         self.stop = Some(stop);
+        if forward_now {
+            self.sweep(Instant::now());
+        }
     }
 
     fn on_deadline(&mut self) {
@@ -278,11 +280,15 @@ impl<'a> Init<'a> {
         if grace_over {
             // Counted once: a re-kill mostly reaches processes already dying of the first one.
             self.kill_at = None;
-            self.killed = self.kill_remaining();
+            let walked = self.kill_remaining();
+            self.killed = walked.unwrap_or(0);
             info!(
                 "grace period over: killed the remaining processes",
                 count = self.killed
             );
+            if walked.is_none() && std::process::id() != 1 {
+                warn!("no /proc shows the tree: processes podkit-init did not start itself may outlive the grace");
+            }
             self.sweep_at = Some(deadline(now, SWEEP_INTERVAL));
         } else if self.sweep_at.is_some_and(|at| now >= at) {
             self.sweep(now);
@@ -293,7 +299,7 @@ impl<'a> Init<'a> {
     /// runs, SIGKILL for everything once it is over. The next sweep is due [`SWEEP_INTERVAL`] on.
     fn sweep(&mut self, now: Instant) {
         if self.kill_at.is_none() {
-            self.kill_remaining();
+            let _ = self.kill_remaining();
         } else {
             self.terminate_orphans();
         }
@@ -326,9 +332,10 @@ impl<'a> Init<'a> {
         tree::signal_each(new, Signal::TERM)
     }
 
-    /// SIGKILL for the whole tree; returns how many processes the walk of the tree reached.
-    fn kill_remaining(&self) -> usize {
-        let count = Tree::read().map_or(0, |tree| tree::signal_each(tree.members(), Signal::KILL));
+    /// SIGKILL for the whole tree; returns how many processes the walk of the tree reached, or
+    /// `None` when /proc could not show the tree.
+    fn kill_remaining(&self) -> Option<usize> {
+        let count = Tree::read().map(|tree| tree::signal_each(tree.members(), Signal::KILL));
         // The walk needs /proc. The children podkit-init started itself do not: their pids
         // cannot be reused before podkit-init reaps them. And as PID 1 it can end its whole
         // namespace without /proc or pidfds at all. So the grace holds wherever the walk fails
