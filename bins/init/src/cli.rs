@@ -458,7 +458,7 @@ Options (each also read from the environment variable shown):
                                so endpoints stop sending traffic first    [env: PODKIT_STOP_DELAY]
       --stop-signal SIG        A signal that starts the stop (the grace); any other is only
                                forwarded. Repeatable [default: TERM and INT]
-                                              [env: PODKIT_STOP_SIGNAL, comma-separated]
+                                             [env: PODKIT_STOP_SIGNAL, comma-separated]
       --pre-stop CMD           Run before the stop signal is forwarded, bounded by the grace
                                                                           [env: PODKIT_PRE_STOP]
       --post-start CMD         Run once CMD has started; a failure is logged [env: PODKIT_POST_START]
@@ -470,7 +470,8 @@ Options (each also read from the environment variable shown):
                                JVM); -e CODE is tini's CODE:0  [env: PODKIT_REMAP_EXIT, comma-sep.]
   -p, --pdeathsig SIG          Have SIG sent to podkit-init when its parent dies [env: PODKIT_PDEATHSIG]
   -P, --pause                  No command: reap orphans, exit 0 on a stop signal (SIGTERM or
-                               SIGINT by default; the Kubernetes pause container) [env: PODKIT_PAUSE]
+                               SIGINT by default): the Kubernetes pause container
+                                                                          [env: PODKIT_PAUSE]
   -v, --verbose                More logs: -v says why podkit-init exited, -vv every signal
                                [env: PODKIT_VERBOSE, a count, true or false; TINI_VERBOSITY]
       --log-level LEVEL        error, warn, info or debug [default: warn] [env: PODKIT_LOG_LEVEL]
