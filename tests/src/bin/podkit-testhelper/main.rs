@@ -38,7 +38,8 @@
 //!   parent sees status 128+N. `sleep forever` (*last*) sleeps until killed.
 //! - `exit CODE` (*last*): exits with CODE at once.
 //! - `signals [--ignore SIG]... [--exit-on SIG]... [--log PATH]` (*last*): catches every
-//!   catchable signal (1..=31 but KILL and STOP, and SIGRTMIN..=SIGRTMAX) except the `--ignore`d
+//!   catchable signal (1..=31 but KILL and STOP, and 35..=64: musl keeps 32 to 34, so the helper
+//!   cannot catch SIGRTMIN, 34, though it names it) except the `--ignore`d
 //!   ones, which are set to SIG_IGN. Prints `ready` once set up, then `signal SIGNAME` for each
 //!   signal received, SIGCHLD included (after which it also reaps its ended children). With
 //!   `--log`, every line is also appended to PATH (O_APPEND, one write per line; processes can
