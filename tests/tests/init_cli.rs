@@ -348,7 +348,8 @@ fn a_script_without_a_shebang_line_runs_with_bin_sh_as_under_tini() {
 
     // Where there is no /bin/sh (a scratch image), one line says what the file lacks.
     if pidns::available("a_script_without_a_shebang_line_runs_with_bin_sh_as_under_tini") {
-        let hide_sh = r#"mount -t tmpfs none /usr/bin && exec "$INIT" -- "$SCRIPT""#;
+        // An empty tmpfs over /usr/bin, and over /bin where it is not a link to it.
+        let hide_sh = r#"mount -t tmpfs none /usr/bin && { [ -L /bin ] || mount -t tmpfs none /bin; } && exec "$INIT" -- "$SCRIPT""#;
         let done = run(command("unshare")
             .args(["--mount", "sh", "-c", hide_sh])
             .env("INIT", init())
