@@ -67,11 +67,12 @@ impl Process {
     /// time. Nothing is sent when it has exited or its pid was recycled ([`SignalError::is_gone`]).
     ///
     /// The check and the signal both go through a handle on /proc/PID, which pins the process, so
-    /// nothing can change between them. Kernels before 5.1 lack `pidfd_send_signal`: there the
-    /// signal falls back to `kill(2)` right after the check, which narrows the window to
-    /// microseconds, the best they allow; but only when /proc numbers pids as this process does
-    /// (its own namespace's /proc), since a pid from another namespace's /proc names someone else
-    /// to `kill(2)`.
+    /// nothing can change between them. Where `pidfd_send_signal` is missing (kernels before 5.1)
+    /// or denied (a seccomp profile: EPERM under older Docker's, ENOSYS under others), the signal
+    /// falls back to `kill(2)` right after the check, which narrows the window to microseconds,
+    /// the best they allow; but only when /proc numbers pids as this process does (its own
+    /// namespace's /proc), since a pid from another namespace's /proc names someone else to
+    /// `kill(2)`.
     pub fn signal(&self, signal: Signal) -> Result<(), SignalError> {
         let gone = || SignalError::Gone { pid: self.pid };
         let refused = |error| SignalError::Refused {
@@ -104,10 +105,13 @@ impl Process {
         match pidfd_send_signal(&handle, signal) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(gone()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && proc_is_ours() => {
-                kill(self.pid, signal).map_err(|e| match e.raw_os_error() {
+            // ENOSYS from a kernel before 5.1 or a seccomp profile that does not know the call,
+            // EPERM from an older Docker's profile that denies it: kill(2) stands in. A real
+            // lack of permission fails there again, and is reported from there.
+            Err(_) if proc_is_ours() => {
+                kill(self.pid, signal).map_err(|kill_error| match kill_error.raw_os_error() {
                     Some(libc::ESRCH) => gone(),
-                    _ => refused(e),
+                    _ => refused(kill_error),
                 })
             }
             Err(e) => Err(refused(e)),
@@ -235,8 +239,9 @@ pub fn own_pid() -> Option<libc::pid_t> {
     fs::read_link("/proc/self").ok()?.to_str()?.parse().ok()
 }
 
-/// Whether the mounted /proc numbers pids as this process does, so that its pids may go to kill(2).
-fn proc_is_ours() -> bool {
+/// Whether the mounted /proc numbers pids as this process does, so that its pids may go to kill(2)
+/// and be compared with the ones fork returned.
+pub fn proc_is_ours() -> bool {
     own_pid() == Some(std::process::id() as libc::pid_t)
 }
 

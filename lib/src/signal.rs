@@ -1,5 +1,9 @@
 //! Signals by name or number, as users write them in flags: `TERM`, `SIGTERM`, `term`, `15`,
 //! `RTMIN+2`.
+//!
+//! `RTMIN` is 34, as glibc, Docker, kill(1), bash and Kubernetes number it, whatever the C library
+//! this program links: musl's own SIGRTMIN is 35 (it keeps 34 for itself), and reading names
+//! through it would make `RTMIN+3` send 38 where every other tool sends 37.
 
 use std::fmt;
 
@@ -72,9 +76,14 @@ impl Signal {
     pub const TERM: Signal = Signal(libc::SIGTERM);
     pub const CHLD: Signal = Signal(libc::SIGCHLD);
 
+    /// The first real-time signal as names count them: glibc's 34, not musl's 35.
+    pub const RTMIN: i32 = 34;
+    /// The last signal: 64 on Linux with either C library.
+    pub const RTMAX: i32 = 64;
+
     /// The signal with this number, if the system has one.
     pub fn from_number(number: i32) -> Option<Signal> {
-        (1..=libc::SIGRTMAX())
+        (1..=Signal::RTMAX)
             .contains(&number)
             .then_some(Signal(number))
     }
@@ -86,11 +95,12 @@ impl Signal {
 
     /// Every signal this system defines, classic and real-time, in numeric order.
     pub fn all() -> impl Iterator<Item = Signal> {
-        (1..=libc::SIGRTMAX()).map(Signal)
+        (1..=Signal::RTMAX).map(Signal)
     }
 
-    /// Signals the C library keeps for itself between 31 and `SIGRTMIN` (musl and glibc use them
-    /// for threads): they have no name and nobody outside the C library sends them.
+    /// Signals the C library this program links keeps for itself between 31 and its own
+    /// `SIGRTMIN` (musl: 32 to 34, glibc: 32 and 33), for threads: it refuses to set a handler or
+    /// a disposition for them. 34 is one for musl and still has a name, `RTMIN`, for everyone else.
     pub fn is_reserved(self) -> bool {
         self.0 > libc::SIGSYS && self.0 < libc::SIGRTMIN()
     }
@@ -110,7 +120,7 @@ impl std::str::FromStr for Signal {
         if let Some(&(_, number)) = NAMED.iter().find(|(known, _)| *known == name) {
             return Ok(Signal(number));
         }
-        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        let (min, max) = (Signal::RTMIN, Signal::RTMAX);
         let realtime = match name {
             "RTMIN" => Some(min),
             "RTMAX" => Some(max),
@@ -137,7 +147,7 @@ impl fmt::Display for Signal {
         if let Some((name, _)) = NAMED.iter().find(|(_, number)| *number == self.0) {
             return write!(f, "SIG{name}");
         }
-        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        let (min, max) = (Signal::RTMIN, Signal::RTMAX);
         match self.0 {
             n if n == min => f.write_str("SIGRTMIN"),
             n if n == max => f.write_str("SIGRTMAX"),
@@ -157,14 +167,23 @@ mod tests {
             assert_eq!(text.parse::<Signal>(), Ok(Signal::TERM), "{text}");
         }
         assert_eq!("USR1".parse::<Signal>().unwrap().number(), libc::SIGUSR1);
-        assert_eq!(
-            "RTMIN+2".parse::<Signal>().unwrap().number(),
-            libc::SIGRTMIN() + 2
-        );
-        assert_eq!(
-            "rtmax".parse::<Signal>().unwrap().number(),
-            libc::SIGRTMAX()
-        );
+        assert_eq!("rtmax".parse::<Signal>().unwrap().number(), 64);
+    }
+
+    #[test]
+    fn rtmin_is_34_as_glibc_docker_and_kill_count_it_on_any_c_library() {
+        for (text, number) in [
+            ("RTMIN", 34),
+            ("SIGRTMIN+3", 37),
+            ("RTMAX-1", 63),
+            ("RTMAX-30", 34),
+        ] {
+            assert_eq!(text.parse::<Signal>().unwrap().number(), number, "{text}");
+        }
+        assert_eq!(Signal::from_number(34).unwrap().to_string(), "SIGRTMIN");
+        assert_eq!(Signal::from_number(37).unwrap().to_string(), "SIGRTMIN+3");
+        assert_eq!(Signal::from_number(33).unwrap().to_string(), "signal 33");
+        assert!("RTMAX-31".parse::<Signal>().is_err());
     }
 
     #[test]

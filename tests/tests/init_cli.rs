@@ -2,7 +2,7 @@
 
 use podkit_tests::bins::{helper, init};
 use podkit_tests::pty::Terminal;
-use podkit_tests::run::{command, run};
+use podkit_tests::run::{command, run, Process};
 use podkit_tests::{pidns, procs, wait};
 
 /// Runs podkit-init with `args` (and extra environment) and returns (exit code, stderr).
@@ -55,6 +55,42 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
             "--pre-stop: unbalanced quotes",
         ),
         (&["-v"], &[], "missing command"),
+        // Rules on signals that never arrive as something podkit-init acts on.
+        (
+            &["-r", "SYS:HUP", "--", "true"],
+            &[],
+            "--rewrite: SIGSYS is a synchronous fault",
+        ),
+        (
+            &["--", "true"],
+            &[("PODKIT_REWRITE", "SEGV:HUP")],
+            "PODKIT_REWRITE: SIGSEGV is a synchronous fault",
+        ),
+        (
+            &["-r", "TTIN:HUP", "--", "true"],
+            &[],
+            "--rewrite: SIGTTIN is ignored by podkit-init",
+        ),
+        (
+            &["-r", "CHLD:HUP", "--", "true"],
+            &[],
+            "--rewrite: SIGCHLD is podkit-init's own",
+        ),
+        (
+            &["-r", "KILL:HUP", "--", "true"],
+            &[],
+            "--rewrite: SIGKILL cannot be caught",
+        ),
+        (
+            &["-r", "STOP:0", "--", "true"],
+            &[],
+            "--rewrite: SIGSTOP cannot be caught",
+        ),
+        (
+            &["--stop-signal", "TTOU", "--", "true"],
+            &[],
+            "--stop-signal: SIGTTOU is ignored by podkit-init",
+        ),
     ];
     for (args, env, named) in cases {
         let (code, stderr) = run_init(args, env);
@@ -80,6 +116,8 @@ fn help_lists_every_flag_with_its_environment_variable_and_version_prints() {
         "PODKIT_SUBREAPER",
         "PODKIT_GRACE",
         "PODKIT_STOP_DELAY",
+        "PODKIT_STOP_SIGNAL",
+        "TINI_VERBOSITY",
         "PODKIT_PRE_STOP",
         "PODKIT_POST_START",
         "PODKIT_POST_START_REQUIRED",
@@ -255,4 +293,136 @@ fn a_non_utf8_argument_or_variable_is_one_line_and_exit_2_never_a_panic() {
             "{args:?} should name {named}: {stderr}"
         );
     }
+}
+
+#[test]
+fn help_to_a_reader_that_went_away_ends_quietly_by_sigpipe_as_tini_does() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    // `podkit-init --help | head -1`: the reader is gone before podkit-init writes.
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: pipe succeeded; each descriptor is owned once.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let mut help = Process::spawn(
+        command(init())
+            .arg("--help")
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::piped()),
+    );
+    let status = help.wait("podkit-init --help");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut help.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn a_script_without_a_shebang_line_runs_with_bin_sh_as_under_tini() {
+    let dir = std::env::temp_dir().join(format!("podkit-noshebang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("no-shebang");
+    std::fs::write(&script, "echo \"from the script: $1\"\nexit 3\n").unwrap();
+    let not_this_machine = dir.join("elf-for-elsewhere");
+    std::fs::write(&not_this_machine, b"\x7fELF\x02\x01\x01\x00garbage").unwrap();
+    for file in [&script, &not_this_machine] {
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(file, mode).unwrap();
+    }
+    // By path, and by name through PATH.
+    let done = run(command(init()).arg("--").arg(&script).arg("hello"));
+    assert_eq!(done.code, Some(3), "{done:?}");
+    assert_eq!(done.stdout, "from the script: hello\n");
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let done = run(command(init())
+        .args(["--", "no-shebang", "by name"])
+        .env("PATH", path));
+    assert_eq!(done.code, Some(3), "{done:?}");
+    assert_eq!(done.stdout, "from the script: by name\n");
+    // An executable for another machine is not handed to a shell.
+    let done = run(command(init()).arg("--").arg(&not_this_machine));
+    assert_eq!(done.code, Some(126), "{done:?}");
+    assert!(done.stderr.contains("Exec format error"), "{done:?}");
+
+    // Where there is no /bin/sh (a scratch image), one line says what the file lacks.
+    if pidns::available("a_script_without_a_shebang_line_runs_with_bin_sh_as_under_tini") {
+        // An empty tmpfs over /usr/bin, and over /bin where it is not a link to it.
+        let hide_sh = r#"mount -t tmpfs none /usr/bin && { [ -L /bin ] || mount -t tmpfs none /bin; } && exec "$INIT" -- "$SCRIPT""#;
+        let done = run(command("unshare")
+            .args(["--mount", "sh", "-c", hide_sh])
+            .env("INIT", init())
+            .env("SCRIPT", &script));
+        assert_eq!(done.code, Some(126), "{done:?}");
+        assert_eq!(done.stderr.lines().count(), 1, "{done:?}");
+        assert!(
+            done.stderr
+                .contains("no #! interpreter line, and no /bin/sh to run it with"),
+            "{done:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts `argv` with SIGTERM, SIGTTIN and SIGILL blocked and SIGINT, SIGTTOU, SIGSEGV and
+/// SIGPIPE ignored (tini's sigconf test, and SIGPIPE, which Rust's runtime ignores for itself).
+/// These are set on purpose: the point is what podkit-init passes on.
+const SIGCONF: &str = r#"
+import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTTOU, signal.SIGSEGV, signal.SIGPIPE):
+    signal.signal(s, signal.SIG_IGN)
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+signal.pthread_sigmask(signal.SIG_SETMASK, {signal.SIGTERM, signal.SIGTTIN, signal.SIGILL})
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+#[test]
+fn cmd_starts_with_the_signal_mask_and_ignored_signals_podkit_init_inherited() {
+    // What `cat` gets from the launcher directly is what it must get through podkit-init. (The
+    // test's own process may hold an ignored signal the C library will not reset, 32 under
+    // some runners: comparing with the direct start keeps such strays out of the verdict.)
+    let status_of = |argv: &[String]| {
+        let done = run(command("python3").args(["-c", SIGCONF]).args(argv));
+        assert_eq!(done.code, Some(0), "{done:?}");
+        let field = |name: &str| {
+            let line = done
+                .stdout
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}:\t")))
+                .unwrap_or_else(|| panic!("no {name} in {}", done.stdout));
+            u64::from_str_radix(line.trim(), 16).unwrap()
+        };
+        (field("SigBlk"), field("SigIgn"))
+    };
+    let cat = ["cat".to_owned(), "/proc/self/status".to_owned()];
+    let direct = status_of(&[vec!["/usr/bin/env".to_owned()], cat.to_vec()].concat());
+    let under_init = status_of(&[vec![init(), "--".to_owned()], cat.to_vec()].concat());
+    let bits = |signals: &[i32]| signals.iter().fold(0u64, |set, s| set | 1 << (s - 1));
+    let blocked = bits(&[libc::SIGTERM, libc::SIGTTIN, libc::SIGILL]);
+    let ignored = bits(&[libc::SIGINT, libc::SIGTTOU, libc::SIGSEGV, libc::SIGPIPE]);
+    assert_eq!(direct.0, blocked, "the launcher blocks what it should");
+    assert_eq!(
+        direct.1 & ignored,
+        ignored,
+        "the launcher ignores what it should"
+    );
+    assert_eq!(under_init.0, direct.0, "SigBlk of CMD: {:x}", under_init.0);
+    assert_eq!(under_init.1, direct.1, "SigIgn of CMD: {:x}", under_init.1);
+}
+
+#[test]
+fn tini_verbosity_is_read_as_tini_reads_it() {
+    // TINI_VERBOSITY=2 is tini's info: podkit-init says why it exited.
+    let (code, stderr) = run_init(&["--", "true"], &[("TINI_VERBOSITY", "2")]);
+    assert_eq!(code, 0);
+    assert!(stderr.contains("exiting"), "{stderr}");
+    // 0 is errors only; a podkit variable wins over it.
+    let (_, stderr) = run_init(&["--", "true"], &[("TINI_VERBOSITY", "0")]);
+    assert_eq!(stderr, "");
+    let (_, stderr) = run_init(
+        &["--", "true"],
+        &[("TINI_VERBOSITY", "3"), ("PODKIT_LOG_LEVEL", "warn")],
+    );
+    assert_eq!(stderr, "");
 }

@@ -3,7 +3,7 @@
 
 use podkit_tests::bins::{self, helper};
 use podkit_tests::docker::{self, docker_ok, Container, DOCKER_GUARD};
-use podkit_tests::run::{command, run_with_guard};
+use podkit_tests::run::{command, run_with_guard, Process};
 use podkit_tests::{procs, wait};
 
 const IMAGE: &str = "podkit/init:latest";
@@ -44,6 +44,76 @@ fn docker_kill_usr1_gives_138() {
     let container = run_helper("usr1", &[], &["sleep", "forever"]);
     docker_ok(&["kill", "--signal", "USR1", &container.name]);
     assert_eq!(container.wait(), 138, "{}", container.logs());
+}
+
+#[test]
+fn docker_stop_reaches_grandchildren_whose_parents_die_of_the_same_sigterm() {
+    if !docker::available(
+        "docker_stop_reaches_grandchildren_whose_parents_die_of_the_same_sigterm",
+        IMAGE,
+    ) {
+        return;
+    }
+    // `docker stop`'s SIGTERM goes to CMD's group (-g): it kills ten parents while CMD lives on.
+    // Their children lead sessions of their own and missed it; podkit-init adopts them during the
+    // stop and must pass it on, long before its grace (50 s) or Docker's SIGKILL (60 s).
+    let dir = std::env::temp_dir().join(format!("podkit-docker-families-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The image runs as 65532: the grandchildren must be able to write their logs.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let (helper_mount, logs_mount) = (
+        format!("{}:/helper:ro", helper()),
+        format!("{}:/logs", dir.display()),
+    );
+    let container = Container::run(
+        "families",
+        &[
+            "-v",
+            &helper_mount,
+            "-v",
+            &logs_mount,
+            IMAGE,
+            "-v",
+            "--group",
+            "--grace",
+            "50s",
+            "--",
+            "/helper",
+            "families",
+            "10",
+            "--log",
+            "/logs/grandchild",
+            "then",
+            "signals",
+            "--exit-on",
+            "USR1",
+        ],
+    );
+    wait::until("the families", || {
+        container.logs().contains("families 10").then_some(())
+    });
+    // docker stop returns once the container is gone: it runs meanwhile.
+    let mut stop =
+        Process::spawn(command("docker").args(["stop", "--time", "60", &container.name]));
+    let logs: Vec<_> = (0..10)
+        .map(|i| dir.join(format!("grandchild.{i}")))
+        .collect();
+    wait::until("every grandchild to get SIGTERM", || {
+        let got = logs.iter().filter(|log| {
+            std::fs::read_to_string(log).is_ok_and(|text| text.contains("signal SIGTERM"))
+        });
+        (got.count() == logs.len()).then_some(())
+    });
+    docker_ok(&["kill", "--signal", "USR1", &container.name]);
+    assert!(stop.wait("docker stop").success());
+    assert_eq!(
+        container.wait(),
+        128 + libc::SIGUSR1,
+        "{}",
+        container.logs()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

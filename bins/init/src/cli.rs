@@ -14,6 +14,8 @@ use podkit::duration;
 use podkit::log::{Format, Level};
 use podkit::signal::Signal;
 
+use crate::signals::why_never_acted_on;
+
 /// Everything podkit-init needs to know, already checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -28,6 +30,8 @@ pub struct Config {
     pub grace: Duration,
     /// Wait this long after the stop signal before running pre-stop and forwarding it.
     pub stop_delay: Duration,
+    /// The signals that start the graceful stop (`--stop-signal`); any other is only forwarded.
+    pub stop_signals: Vec<Signal>,
     pub pre_stop: Option<Vec<OsString>>,
     pub post_start: Option<Vec<OsString>>,
     pub post_start_required: bool,
@@ -76,6 +80,13 @@ const DUMB_INIT_SETSID: Peer = Peer::ZeroMeansOff("DUMB_INIT_SETSID");
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
+/// SIGQUIT is not one: the JVM and Go print their threads' stacks on it and go on running.
+const DEFAULT_STOP_SIGNALS: [Signal; 2] = [Signal::TERM, Signal::INT];
+
+/// tini's verbosity, read as tini reads it (`atoi`), for when no podkit flag or variable sets the
+/// level: 0 errors only, 1 warnings (tini's default and podkit-init's), 2 info, 3 and up debug.
+const TINI_VERBOSITY: &str = "TINI_VERBOSITY";
+
 /// Reads the command line, falling back to the environment (looked up through `env`, so tests
 /// need not touch the process's own) for every flag the command line does not give.
 pub fn parse(
@@ -98,6 +109,9 @@ pub fn parse(
             Long("stop-delay") => {
                 flags.stop_delay = Some(text(value(&mut parser)?, "--stop-delay")?)
             }
+            Long("stop-signal") => flags
+                .stop_signal
+                .push(text(value(&mut parser)?, "--stop-signal")?),
             Long("pre-stop") => flags.pre_stop = Some(text(value(&mut parser)?, "--pre-stop")?),
             Long("post-start") => {
                 flags.post_start = Some(text(value(&mut parser)?, "--post-start")?)
@@ -146,6 +160,7 @@ struct Flags {
     verbosity: u8,
     grace: Option<String>,
     stop_delay: Option<String>,
+    stop_signal: Vec<String>,
     pre_stop: Option<String>,
     post_start: Option<String>,
     rewrite: Vec<String>,
@@ -180,11 +195,18 @@ impl Flags {
                 duration::format(grace)
             )));
         }
-        let mut level = sources
-            .value("log-level", self.log_level, str::parse)?
-            .unwrap_or(Level::Warn);
-        for _ in 0..sources.verbosity(self.verbosity)? {
+        let chosen_level = sources.value("log-level", self.log_level, str::parse)?;
+        let verbosity = sources.verbosity(self.verbosity)?;
+        let mut level = match (chosen_level, verbosity) {
+            (None, None) => sources.tini_level(),
+            (chosen, _) => chosen.unwrap_or(Level::Warn),
+        };
+        for _ in 0..verbosity.unwrap_or(0) {
             level = level.louder();
+        }
+        let mut stop_signals = sources.list("stop-signal", self.stop_signal, parse_stop_signal)?;
+        if stop_signals.is_empty() {
+            stop_signals = DEFAULT_STOP_SIGNALS.to_vec();
         }
         Ok(Config {
             command: self.command,
@@ -197,6 +219,7 @@ impl Flags {
             subreaper: sources.switch(self.subreaper, "subreaper", &[TINI_SUBREAPER])?,
             grace,
             stop_delay,
+            stop_signals,
             pre_stop: sources.command("pre-stop", self.pre_stop)?,
             post_start: sources.command("post-start", self.post_start)?,
             post_start_required: sources.switch(
@@ -294,9 +317,10 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
 
     /// How many `-v`: the flags' count, else `PODKIT_VERBOSE`, which holds a count, or `true` or
     /// `false` standing for one or none.
-    fn verbosity(&self, given: u8) -> Result<u8, UsageError> {
+    /// `None` when neither says anything.
+    fn verbosity(&self, given: u8) -> Result<Option<u8>, UsageError> {
         if given > 0 {
-            return Ok(given);
+            return Ok(Some(given));
         }
         let parse = |value: &str| match value.trim().parse::<u8>() {
             Ok(count) => Ok(count),
@@ -304,10 +328,44 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
                 .map(u8::from)
                 .map_err(|_| format!("expected a count (0 to 255), true or false, got {value:?}")),
         };
-        Ok(self.value("verbose", None, parse)?.unwrap_or(0))
+        self.value("verbose", None, parse)
     }
 
-    /// A repeatable flag: the command line's occurrences, else the variable's comma-separated list.
+    /// The level tini's `TINI_VERBOSITY` asks for, read with C's `atoi` as tini reads it: leading
+    /// blanks, a sign, digits, and anything else ends the number (`""` and `"x"` are 0). A
+    /// negative value wraps round to tini's loudest, as in its unsigned variable.
+    fn tini_level(&self) -> Level {
+        let Some(value) = (self.env)(TINI_VERBOSITY) else {
+            return Level::Warn;
+        };
+        let value = value.to_string_lossy();
+        let text = value.trim_start();
+        let (negative, digits) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let digits = &digits[..digits.bytes().take_while(u8::is_ascii_digit).count()];
+        // No digits is 0; more digits than a u64 holds is loud, whichever way atoi overflows.
+        let magnitude = match digits {
+            "" => 0,
+            digits => digits.parse::<u64>().unwrap_or(u64::MAX),
+        };
+        let verbosity = if negative && magnitude != 0 {
+            u64::MAX
+        } else {
+            magnitude
+        };
+        match verbosity {
+            0 => Level::Error,
+            1 => Level::Warn,
+            2 => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+
+    /// A repeatable flag: the command line's occurrences, else the variable's list, its values
+    /// separated by commas, blanks or line breaks.
     fn list<T>(
         &self,
         flag: &str,
@@ -321,7 +379,7 @@ impl<E: Fn(&str) -> Option<OsString>> Sources<'_, E> {
                 return Ok(Vec::new());
             };
             let items = value
-                .split([',', ' '])
+                .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect();
@@ -342,11 +400,24 @@ fn text(value: OsString, source: &str) -> Result<String, UsageError> {
         .blame(source.to_owned())
 }
 
+/// A signal that must be one podkit-init acts on when it arrives; `role` says what it would do.
+fn acted_on(text: &str, role: &str) -> Result<Signal, String> {
+    let signal: Signal = text.parse().map_err(|e| format!("{e}"))?;
+    match why_never_acted_on(signal) {
+        None => Ok(signal),
+        Some(why) => Err(format!("{signal} {why}, so it can never {role}")),
+    }
+}
+
+fn parse_stop_signal(text: &str) -> Result<Signal, String> {
+    acted_on(text, "start the stop")
+}
+
 fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
     let (from, to) = text
         .split_once(':')
         .ok_or_else(|| format!("expected FROM:TO, got {text:?}"))?;
-    let from: Signal = from.parse().map_err(|e| format!("{e}"))?;
+    let from = acted_on(from, "be rewritten")?;
     let to = match to.trim() {
         "0" => None,
         to => Some(to.parse::<Signal>().map_err(|e| format!("{e}"))?),
@@ -385,6 +456,9 @@ Options (each also read from the environment variable shown):
                                remaining descendant [default: 10s]       [env: PODKIT_GRACE]
       --stop-delay DURATION    On a stop signal, wait this long before pre-stop and forwarding,
                                so endpoints stop sending traffic first    [env: PODKIT_STOP_DELAY]
+      --stop-signal SIG        A signal that starts the stop (the grace); any other is only
+                               forwarded. Repeatable [default: TERM and INT]
+                                             [env: PODKIT_STOP_SIGNAL, comma-separated]
       --pre-stop CMD           Run before the stop signal is forwarded, bounded by the grace
                                                                           [env: PODKIT_PRE_STOP]
       --post-start CMD         Run once CMD has started; a failure is logged [env: PODKIT_POST_START]
@@ -395,10 +469,11 @@ Options (each also read from the environment variable shown):
       --remap-exit FROM:TO     Exit with TO when CMD's status is FROM. Repeatable (143:0 for the
                                JVM); -e CODE is tini's CODE:0  [env: PODKIT_REMAP_EXIT, comma-sep.]
   -p, --pdeathsig SIG          Have SIG sent to podkit-init when its parent dies [env: PODKIT_PDEATHSIG]
-  -P, --pause                  No command: reap orphans, exit 0 on SIGTERM or SIGINT
-                               (the Kubernetes pause container)            [env: PODKIT_PAUSE]
+  -P, --pause                  No command: reap orphans, exit 0 on a stop signal (SIGTERM or
+                               SIGINT by default): the Kubernetes pause container
+                                                                          [env: PODKIT_PAUSE]
   -v, --verbose                More logs: -v says why podkit-init exited, -vv every signal
-                               [env: PODKIT_VERBOSE, a count, true or false]
+                               [env: PODKIT_VERBOSE, a count, true or false; TINI_VERBOSITY]
       --log-level LEVEL        error, warn, info or debug [default: warn] [env: PODKIT_LOG_LEVEL]
       --log-format FORMAT      text or json [default: text]              [env: PODKIT_LOG_FORMAT]
   -h, --help                   Print this help
@@ -409,18 +484,24 @@ false, 1 or 0, in any case; any other value, an empty one included, is a usage e
 dumb-init's variables keep the meaning their own tools give them, and a PODKIT_* variable wins
 over them: TINI_SUBREAPER and TINI_KILL_PROCESS_GROUP turn their switch on when set at all, to
 any value, even 0 or nothing; DUMB_INIT_SETSID=0 leaves --group off, any other value turns it on.
+TINI_VERBOSITY sets the level as tini reads it when no podkit flag or variable does: 0 errors,
+1 warnings (the default), 2 info, 3 or more debug.
 
-Stop signals are SIGTERM, SIGINT and SIGQUIT: the grace starts when one arrives, then come the
-stop delay, the pre-stop hook, and the (rewritten) signal to CMD; whatever is left of the tree when
-the grace ends gets SIGKILL, and podkit-init exits as soon as the tree is empty.
-Signals are given by name or number: TERM, SIGTERM, 15. Durations: 500ms, 30s, 5m.
+The stop signals are SIGTERM and SIGINT unless --stop-signal says otherwise (SIGQUIT is only
+forwarded: it asks the JVM for a thread dump). The grace starts when one arrives, then come the
+stop delay, the pre-stop hook, and the (rewritten) signal to CMD; a process whose parent is gone
+gets SIGTERM from podkit-init; whatever is left of the tree when the grace ends gets SIGKILL, and
+podkit-init exits as soon as the tree is empty.
+Signals are given by name or number: TERM, SIGTERM, 15, RTMIN+3 (RTMIN is 34, as for glibc and
+kill(1)). Durations: 500ms, 30s, 5m.
 
 Exit status:
   CMD's exit code, or 128+N when signal N killed it (then --remap-exit applies)
   the post-start hook's code when --post-start-required and the hook failed
-  0    --pause stopped by SIGTERM or SIGINT
+  0    --pause ended by a stop signal
   1    podkit-init itself failed (could not fork, set up signals, or become a subreaper with -s)
-  2    usage error: a bad flag, environment variable, signal, duration or hook command
+  2    usage error: a bad flag, environment variable, signal, duration or hook command, or a
+       rule on a signal podkit-init never acts on (-r SYS:HUP, --stop-signal CHLD)
   126  CMD could not be executed
   127  CMD was not found
 ";
@@ -647,6 +728,71 @@ mod tests {
                 "{bad:?}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn only_term_and_int_stop_by_default_and_the_flag_or_variable_says_otherwise() {
+        assert_eq!(
+            config(&["app"], &[]).stop_signals,
+            [Signal::TERM, Signal::INT]
+        );
+        let usr2: Signal = "USR2".parse().unwrap();
+        assert_eq!(
+            config(
+                &["--stop-signal", "QUIT", "--stop-signal", "USR2", "app"],
+                &[]
+            )
+            .stop_signals,
+            [Signal::QUIT, usr2]
+        );
+        assert_eq!(
+            config(&["app"], &[("PODKIT_STOP_SIGNAL", "TERM,\nUSR2\n")]).stop_signals,
+            [Signal::TERM, usr2]
+        );
+        assert!(error(&["--stop-signal", "KILL", "app"], &[])
+            .starts_with("--stop-signal: SIGKILL cannot be caught"));
+    }
+
+    #[test]
+    fn a_rewrite_from_a_signal_podkit_init_never_acts_on_is_refused() {
+        for from in ["SYS", "SEGV", "TTIN", "TTOU", "CHLD", "KILL", "STOP", "BUS"] {
+            let error = error(&["-r", &format!("{from}:HUP"), "app"], &[]);
+            assert!(
+                error.starts_with("--rewrite: SIG") && error.contains("can never be rewritten"),
+                "{from}: {error}"
+            );
+        }
+        // As a target any signal will do.
+        assert_eq!(config(&["-r", "HUP:SEGV", "app"], &[]).rewrites.len(), 1);
+    }
+
+    #[test]
+    fn tini_verbosity_sets_the_level_as_tini_reads_it_unless_podkit_says() {
+        let level = |value: &str| config(&["app"], &[("TINI_VERBOSITY", value)]).log_level;
+        for (value, wanted) in [
+            ("0", Level::Error),
+            ("", Level::Error),
+            ("loud", Level::Error),
+            ("1", Level::Warn),
+            (" 2", Level::Info),
+            ("2x", Level::Info),
+            ("3", Level::Debug),
+            ("4", Level::Debug),
+            ("-1", Level::Debug),
+            ("99999999999999999999999", Level::Debug),
+        ] {
+            assert_eq!(level(value), wanted, "TINI_VERBOSITY={value:?}");
+        }
+        let env = [("TINI_VERBOSITY", "0")];
+        assert_eq!(config(&["-v", "app"], &env).log_level, Level::Info);
+        assert_eq!(
+            config(&["--log-level", "warn", "app"], &env).log_level,
+            Level::Warn
+        );
+        let env = [("TINI_VERBOSITY", "3"), ("PODKIT_VERBOSE", "0")];
+        assert_eq!(config(&["app"], &env).log_level, Level::Warn);
+        let env = [("TINI_VERBOSITY", "3"), ("PODKIT_LOG_LEVEL", "error")];
+        assert_eq!(config(&["app"], &env).log_level, Level::Error);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Which signals podkit-init takes, and waiting for the next one with an optional deadline.
+//! Which signals podkit-init takes, and waiting for the next one with an optional deadline; and
+//! the signal state podkit-init inherited, which its children get back.
 //!
 //! Every forwardable signal is blocked and collected with `sigtimedwait`: no handler runs, nothing
 //! is lost between two waits, and the loop sleeps in the kernel until a signal or a deadline, never
@@ -7,26 +8,28 @@
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use nix::sys::signal::{SigHandler, Signal as NixSignal};
 use podkit::signal::Signal;
 
-/// Signals podkit-init never takes: the uncatchable ones, and the synchronous faults, which must
-/// stay fatal to podkit-init itself.
-const UNTAKEN: [NixSignal; 8] = [
-    NixSignal::SIGKILL,
-    NixSignal::SIGSTOP,
-    NixSignal::SIGSEGV,
-    NixSignal::SIGBUS,
+/// The synchronous faults. A real fault kills podkit-init whatever its mask (the kernel unblocks
+/// the signal and restores its default action to deliver it), so taking them only catches the
+/// ones sent with kill(2), which are meant for the program: they are forwarded as they came, as
+/// dumb-init does, rather than killing podkit-init and orphaning CMD.
+const FAULTS: [NixSignal; 6] = [
     NixSignal::SIGILL,
-    NixSignal::SIGFPE,
     NixSignal::SIGTRAP,
+    NixSignal::SIGBUS,
+    NixSignal::SIGFPE,
+    NixSignal::SIGSEGV,
     NixSignal::SIGSYS,
 ];
 
 /// Ignored by podkit-init, not forwarded, so that job control on a terminal behaves as under tini:
-/// podkit-init may touch the terminal from the background; the child restores them before exec.
+/// podkit-init may touch the terminal from the background; the child gets back what podkit-init
+/// inherited before exec.
 pub const TERMINAL_STOPS: [NixSignal; 2] = [NixSignal::SIGTTIN, NixSignal::SIGTTOU];
 
 /// A signal that arrived, with whether podkit-init raised it against itself.
@@ -49,36 +52,95 @@ pub struct Received {
 /// real-time signals, and it has no `sigtimedwait` at all.
 const KERNEL_SET_BYTES: usize = 8;
 
+/// The signal state podkit-init started with, which its children get back before exec (tini's
+/// "sigconf"): a program started with a signal blocked or ignored starts CMD that way too. Only
+/// what podkit-init changed for itself needs restoring: the mask, SIGTTIN and SIGTTOU, and SIGPIPE
+/// (which Rust's runtime ignores before `main`); every other ignored signal stays ignored across
+/// fork and exec on its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inherited {
+    /// The mask, as a kernel signal set.
+    pub mask: u64,
+    /// Which of the signals podkit-init changed were ignored (kernel set bits).
+    pub ignored: u64,
+}
+
+impl Inherited {
+    /// The signals whose disposition podkit-init changed, each to be set back in the child.
+    pub fn changed() -> impl Iterator<Item = NixSignal> {
+        TERMINAL_STOPS.into_iter().chain([NixSignal::SIGPIPE])
+    }
+
+    pub fn was_ignored(&self, signal: NixSignal) -> bool {
+        self.ignored & bit(signal as i32) != 0
+    }
+}
+
+/// Whether SIGPIPE was ignored when the process started, recorded before Rust's runtime ignores
+/// it for itself (see [`RECORD_SIGPIPE`]).
+static SIGPIPE_IGNORED_AT_START: AtomicBool = AtomicBool::new(false);
+
+/// Runs before `main`, and so before Rust's runtime sets SIGPIPE to ignored: the C library calls
+/// every function in `.init_array` first (musl's `__libc_start_init`), which is the only point
+/// where the inherited SIGPIPE disposition can still be read.
+#[used]
+#[link_section = ".init_array"]
+static RECORD_SIGPIPE: extern "C" fn() = record_sigpipe;
+
+extern "C" fn record_sigpipe() {
+    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `old`, valid for writes.
+    let read = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), old.as_mut_ptr()) };
+    // SAFETY: sigaction filled `old` when it succeeded.
+    let ignored = read == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN;
+    SIGPIPE_IGNORED_AT_START.store(ignored, Ordering::Relaxed);
+}
+
 /// The blocked set; while it lives, signals in it queue until [`SignalSet::wait`] collects them.
 pub struct SignalSet {
     taken: u64,
+    inherited: Inherited,
 }
 
 impl SignalSet {
-    /// Blocks every signal podkit-init takes and ignores SIGTTIN and SIGTTOU. Call before spawning
-    /// anything, so that not even the first SIGCHLD can be missed.
+    /// Blocks every signal podkit-init takes and ignores SIGTTIN and SIGTTOU, keeping what it
+    /// inherited for its children. Call before spawning anything, so that not even the first
+    /// SIGCHLD can be missed.
     pub fn block() -> io::Result<SignalSet> {
         let taken = Signal::all()
             .filter(|signal| *signal == Signal::CHLD || is_forwardable(*signal))
-            .fold(0u64, |set, signal| set | 1 << (signal.number() - 1));
-        // SAFETY: rt_sigprocmask reads KERNEL_SET_BYTES from a valid u64; the old set may be null.
+            .fold(0u64, |set, signal| set | bit(signal.number()));
+        let mut inherited = Inherited::default();
+        // SAFETY: rt_sigprocmask reads KERNEL_SET_BYTES from a valid u64 and writes as many to
+        // another.
         let blocked = unsafe {
             libc::syscall(
                 libc::SYS_rt_sigprocmask,
                 libc::SIG_SETMASK,
                 &taken,
-                std::ptr::null_mut::<u64>(),
+                &mut inherited.mask,
                 KERNEL_SET_BYTES,
             )
         };
         if blocked != 0 {
             return Err(io::Error::last_os_error());
         }
+        if SIGPIPE_IGNORED_AT_START.load(Ordering::Relaxed) {
+            inherited.ignored |= bit(libc::SIGPIPE);
+        }
         for signal in TERMINAL_STOPS {
             // SAFETY: ignoring a signal installs no handler.
-            unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) }?;
+            let old = unsafe { nix::sys::signal::signal(signal, SigHandler::SigIgn) }?;
+            if matches!(old, SigHandler::SigIgn) {
+                inherited.ignored |= bit(signal as i32);
+            }
         }
-        Ok(SignalSet { taken })
+        Ok(SignalSet { taken, inherited })
+    }
+
+    /// What podkit-init inherited, for its children.
+    pub fn inherited(&self) -> Inherited {
+        self.inherited
     }
 
     /// Waits for the next signal, or until `deadline`; `None` means the deadline passed.
@@ -126,16 +188,37 @@ impl SignalSet {
     }
 }
 
-/// Whether `signal` is one podkit-init forwards to its child: everything it takes but SIGCHLD.
-pub fn is_forwardable(signal: Signal) -> bool {
-    let number = signal.number();
-    let named = |set: &[NixSignal]| set.iter().any(|s| *s as i32 == number);
-    number != libc::SIGCHLD && !named(&UNTAKEN) && !named(&TERMINAL_STOPS)
+/// Bit N-1 of a kernel signal set, for signal N.
+fn bit(number: i32) -> u64 {
+    1 << (number - 1)
 }
 
-/// The stop signals: they start the graceful stop rather than being merely forwarded.
-pub fn is_stop(signal: Signal) -> bool {
-    [Signal::TERM, Signal::INT, Signal::QUIT].contains(&signal)
+fn is_one_of(signal: Signal, set: &[NixSignal]) -> bool {
+    set.iter().any(|s| *s as i32 == signal.number())
+}
+
+/// Whether `signal` is one podkit-init forwards to its child: everything but SIGKILL and SIGSTOP
+/// (uncatchable), SIGCHLD (podkit-init's own) and the terminal stops.
+pub fn is_forwardable(signal: Signal) -> bool {
+    let number = signal.number();
+    ![libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD].contains(&number)
+        && !is_one_of(signal, &TERMINAL_STOPS)
+}
+
+/// Why `signal` cannot start a rule (`--rewrite FROM`, `--stop-signal`): it never arrives as a
+/// signal podkit-init acts on. `None` when it can.
+pub fn why_never_acted_on(signal: Signal) -> Option<&'static str> {
+    match signal.number() {
+        libc::SIGKILL | libc::SIGSTOP => Some("cannot be caught"),
+        libc::SIGCHLD => Some("is podkit-init's own: it reaps children on it"),
+        _ if is_one_of(signal, &TERMINAL_STOPS) => {
+            Some("is ignored by podkit-init, for terminal job control")
+        }
+        _ if is_one_of(signal, &FAULTS) => {
+            Some("is a synchronous fault: one sent with kill(2) is forwarded unchanged")
+        }
+        _ => None,
+    }
 }
 
 fn sent_by_self(info: &libc::siginfo_t) -> bool {
@@ -149,25 +232,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forwards_everything_catchable_but_sigchld_faults_and_tty_stops() {
+    fn forwards_everything_catchable_but_sigchld_and_tty_stops() {
         let forwarded: Vec<String> = Signal::all()
             .filter(|s| is_forwardable(*s))
             .map(|s| s.to_string())
             .collect();
         for name in [
             "SIGHUP", "SIGINT", "SIGQUIT", "SIGABRT", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGTERM",
-            "SIGTSTP", "SIGCONT", "SIGWINCH", "SIGRTMIN", "SIGRTMAX",
+            "SIGTSTP", "SIGCONT", "SIGWINCH", "SIGRTMIN", "SIGRTMAX", "SIGSEGV", "SIGBUS",
+            "SIGILL", "SIGFPE", "SIGTRAP", "SIGSYS",
         ] {
             assert!(forwarded.iter().any(|f| f == name), "{name} is forwarded");
         }
-        for name in [
-            "SIGKILL", "SIGSTOP", "SIGCHLD", "SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGTRAP",
-            "SIGSYS", "SIGTTIN", "SIGTTOU",
-        ] {
+        for name in ["SIGKILL", "SIGSTOP", "SIGCHLD", "SIGTTIN", "SIGTTOU"] {
             assert!(
                 !forwarded.iter().any(|f| f == name),
                 "{name} is not forwarded"
             );
+        }
+    }
+
+    #[test]
+    fn rules_start_only_from_signals_podkit_init_acts_on() {
+        for name in [
+            "KILL", "STOP", "CHLD", "TTIN", "TTOU", "SEGV", "BUS", "ILL", "FPE", "TRAP", "SYS",
+        ] {
+            let signal: Signal = name.parse().unwrap();
+            assert!(why_never_acted_on(signal).is_some(), "{name}");
+        }
+        for name in [
+            "TERM", "INT", "QUIT", "HUP", "USR1", "RTMIN+3", "ABRT", "PIPE",
+        ] {
+            let signal: Signal = name.parse().unwrap();
+            assert_eq!(why_never_acted_on(signal), None, "{name}");
         }
     }
 }

@@ -6,18 +6,21 @@ use std::time::{Duration, Instant};
 
 use nix::sys::prctl::set_child_subreaper;
 
-use podkit::proc;
+use podkit::proc::{self, Process};
 use podkit::signal::Signal;
 use podkit::{debug, error, info, warn};
 
 use crate::cli::Config;
 use crate::reap::{reap_exited, Status};
-use crate::signals::{is_forwardable, is_stop, Received, SignalSet};
+use crate::signals::{is_forwardable, Inherited, Received, SignalSet};
 use crate::spawn::{spawn, Role};
+use crate::tree::{self, Tree};
 
-/// After the grace, SIGKILL goes out again this often while processes remain, catching any that
-/// forked between the walk of the tree and the kill.
-const REKILL_INTERVAL: Duration = Duration::from_millis(100);
+/// Once the stop signal went out, the tree is swept this often until it is empty: during the
+/// grace, a process adopted since the last sweep gets its SIGTERM (no kernel event says that a
+/// process was re-parented); after it, SIGKILL goes out again, catching any process that forked
+/// between the walk of the tree and the kill.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Runs podkit-init to the end and returns its exit code.
 pub fn run(config: &Config) -> i32 {
@@ -37,10 +40,14 @@ pub fn run(config: &Config) -> i32 {
         // SAFETY: prctl with PR_SET_PDEATHSIG and a valid signal number touches no memory of ours.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal.number() as libc::c_ulong) };
     }
-    let mut init = Init::new(config);
+    let mut init = Init::new(config, signals.inherited());
     if !config.pause {
         let take_terminal = std::io::stdin().is_terminal();
-        match spawn(&config.command, Role::Main { take_terminal }) {
+        match spawn(
+            &config.command,
+            Role::Main { take_terminal },
+            init.inherited,
+        ) {
             Ok(pid) => init.main = Some(pid),
             Err(e) => {
                 error!(e.summary(), command = e.program(), reason = e.reason());
@@ -108,6 +115,8 @@ struct Stop {
 
 struct Init<'a> {
     config: &'a Config,
+    /// The signal state podkit-init started with, which every child gets back.
+    inherited: Inherited,
     main: Option<libc::pid_t>,
     main_status: Option<Status>,
     post_start: Option<libc::pid_t>,
@@ -117,7 +126,11 @@ struct Init<'a> {
     stop: Option<Stop>,
     /// When whatever is left of the tree gets SIGKILL: the end of the grace.
     kill_at: Option<Instant>,
-    rekill_at: Option<Instant>,
+    /// The next sweep of the tree (see [`SWEEP_INTERVAL`]), from the forward of the stop signal
+    /// (or the main child's end) until podkit-init exits.
+    sweep_at: Option<Instant>,
+    /// The processes podkit-init itself sent SIGTERM (pid and start time), so each gets it once.
+    terminated: Vec<(libc::pid_t, u64)>,
     children_remain: bool,
     pause_ended: bool,
     reaped: u64,
@@ -125,9 +138,10 @@ struct Init<'a> {
 }
 
 impl<'a> Init<'a> {
-    fn new(config: &'a Config) -> Init<'a> {
+    fn new(config: &'a Config, inherited: Inherited) -> Init<'a> {
         Init {
             config,
+            inherited,
             main: None,
             main_status: None,
             post_start: None,
@@ -135,7 +149,8 @@ impl<'a> Init<'a> {
             hook_failure: None,
             stop: None,
             kill_at: None,
-            rekill_at: None,
+            sweep_at: None,
+            terminated: Vec::new(),
             children_remain: true,
             pause_ended: false,
             reaped: 0,
@@ -162,7 +177,7 @@ impl<'a> Init<'a> {
             }) => Some(until),
             _ => None,
         };
-        [delay_end, self.kill_at, self.rekill_at]
+        [delay_end, self.kill_at, self.sweep_at]
             .into_iter()
             .flatten()
             .min()
@@ -174,8 +189,9 @@ impl<'a> Init<'a> {
             debug!("signal not forwarded", signal = signal);
             return;
         }
+        let stops = self.config.stop_signals.contains(&signal);
         if self.config.pause {
-            if signal == Signal::TERM || signal == Signal::INT {
+            if stops {
                 info!("pause ended", signal = signal);
                 self.pause_ended = true;
             }
@@ -185,7 +201,7 @@ impl<'a> Init<'a> {
             debug!("signal dropped by --rewrite", signal = signal);
             return;
         };
-        if is_stop(signal) {
+        if stops {
             self.begin_stop(signal, forward);
         } else {
             self.forward(forward);
@@ -209,6 +225,9 @@ impl<'a> Init<'a> {
                 step: StopStep::Forwarded,
                 ..stop
             });
+            if self.sweep_at.is_none() {
+                self.sweep(Instant::now());
+            }
             return;
         }
         let now = Instant::now();
@@ -243,45 +262,90 @@ impl<'a> Init<'a> {
                 self.pre_stop = self.start_hook("pre-stop", hook).ok();
             }
         }
-        if stop.step == StopStep::PreStop && self.pre_stop.is_none() {
+        let forward_now = stop.step == StopStep::PreStop && self.pre_stop.is_none();
+        if forward_now {
             self.forward(stop.forward);
             stop.step = StopStep::Forwarded;
         }
         self.stop = Some(stop);
+        if forward_now {
+            self.sweep(Instant::now());
+        }
     }
 
     fn on_deadline(&mut self) {
         let now = Instant::now();
         self.advance_stop();
         let grace_over = self.kill_at.is_some_and(|at| now >= at);
-        let rekill_due = self.rekill_at.is_some_and(|at| now >= at);
-        if !grace_over && !rekill_due {
-            return;
-        }
-        let count = self.kill_remaining();
         if grace_over {
             // Counted once: a re-kill mostly reaches processes already dying of the first one.
             self.kill_at = None;
-            self.killed = count;
+            let walked = self.kill_remaining();
+            self.killed = walked.unwrap_or(0);
             info!(
                 "grace period over: killed the remaining processes",
-                count = count
+                count = self.killed
             );
+            if walked.is_none() && std::process::id() != 1 {
+                warn!("no /proc shows the tree: processes podkit-init did not start itself may outlive the grace");
+            }
+            self.sweep_at = Some(deadline(now, SWEEP_INTERVAL));
+        } else if self.sweep_at.is_some_and(|at| now >= at) {
+            self.sweep(now);
         }
-        self.rekill_at = Some(deadline(now, REKILL_INTERVAL));
     }
 
-    /// SIGKILL for the whole tree; returns how many processes the walk of the tree reached.
-    fn kill_remaining(&self) -> usize {
-        let count = signal_descendants(Signal::KILL);
-        // The walk needs /proc and pidfd_send_signal. The children podkit-init started itself
-        // need neither: their pids cannot be reused before podkit-init reaps them. So the grace
-        // holds for them even where the walk fails (no /proc, a seccomp profile).
+    /// One sweep of the tree: SIGTERM for the orphans adopted since the last one while the grace
+    /// runs, SIGKILL for everything once it is over. The next sweep is due [`SWEEP_INTERVAL`] on.
+    fn sweep(&mut self, now: Instant) {
+        if self.kill_at.is_none() {
+            let _ = self.kill_remaining();
+        } else {
+            self.terminate_orphans();
+        }
+        self.sweep_at = Some(deadline(now, SWEEP_INTERVAL));
+    }
+
+    /// SIGTERM, once, for every process whose parent is gone since it was adopted by podkit-init:
+    /// the stop signal went to the main child, which can no longer pass it on to them. They are
+    /// still part of the tree, so they get the stop too rather than only the SIGKILL.
+    fn terminate_orphans(&mut self) {
+        let Some(tree) = Tree::read() else { return };
+        let own: Vec<libc::pid_t> = [self.main, self.pre_stop, self.post_start]
+            .into_iter()
+            .flatten()
+            .collect();
+        let count = self.terminate(tree.orphans(&own));
+        if count > 0 {
+            info!("terminating processes whose parent is gone", count = count);
+        }
+    }
+
+    /// SIGTERM for each of `processes` that has not had one from podkit-init yet.
+    fn terminate(&mut self, processes: Vec<&Process>) -> usize {
+        let new: Vec<&Process> = processes
+            .into_iter()
+            .filter(|process| !self.terminated.contains(&(process.pid, process.start_time)))
+            .collect();
+        self.terminated
+            .extend(new.iter().map(|process| (process.pid, process.start_time)));
+        tree::signal_each(new, Signal::TERM)
+    }
+
+    /// SIGKILL for the whole tree; returns how many processes the walk of the tree reached, or
+    /// `None` when /proc could not show the tree.
+    fn kill_remaining(&self) -> Option<usize> {
+        let count = Tree::read().map(|tree| tree::signal_each(tree.members(), Signal::KILL));
+        // The walk needs /proc. The children podkit-init started itself do not: their pids
+        // cannot be reused before podkit-init reaps them. And as PID 1 it can end its whole
+        // namespace without /proc or pidfds at all. So the grace holds wherever the walk fails
+        // (no /proc, a seccomp profile) for podkit-init's own children, and as PID 1 for all.
         let own = [self.main, self.pre_stop, self.post_start];
         for pid in own.into_iter().flatten() {
             // An unreaped child's pid cannot have been recycled.
             let _ = proc::kill(pid, Signal::KILL);
         }
+        tree::kill_namespace(Signal::KILL);
         count
     }
 
@@ -323,14 +387,26 @@ impl<'a> Init<'a> {
     /// The main child exited while other processes of its tree live on: they get SIGTERM now and
     /// SIGKILL at the end of the grace (the grace already running if a stop began earlier).
     fn terminate_leftovers(&mut self) {
-        let count = signal_descendants(Signal::TERM);
+        let count = match Tree::read() {
+            Some(tree) => self.terminate(tree.members()),
+            None => {
+                // No /proc to find them: as PID 1, everyone left in the namespace is the rest
+                // of the tree.
+                tree::kill_namespace(Signal::TERM);
+                0
+            }
+        };
         info!(
             "child gone: terminating the rest of its tree",
             count = count
         );
+        let now = Instant::now();
         self.kill_at = self
             .kill_at
-            .or_else(|| Some(deadline(Instant::now(), self.config.grace)));
+            .or_else(|| Some(deadline(now, self.config.grace)));
+        self.sweep_at = self
+            .sweep_at
+            .or_else(|| Some(deadline(now, SWEEP_INTERVAL)));
     }
 
     fn fail_required_hook(&mut self, code: i32) {
@@ -344,7 +420,7 @@ impl<'a> Init<'a> {
 
     /// Starts a hook; on failure logs why and returns the exit code the failure stands for.
     fn start_hook(&self, name: &str, argv: &[std::ffi::OsString]) -> Result<libc::pid_t, i32> {
-        match spawn(argv, Role::Hook) {
+        match spawn(argv, Role::Hook, self.inherited) {
             Ok(pid) => {
                 info!("hook started", hook = name, pid = pid);
                 Ok(pid)
@@ -423,26 +499,6 @@ impl<'a> Init<'a> {
             .find(|remap| i32::from(remap.from) == code);
         remap.map_or(code, |remap| i32::from(remap.to))
     }
-}
-
-/// Sends `signal` to every live descendant of podkit-init and returns how many it reached.
-///
-/// "The tree" is found by walking parent links in /proc down from podkit-init's own pid, so a
-/// podkit-init that shares its PID namespace (`shareProcessNamespace`, `--pid=host`, a subreaper
-/// under another init) leaves its neighbours alone; and each process is signalled through
-/// [`podkit::proc::Process::signal`], so one that exited since the walk, its pid recycled, is
-/// skipped rather than hit. Zombies are skipped too: they are dead already and only wait to be
-/// reaped.
-fn signal_descendants(signal: Signal) -> usize {
-    let Some(root) = proc::own_pid() else {
-        return 0;
-    };
-    proc::Table::read()
-        .descendants(root)
-        .into_iter()
-        .filter(|process| !process.is_zombie())
-        .filter(|process| process.signal(signal).is_ok())
-        .count()
 }
 
 /// `after` from `from`, or a deadline past any container's life when the sum would overflow (a

@@ -20,6 +20,10 @@ pub enum Step {
         count: usize,
         linger: Duration,
     },
+    Families {
+        count: usize,
+        log: PathBuf,
+    },
     WaitReaped,
     SetsidChild {
         ignore: Vec<Signal>,
@@ -58,6 +62,7 @@ const SYNTAX: &[(&str, &str)] = &[
         "signals [--ignore SIG]... [--exit-on SIG]... [--log PATH]",
     ),
     ("orphans", "orphans N [--linger SECS]"),
+    ("families", "families N --log PATH"),
     ("wait-reaped", "wait-reaped"),
     (
         "setsid-child",
@@ -108,6 +113,7 @@ impl Step {
             Step::Exit(_) => "exit",
             Step::Signals { .. } => "signals",
             Step::Orphans { .. } => "orphans",
+            Step::Families { .. } => "families",
             Step::WaitReaped => "wait-reaped",
             Step::SetsidChild { .. } => "setsid-child",
             Step::Child { .. } => "child",
@@ -179,6 +185,16 @@ fn parse_step(words: &[String]) -> Result<Step, String> {
             Step::Orphans {
                 count: args.check(number(count))?,
                 linger,
+            }
+        }
+        "families" => {
+            let log = args
+                .last_value("--log")
+                .ok_or_else(|| args.fail("`--log PATH` is required"))?;
+            let [count] = args.positional()?;
+            Step::Families {
+                count: args.check(number(count))?,
+                log: PathBuf::from(log),
             }
         }
         "setsid-child" => Step::SetsidChild {

@@ -38,7 +38,8 @@
 //!   parent sees status 128+N. `sleep forever` (*last*) sleeps until killed.
 //! - `exit CODE` (*last*): exits with CODE at once.
 //! - `signals [--ignore SIG]... [--exit-on SIG]... [--log PATH]` (*last*): catches every
-//!   catchable signal (1..=31 but KILL and STOP, and SIGRTMIN..=SIGRTMAX) except the `--ignore`d
+//!   catchable signal (1..=31 but KILL and STOP, and 35..=64: musl keeps 32 to 34, so the helper
+//!   cannot catch SIGRTMIN, 34, though it names it) except the `--ignore`d
 //!   ones, which are set to SIG_IGN. Prints `ready` once set up, then `signal SIGNAME` for each
 //!   signal received, SIGCHLD included (after which it also reaps its ended children). With
 //!   `--log`, every line is also appended to PATH (O_APPEND, one write per line; processes can
@@ -49,6 +50,10 @@
 //!   once, orphaning them to the nearest subreaper or PID 1. Each child sleeps SECS (default 0)
 //!   and exits 0. Waits for the intermediate only, then prints `orphans N`. Forks that hit EAGAIN
 //!   are retried for up to 5 s, so N = 10000 works.
+//! - `families N --log PATH`: forks N parents in the helper's process group that sleep forever
+//!   with default dispositions (SIGTERM kills them); each forks a child that calls setsid() and
+//!   runs `signals --exit-on TERM --log PATH.I` (I from 0 to N-1), so its log shows whether it got
+//!   SIGTERM after its parent died. Prints `families N` once every child is set up.
 //! - `wait-reaped`: polls /proc every 1 ms until no process is left but PID 1 and the helper with
 //!   its ancestors (a zombie still counts), then prints `reaped`. /proc must be mounted for the
 //!   helper's PID namespace.
@@ -83,6 +88,7 @@ mod burst;
 mod children;
 mod cli;
 mod echo;
+mod families;
 mod http;
 mod listen;
 mod orphans;
@@ -136,6 +142,7 @@ fn run(step: &Step) -> io::Result<()> {
             log,
         } => endless(sigwait::signals(ignore, exit_on, log.as_deref())),
         Step::Orphans { count, linger } => orphans::orphans(*count, *linger),
+        Step::Families { count, log } => families::families(*count, log),
         Step::WaitReaped => reaped::wait_reaped(),
         Step::SetsidChild { ignore, grandchild } => children::setsid_child(ignore, *grandchild),
         Step::Child { ignore } => children::child(ignore),

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::out::{self, AppendFile};
 use crate::process;
+use crate::ready::Ready;
 use crate::signal::{Disposition, Signal};
 
 /// `signals`: reports every catchable signal until killed; see the manual in main.rs.
@@ -18,6 +19,16 @@ pub fn signals(
     ignore: &[Signal],
     exit_on: &[Signal],
     log: Option<&Path>,
+) -> io::Result<Infallible> {
+    signals_then_ready(ignore, exit_on, log, None)
+}
+
+/// As [`signals`], releasing `ready` (the parent waiting for this process) once it is set up.
+pub fn signals_then_ready(
+    ignore: &[Signal],
+    exit_on: &[Signal],
+    log: Option<&Path>,
+    ready: Option<Ready>,
 ) -> io::Result<Infallible> {
     let mut log = log.map(AppendFile::open).transpose()?;
     let caught = SigSet::of(Signal::catchable().filter(|signal| !ignore.contains(signal)));
@@ -33,6 +44,9 @@ pub fn signals(
         }
     }
     report(&mut log, "ready")?;
+    if let Some(ready) = ready {
+        ready.done()?;
+    }
     loop {
         let signal = caught.wait()?;
         report(&mut log, &format!("signal {signal}"))?;
