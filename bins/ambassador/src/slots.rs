@@ -56,6 +56,8 @@ impl Slots {
     /// Waits until a slot is free, or until every slot is taken and a connection is silent.
     pub async fn turn(&self) -> Turn {
         tokio::select! {
+            // A free slot first: evicting while one is free would close a connection for nothing.
+            biased;
             slot = self.free.clone().acquire_owned() => {
                 Turn::Free(slot.expect("the semaphore is never closed"))
             }
