@@ -104,7 +104,13 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, UsageError> {
         // No runtime for these two: nothing to wait on but a child or a file.
         CheckCommand::Exec(args) => {
             let name = args.command[0].to_string_lossy().into_owned();
-            (name, exec::run(&args.command, args.timeout)?)
+            let ran = exec::run(&args.command, args.timeout)?;
+            let outcome = ran.finding.into_outcome(name, started.elapsed());
+            outcome.print(output);
+            // Asked to stop, it stopped: 128+N, as `wait` and a shell say it.
+            return Ok(ran
+                .stopped_by
+                .map_or(outcome.verdict.exit_code(), |signal| 128 + signal));
         }
         CheckCommand::File(args) => (
             args.path.display().to_string(),
