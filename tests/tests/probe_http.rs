@@ -519,6 +519,17 @@ fn insecure_and_k8s_from_the_environment_take_only_an_explicit_value() {
             run.assert_refused(variable);
         }
     }
+    // The same for every check that verifies TLS: gRPC with --tls, and wait's https targets.
+    let dead = DeadPort::reserve();
+    for args in [
+        &["grpc", "--tls", dead.address.as_str()][..],
+        &["wait", "--timeout", "1s", &url],
+    ] {
+        let run = probe_with(args, |command| {
+            command.env("PODKIT_INSECURE", "");
+        });
+        run.assert_refused("PODKIT_INSECURE");
+    }
 }
 
 #[test]
@@ -584,6 +595,10 @@ fn a_port_above_65535_is_a_configuration_error_naming_the_url_not_port_80() {
     let named = r#"invalid URL "http://127.0.0.3:99999/": invalid port number"#;
     probe(&["http", "http://127.0.0.3:99999/"]).assert_refused(named);
     probe(&["wait", "--timeout", "1s", "http://127.0.0.3:99999/"]).assert_refused(named);
+    // Nor 443 for https.
+    let named = r#"invalid URL "https://127.0.0.3:70000/": invalid port number"#;
+    probe(&["http", "https://127.0.0.3:70000/"]).assert_refused(named);
+    probe(&["wait", "--timeout", "1s", "https://127.0.0.3:70000/"]).assert_refused(named);
 }
 
 #[test]

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hyper::header::HeaderValue;
 use podkit::cli::{parse, LogArgs, UsageError};
 use podkit::tls::ClientTls;
 
-use podkit::http::Statuses;
+use podkit::http::{Header, Statuses};
 
 /// Exit codes: 0 healthy; 1 unhealthy (the check ran and failed); 2 usage or configuration error;
 /// 3 could not connect, or timed out.
@@ -74,12 +75,12 @@ pub struct HttpArgs {
     pub method: String,
 
     /// Extra request header 'Name: value' (repeatable); replaces a default of the same name
-    #[arg(long = "header", value_name = "'K: V'", value_delimiter = '\n')]
-    pub headers: Vec<String>,
+    #[arg(long = "header", value_name = "'K: V'", value_delimiter = '\n', value_parser = header)]
+    pub headers: Vec<Header>,
 
     /// Host header, when it differs from the URL's (the TLS name stays the URL's: see --server-name)
-    #[arg(long, env = "PODKIT_HOST")]
-    pub host: Option<String>,
+    #[arg(long, value_parser = host_header, env = "PODKIT_HOST")]
+    pub host: Option<HeaderValue>,
 
     /// Healthy statuses: a code or an inclusive range, comma-separated
     #[arg(long, default_value = "200-399", env = "PODKIT_EXPECT_STATUS")]
@@ -90,7 +91,7 @@ pub struct HttpArgs {
     pub expect_body: Option<regex_lite::Regex>,
 
     /// Give up after this long, connection included
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// Connect to this unix socket instead of the URL's host and port
@@ -111,14 +112,14 @@ pub struct TcpArgs {
     pub address: String,
 
     /// Give up after this long
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Kill the command and report a timeout after this long
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// The command and its arguments
@@ -146,7 +147,7 @@ pub struct GrpcArgs {
     pub service: String,
 
     /// Give up after this long, connection included
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     #[command(flatten)]
@@ -211,6 +212,27 @@ impl Cli {
     }
 }
 
+/// A check's time limit: more than zero, since no attempt fits in none.
+fn timeout(text: &str) -> Result<Duration, String> {
+    match parse::duration(text)? {
+        Duration::ZERO => Err("must be more than 0: no check can succeed in no time".to_owned()),
+        timeout => Ok(timeout),
+    }
+}
+
+/// `Name: value`, one header ([`Header::parse`]).
+fn header(text: &str) -> Result<Header, String> {
+    Header::parse(text).map_err(|e| e.to_string())
+}
+
+/// A Host header's value: one line, never a second header smuggled in after a line break.
+fn host_header(text: &str) -> Result<HeaderValue, String> {
+    if text.contains(['\r', '\n']) {
+        return Err("a line break is not allowed in a header".to_owned());
+    }
+    HeaderValue::from_str(text).map_err(|_| "not a valid header value".to_owned())
+}
+
 fn parse_regex(text: &str) -> Result<regex_lite::Regex, String> {
     regex_lite::Regex::new(text).map_err(|e| format!("invalid regular expression: {e}"))
 }
@@ -222,7 +244,7 @@ pub struct WaitArgs {
     pub targets: Vec<String>,
 
     /// Give up, without running CMD, after this long
-    #[arg(long, default_value = "5m", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "5m", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// The longest pause between two attempts at one target (the backoff starts at 50ms); each

@@ -50,11 +50,11 @@ impl HttpCheck {
             .map_err(|_| format!("invalid method {:?}", args.method))
             .blame("--method")?;
         // A header the user gives replaces the default of that name; given twice, both go.
-        let mut given = Vec::new();
-        for header in &args.headers {
-            let Header { name, value } = Header::parse(header).blame("--header")?;
-            given.push((name, value));
-        }
+        let mut given: Vec<_> = args
+            .headers
+            .into_iter()
+            .map(|Header { name, value }| (name, value))
+            .collect();
         check
             .headers
             .retain(|(default, _)| !given.iter().any(|(name, _)| name == default));
@@ -70,11 +70,7 @@ impl HttpCheck {
         check
             .headers
             .retain(|(name, value)| !(value.is_empty() && (name == ACCEPT || name == USER_AGENT)));
-        let host = args
-            .host
-            .map(|host| HeaderValue::from_str(&host).blame("--host"))
-            .transpose()?;
-        check.host_header = host.or(host_from_headers);
+        check.host_header = args.host.or(host_from_headers);
         check.expect_status = args.expect_status;
         check.expect_body = args.expect_body;
         check.unix_socket = args.unix_socket;
