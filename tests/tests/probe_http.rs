@@ -285,6 +285,31 @@ fn a_redirect_to_another_host_is_its_own_answer_with_a_warning() {
 }
 
 #[test]
+fn a_redirect_hosts_letters_are_compared_as_written_as_in_the_kubelet() {
+    // Go compares the two URL.Hostname() strings: LOCALHOST is another host than localhost.
+    let mut server = HttpServer::local();
+    let port = server.port();
+    let url = format!("http://localhost:{port}/to?location=http://LOCALHOST:{port}/status/500");
+    probe(&["http", &url])
+        .assert_exit(0)
+        .assert_says("status=302")
+        .assert_says(r#"warning="redirect to another host (LOCALHOST) not followed""#);
+    assert_eq!(server.requests().len(), 1, "not followed");
+    // Written the same way, and for a Location without a host, it is the same host.
+    for location in [
+        format!("http://LOCALHOST:{port}/status/500"),
+        "/status/500".into(),
+    ] {
+        let url = format!("http://LOCALHOST:{port}/to?location={location}");
+        probe(&["http", &url])
+            .assert_exit(1)
+            .assert_says("status=500");
+        let followed = paths(&server.requests());
+        assert_eq!(followed[1..], ["/status/500"], "{location}");
+    }
+}
+
+#[test]
 fn a_redirect_to_the_same_host_on_another_port_is_followed() {
     // The kubelet compares host names only.
     let mut first = HttpServer::local();
@@ -745,8 +770,9 @@ fn an_empty_accept_or_user_agent_header_means_none_is_sent() {
 }
 
 #[test]
-fn a_body_that_breaks_off_after_a_200_is_unhealthy() {
-    // The server answered, so the check ran and failed: 1, not 3.
+fn a_body_that_breaks_off_after_a_200_is_an_error_exit_3_as_in_the_kubelet() {
+    // The kubelet reads the body first, and a read that fails makes the probe an error (it
+    // returns the error, not a failure): 3, as for an answer that never came, not 1.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
@@ -759,7 +785,9 @@ fn a_body_that_breaks_off_after_a_200_is_unhealthy() {
             .unwrap();
     });
     probe(&["http", &url])
-        .assert_exit(1)
+        .assert_exit(3)
+        .assert_says("unreachable ")
+        .assert_says("status=200")
         .assert_says("reading the body");
     server.join().unwrap();
 }
