@@ -79,7 +79,7 @@ pub struct HttpArgs {
     pub headers: Vec<Header>,
 
     /// Host header, when it differs from the URL's (the TLS name stays the URL's: see --server-name)
-    #[arg(long, value_parser = host_header, env = "PODKIT_HOST")]
+    #[arg(long, value_parser = header_value, env = "PODKIT_HOST")]
     pub host: Option<HeaderValue>,
 
     /// Healthy statuses: a code or an inclusive range, comma-separated
@@ -139,16 +139,33 @@ pub struct FileArgs {
 
 #[derive(Debug, Args)]
 pub struct GrpcArgs {
-    /// HOST:PORT, or [IPv6]:PORT
+    /// HOST:PORT, [IPv6]:PORT, or unix:PATH (unix:///PATH)
     pub address: String,
 
     /// The service to ask about; empty asks about the server as a whole
     #[arg(long, default_value = "", env = "PODKIT_SERVICE")]
     pub service: String,
 
-    /// Give up after this long, connection included
-    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
-    pub timeout: Duration,
+    /// Give up after this long, connection included [default: 1s, or the sum of
+    /// --connect-timeout and --rpc-timeout, each 1s unless given, when either is]
+    #[arg(long, value_parser = timeout, env = "PODKIT_TIMEOUT")]
+    pub timeout: Option<Duration>,
+
+    /// Give up connecting (TCP, and TLS with --tls) after this long
+    #[arg(long, value_parser = timeout)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Give up on the call after this long once connected; the server is told (grpc-timeout)
+    #[arg(long, value_parser = timeout)]
+    pub rpc_timeout: Option<Duration>,
+
+    /// Extra request metadata 'name: value' (repeatable)
+    #[arg(long = "rpc-header", value_name = "'K: V'", value_delimiter = '\n', value_parser = rpc_header)]
+    pub rpc_headers: Vec<Header>,
+
+    /// The user-agent sent; empty sends none
+    #[arg(long, default_value = crate::grpc::USER_AGENT_DEFAULT, value_parser = header_value)]
+    pub user_agent: HeaderValue,
 
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -225,8 +242,25 @@ fn header(text: &str) -> Result<Header, String> {
     Header::parse(text).map_err(|e| e.to_string())
 }
 
-/// A Host header's value: one line, never a second header smuggled in after a line break.
-fn host_header(text: &str) -> Result<HeaderValue, String> {
+/// gRPC metadata `name: value`: a header ([`Header::parse`]) whose name gRPC itself does not
+/// set or reserve.
+fn rpc_header(text: &str) -> Result<Header, String> {
+    let header = header(text)?;
+    let name = header.name.as_str();
+    let reserved = ["content-type", "te", "user-agent", "host", "connection"];
+    if reserved.contains(&name) || name.starts_with("grpc-") {
+        let hint = if name == "user-agent" {
+            " (use --user-agent)"
+        } else {
+            ""
+        };
+        return Err(format!("{name} is gRPC's own, not metadata to send{hint}"));
+    }
+    Ok(header)
+}
+
+/// A header's value: one line, never a second header smuggled in after a line break.
+fn header_value(text: &str) -> Result<HeaderValue, String> {
     if text.contains(['\r', '\n']) {
         return Err("a line break is not allowed in a header".to_owned());
     }
@@ -258,4 +292,17 @@ pub struct WaitArgs {
     /// Run once every target passes; it replaces podkit-probe (exec)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+impl GrpcArgs {
+    /// The whole check's time: `--timeout`, else 1s, else (as grpc_health_probe, whose two
+    /// timeouts default to 1s each) the connect and call timeouts added up.
+    pub fn whole_timeout(&self) -> Duration {
+        const ONE_SECOND: Duration = Duration::from_secs(1);
+        match (self.timeout, self.connect_timeout, self.rpc_timeout) {
+            (Some(timeout), _, _) => timeout,
+            (None, None, None) => ONE_SECOND,
+            (None, connect, rpc) => connect.unwrap_or(ONE_SECOND) + rpc.unwrap_or(ONE_SECOND),
+        }
+    }
 }

@@ -175,21 +175,16 @@ fn has_ended(pid: Pid) -> bool {
 /// until none is left; a process killed brings its own children here, to be found in turn.
 /// Without /proc in the guard's PID namespace they cannot be found, and are left.
 fn end_leftovers() {
-    let me = getpid().as_raw();
-    if podkit::proc::own_pid() != Some(me) {
-        while waitpid(None, Some(WaitPidFlag::WNOHANG)).is_ok_and(|s| s != WaitStatus::StillAlive) {
-        }
-        return;
-    }
     // A child re-parented between reading /proc and waiting is not in the list yet: look again,
     // a bounded number of times, for one that never shows (a setuid child hidden by hidepid).
     let mut unseen = 0;
     loop {
-        let children: Vec<i32> = podkit::proc::Table::read()
-            .iter()
-            .filter(|process| process.parent == me)
-            .map(|process| process.pid)
-            .collect();
+        let Some(children) = children() else {
+            while waitpid(None, Some(WaitPidFlag::WNOHANG))
+                .is_ok_and(|status| status != WaitStatus::StillAlive)
+            {}
+            return;
+        };
         for child in &children {
             // A child not yet reaped: its pid cannot name another process.
             let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
@@ -207,4 +202,40 @@ fn end_leftovers() {
             _ => unseen = 0,
         }
     }
+}
+
+/// The guard's children, found in /proc by their parent, numbered as kill(2) takes them; `None`
+/// without /proc, or with a /proc of another PID namespace. (The `children` file would be
+/// shorter to read, but not every kernel has it.)
+fn children() -> Option<Vec<i32>> {
+    let me = getpid().as_raw();
+    if podkit::proc::own_pid() != Some(me) {
+        return None;
+    }
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `PID (COMM) STATE PPID ...`: COMM may hold anything, the fields follow its last `)`.
+        let fields = stat
+            .iter()
+            .rposition(|&b| b == b')')
+            .map(|at| &stat[at + 1..]);
+        let parent = fields
+            .and_then(|fields| std::str::from_utf8(fields).ok())
+            .and_then(|fields| fields.split_ascii_whitespace().nth(1))
+            .and_then(|parent| parent.parse::<i32>().ok());
+        if parent == Some(me) {
+            children.push(pid);
+        }
+    }
+    Some(children)
 }
