@@ -40,7 +40,8 @@ Exit status:
   0  healthy
   1  unhealthy: the check ran and failed (status, body, NOT_SERVING, stale file, non-zero exec)
   2  usage or configuration error (a flag, a URL, a certificate)
-  3  could not connect, or timed out";
+  3  could not connect, timed out, or the answer broke off
+exec and wait stop on SIGTERM (143) or SIGINT (130)";
 
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {

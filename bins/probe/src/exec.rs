@@ -7,6 +7,9 @@
 //! everything the command left, in its group or not (`setsid`), before it reports how the command
 //! ended. The guard watches the probe through a pipe whose only writer is the probe: when the
 //! probe dies, however it dies, the kernel closes it, and the guard ends the command at once.
+//! A pipe rather than `PR_SET_PDEATHSIG`: it cannot miss a probe that died before the guard was
+//! ready (the end of file waits in the pipe), it depends on no signal's disposition, and it
+//! follows the probe's process, not the thread that forked.
 //!
 //! The probe forwards SIGTERM and SIGINT to the guard, which passes them to the command's group,
 //! and exits 128+N once the command has ended. No runtime and no thread on either side: each

@@ -12,7 +12,7 @@ pub enum Verdict {
     Healthy,
     /// 1: the check ran and failed (a status, a body, NOT_SERVING, a stale file, an exit code).
     Unhealthy,
-    /// 3: the target could not be reached in time.
+    /// 3: the target could not be reached in time, or its answer broke off.
     Unreachable,
 }
 

@@ -239,3 +239,21 @@ fn children() -> Option<Vec<i32>> {
     }
     Some(children)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ending_survives_the_pipe() {
+        for ending in [
+            Ending::NotStarted(libc::ENOENT),
+            Ending::Ended(ExitStatus::from_raw(7 << 8)),
+            Ending::Ended(ExitStatus::from_raw(libc::SIGKILL)),
+            Ending::TimedOut,
+        ] {
+            assert_eq!(Ending::decode(ending.encode()), Some(ending));
+        }
+        assert_eq!(Ending::decode([9, 0, 0, 0, 0, 0, 0, 0]), None);
+    }
+}
