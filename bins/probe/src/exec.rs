@@ -91,10 +91,12 @@ pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Ran, UsageE
                 .blame(format!("cannot run {}", program.to_string_lossy()));
         }
         Some(guard::Ending::Ended(status)) => judge(status),
-        Some(guard::Ending::TimedOut) | None => Finding::unreachable(format!(
+        Some(guard::Ending::TimedOut) => Finding::unreachable(format!(
             "timed out after {}",
             podkit::duration::format(timeout)
         )),
+        // Killed by someone else: the command may have been ended with it, or not.
+        None => Finding::unreachable("the command's guard ended without a report".to_owned()),
     };
     Ok(Ran {
         finding,
@@ -103,8 +105,8 @@ pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Ran, UsageE
 }
 
 /// Waits, at most `bound`, for the guard's report, forwarding SIGTERM and SIGINT to it on the
-/// way; reaps the guard once it has reported. Returns the report (`None`: none came in time) and
-/// the first stop signal.
+/// way; reaps the guard once it has reported. Returns the report (a timeout when none came in
+/// time, `None` when the guard ended without one) and the first stop signal.
 fn watch(
     guard: Pid,
     signals: &SignalFd,
@@ -123,7 +125,8 @@ fn watch(
             &mut fds,
             PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
         ) {
-            Ok(0) => return (None, stopped_by),
+            // The guard is stuck (a process that SIGKILL cannot end): it goes on alone.
+            Ok(0) => return (Some(guard::Ending::TimedOut), stopped_by),
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return (None, stopped_by),
