@@ -227,7 +227,9 @@ fn is_scheme(word: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
-fn push_json_string(out: &mut String, text: &str) {
+/// Appends `text` as a JSON string, quoted and escaped: the one JSON writer of the tools that
+/// print a JSON line (the logs, podkit-probe's `--output json`), which need no JSON library.
+pub fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {

@@ -265,6 +265,27 @@ const BAD_INPUT: &[(&[&str], &str)] = &[
     (&["tcp", "localhost:0"], "HOST:PORT"),
     (&["file", "/tmp", "--max-age", "30"], "--max-age"),
     (&["exec", "--timeout", "1s"], "CMD"),
+    // No check can succeed in no time: a zero timeout is a mistake, not a check that fails.
+    (
+        &["http", "http://127.0.0.1:1/", "--timeout", "0s"],
+        "--timeout: must be more than 0",
+    ),
+    (
+        &["tcp", "127.0.0.1:1", "--timeout", "0ms"],
+        "--timeout: must be more than 0",
+    ),
+    (
+        &["grpc", "127.0.0.1:1", "--timeout", "0s"],
+        "--timeout: must be more than 0",
+    ),
+    (
+        &["exec", "--timeout", "0s", "--", "true"],
+        "--timeout: must be more than 0",
+    ),
+    (
+        &["wait", "--timeout", "0s", "tcp://127.0.0.1:1"],
+        "--timeout: must be more than 0",
+    ),
     (&["--output", "yaml", "tcp", "localhost:80"], "--output"),
 ];
 
@@ -322,6 +343,38 @@ fn hostile_values_are_one_line_naming_the_fault_never_a_panic_nor_a_secret() {
             ],
             None,
             "--header",
+        ),
+        // A line break in any header value is refused naming where it came from, never sent
+        // (a request whose headers the probe did not mean), nor taken as a failed request.
+        (
+            &[
+                "http",
+                "--host",
+                "a\r\nX-Injected: s3cret",
+                "http://127.0.0.1:1/",
+            ],
+            None,
+            "--host: a line break is not allowed in a header",
+        ),
+        (
+            &["http", "http://127.0.0.1:1/"],
+            Some(("PODKIT_HOST", OsStr::new("a\nX-Injected: s3cret"))),
+            "PODKIT_HOST: a line break is not allowed in a header",
+        ),
+        (
+            &[
+                "http",
+                "--header",
+                "X-A: 1\rX-Injected: s3cret",
+                "http://127.0.0.1:1/",
+            ],
+            None,
+            "--header",
+        ),
+        (
+            &["http", "http://127.0.0.1:1/"],
+            Some(("PODKIT_HEADER", OsStr::new("X-A: 1\rX-Injected: s3cret"))),
+            "PODKIT_HEADER",
         ),
         // Credentials in a target, whatever its scheme or case.
         (

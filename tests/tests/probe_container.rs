@@ -4,11 +4,26 @@
 use podkit_tests::bins::helper;
 use podkit_tests::docker::{self, docker, docker_ok, Container};
 use podkit_tests::servers::Scratch;
-use podkit_tests::wait;
+use podkit_tests::{procs, wait};
 use serde_json::Value;
 
 const PROBE_IMAGE: &str = "podkit/probe:latest";
 const INIT_IMAGE: &str = "podkit/init:latest";
+
+/// Builds an image for one test from `dockerfile`, removed at the end.
+fn build(label: &str, dockerfile: &str) -> Image {
+    let image = Image(format!("podkit-test-{label}:{}", std::process::id()));
+    let context = Scratch::new(label);
+    std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+    docker_ok(&[
+        "build",
+        "--quiet",
+        "--tag",
+        &image.0,
+        context.path.to_str().unwrap(),
+    ]);
+    image
+}
 
 /// A user-defined network (containers on it find each other by name), removed at the end.
 struct Network(String);
@@ -89,8 +104,6 @@ fn healthcheck_follows_the_server_going_down_and_up() {
 
     // The checked container: scratch, podkit-init as a pause container, podkit-probe as its
     // exec-form HEALTHCHECK reaching the server by its container name.
-    let image = Image(format!("podkit-test-probe-healthcheck:{pid}"));
-    let context = Scratch::new("probe-healthcheck");
     let dockerfile = format!(
         "FROM {PROBE_IMAGE}\n\
          COPY --from={INIT_IMAGE} /podkit-init /podkit-init\n\
@@ -100,14 +113,7 @@ fn healthcheck_follows_the_server_going_down_and_up() {
          ENTRYPOINT [\"/podkit-init\", \"--pause\"]\n",
         server.name
     );
-    std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
-    docker_ok(&[
-        "build",
-        "--quiet",
-        "--tag",
-        &image.0,
-        context.path.to_str().unwrap(),
-    ]);
+    let image = build("probe-healthcheck", &dockerfile);
     let checked = Container::run("probe-checked", &["--network", &network.0, &image.0]);
     let _log = HealthLogOnFailure(&checked);
 
@@ -131,4 +137,38 @@ fn healthcheck_follows_the_server_going_down_and_up() {
     docker_ok(&["start", &server.name]);
     let (code, output) = wait_for_health(&checked, "healthy");
     assert_eq!(code, 0, "{output}");
+}
+
+#[test]
+fn an_exec_check_that_docker_times_out_leaves_no_orphan_behind() {
+    let test = "an_exec_check_that_docker_times_out_leaves_no_orphan_behind";
+    if !docker::available(test, PROBE_IMAGE) || !docker::available(test, INIT_IMAGE) {
+        return;
+    }
+    // Each check runs a command of 30 s that Docker's 1 s timeout cuts: the engine kills the
+    // probe, with SIGKILL, and nothing else. A command left running would be re-parented to the
+    // container's PID 1 (podkit-init), one more at every check.
+    let image = build(
+        "probe-exec-timeout",
+        &format!(
+            "FROM {PROBE_IMAGE}\n\
+             COPY --from={INIT_IMAGE} /podkit-init /podkit-init\n\
+             HEALTHCHECK --interval=1s --timeout=1s --retries=3 \
+             CMD [\"/podkit-probe\", \"exec\", \"--timeout\", \"30s\", \"--\", \"/helper\", \"sleep\", \"30\"]\n\
+             ENTRYPOINT [\"/podkit-init\", \"--pause\"]\n"
+        ),
+    );
+    let mount = format!("{}:/helper:ro", helper());
+    let checked = Container::run("probe-exec-timeout", &["-v", &mount, &image.0]);
+    let _log = HealthLogOnFailure(&checked);
+    // Three checks in a row timed out.
+    wait_for_health(&checked, "unhealthy");
+    // The probe's guard, re-parented to PID 1 when the probe is killed, ends the command at
+    // once: at most the command of the check under way can be seen there, never one per check.
+    let pid1 = checked.pid1();
+    let commands: Vec<_> = procs::descendants(pid1)
+        .into_iter()
+        .filter(|p| p.name.starts_with("podkit-testhel") && !p.is_zombie())
+        .collect();
+    assert!(commands.len() <= 1, "orphaned commands: {commands:?}");
 }

@@ -7,7 +7,8 @@ use std::net::TcpListener;
 use std::process::{ChildStdin, Stdio};
 
 use podkit_tests::run::{command, try_run, Announced};
-use podkit_tests::servers::{self, DeadPort, Pki, Probe, Scratch};
+use podkit_tests::servers::{self, DeadPort, HttpServer, Pki, Probe, Scratch};
+use serde_json::Value;
 
 /// Runs `podkit-probe grpc ARGS`.
 fn grpc(args: &[&str]) -> Probe {
@@ -74,6 +75,28 @@ impl HealthServer {
             .stdout
             .next_satisfying(&confirmation, |line| line == confirmation);
     }
+}
+
+impl HealthServer {
+    /// The next call the server logged (`--log-calls`): its metadata and the seconds it had.
+    fn next_call(&mut self) -> Value {
+        let line = self
+            .server
+            .stdout
+            .next_satisfying("a logged call", |line| line.starts_with("call "));
+        serde_json::from_str(&line["call ".len()..]).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+}
+
+/// The values of the metadata `name` in a logged call.
+fn metadata(call: &Value, name: &str) -> Vec<String> {
+    call["metadata"]
+        .as_array()
+        .expect("metadata")
+        .iter()
+        .filter(|pair| pair[0] == name)
+        .map(|pair| pair[1].as_str().expect("a text value").to_owned())
+        .collect()
 }
 
 impl Drop for HealthServer {
@@ -260,8 +283,135 @@ fn bad_flags_and_certificate_files_exit_2_before_connecting() {
             "invalid TLS server name",
         ),
         (&["nowhere", "--tls"], "HOST:PORT"),
+        // Metadata gRPC sets itself, or would read as its own, is not the user's to send.
+        (
+            &[address, "--rpc-header", "grpc-timeout: 1S"],
+            "--rpc-header: grpc-timeout is gRPC's own",
+        ),
+        (
+            &[address, "--rpc-header", "Content-Type: text/plain"],
+            "--rpc-header: content-type is gRPC's own",
+        ),
+        (&[address, "--rpc-header", "x-a: 1\rx-b: 2"], "--rpc-header"),
+        (&[address, "--rpc-header", "no colon"], "--rpc-header"),
+        (&[address, "--user-agent", "a\nb"], "--user-agent"),
+        (&[address, "--connect-timeout", "0s"], "--connect-timeout"),
+        (&[address, "--rpc-timeout", "0s"], "--rpc-timeout"),
     ];
     for (args, named) in cases {
         grpc(args).assert_refused(named);
     }
+}
+
+#[test]
+fn rpc_headers_and_the_user_agent_reach_the_server_as_metadata_with_the_deadline() {
+    if !grpc_python("rpc_headers_and_the_user_agent_reach_the_server_as_metadata_with_the_deadline")
+    {
+        return;
+    }
+    let mut server = HealthServer::start(&["--log-calls"]);
+    let address = server.address.clone();
+    grpc(&[&address]).assert_exit(0);
+    let call = server.next_call();
+    let agent = metadata(&call, "user-agent").join(" ");
+    assert!(agent.starts_with("podkit-probe/"), "{call}");
+    // The deadline goes along (grpc-timeout), as grpc_health_probe's does: here --timeout 20s.
+    let left = call["time_remaining"].as_f64().expect("a deadline");
+    assert!(left > 0.0 && left <= 20.0, "{call}");
+
+    let run = grpc(&[
+        &address,
+        "--rpc-header",
+        "Authorization: Bearer s3cret",
+        "--rpc-header",
+        "x-tenant: blue",
+        "--rpc-header",
+        "x-tenant: green",
+        "--user-agent",
+        "kube-probe/1.34",
+        "--rpc-timeout",
+        "5s",
+    ]);
+    run.assert_exit(0).assert_says("status=SERVING");
+    assert!(!format!("{run:?}").contains("s3cret"), "{run:#?}");
+    let call = server.next_call();
+    assert_eq!(
+        metadata(&call, "authorization"),
+        ["Bearer s3cret"],
+        "{call}"
+    );
+    assert_eq!(metadata(&call, "x-tenant"), ["blue", "green"], "{call}");
+    assert!(
+        metadata(&call, "user-agent")
+            .join(" ")
+            .starts_with("kube-probe/1.34"),
+        "{call}"
+    );
+    let left = call["time_remaining"].as_f64().expect("a deadline");
+    assert!(left > 0.0 && left <= 5.0, "--rpc-timeout 5s: {call}");
+
+    // From the environment, one header a line.
+    servers::probe_with(&["grpc", &address], |command| {
+        command.env("PODKIT_RPC_HEADER", "x-a: 1\nx-b: 2\n");
+    })
+    .assert_exit(0);
+    let call = server.next_call();
+    assert_eq!(metadata(&call, "x-a"), ["1"], "{call}");
+    assert_eq!(metadata(&call, "x-b"), ["2"], "{call}");
+}
+
+#[test]
+fn a_unix_socket_address_reaches_a_server_on_a_unix_socket() {
+    if !grpc_python("a_unix_socket_address_reaches_a_server_on_a_unix_socket") {
+        return;
+    }
+    let scratch = Scratch::new("grpc-unix");
+    let socket = scratch.file("health.sock");
+    let server = HealthServer::start(&["--service", "db", "--listen", &format!("unix:{socket}")]);
+    assert_eq!(server.address, format!("unix:{socket}"));
+    // Both spellings gRPC knows: unix:PATH and unix:///PATH.
+    for address in [format!("unix:{socket}"), format!("unix://{socket}")] {
+        grpc(&[&address])
+            .assert_exit(0)
+            .assert_says(&format!("healthy unix:{socket} status=SERVING"));
+    }
+    grpc(&[&format!("unix:{socket}"), "--service", "db"])
+        .assert_exit(0)
+        .assert_says(&format!("healthy unix:{socket}?service=db status=SERVING"));
+    let missing = scratch.file("nobody.sock");
+    grpc(&[&format!("unix:{missing}")]).assert_exit(3);
+}
+
+#[test]
+fn connect_and_rpc_timeouts_each_bound_their_step_within_the_whole_timeout() {
+    // Connecting never ends: a listener whose backlog is full drops every SYN.
+    let hole = HttpServer::start(&["--listen", "127.0.0.1:0", "--no-accept"]);
+    let _queued = std::net::TcpStream::connect(&hole.address).expect("a queued connection");
+    grpc(&[&hole.address, "--connect-timeout", "300ms"])
+        .assert_exit(3)
+        .assert_says(r#"error="connecting timed out after 300ms""#);
+    // Connected, the call is never answered.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap().to_string();
+    grpc(&[&silent, "--rpc-timeout", "300ms"])
+        .assert_exit(3)
+        .assert_says(r#"error="the call timed out after 300ms""#);
+    // Without --timeout, the whole is their sum (each 1s unless given), as grpc_health_probe
+    // allows each its own time: a call given 1500ms is not cut at 1s.
+    servers::probe_with(&["grpc", &silent, "--rpc-timeout", "1500ms"], |command| {
+        command.env_remove("PODKIT_TIMEOUT");
+    })
+    .assert_exit(3)
+    .assert_says(r#"error="the call timed out after 1500ms""#);
+    // Given, --timeout bounds the whole.
+    servers::probe(&[
+        "grpc",
+        &silent,
+        "--rpc-timeout",
+        "30s",
+        "--timeout",
+        "300ms",
+    ])
+    .assert_exit(3)
+    .assert_says(r#"error="timed out after 300ms""#);
 }

@@ -2,6 +2,7 @@
 //! kubelet's semantics for statuses, bodies, headers and redirects, TLS with certificates made by
 //! openssl, IPv6 and unix sockets, and timeouts that hold whatever the server does.
 
+use podkit_tests::run::{command, installed, run, Announced};
 use podkit_tests::servers::{ipv6_loopback, probe, probe_with, DeadPort, HttpServer, Pki, Scratch};
 use serde_json::Value;
 
@@ -284,6 +285,31 @@ fn a_redirect_to_another_host_is_its_own_answer_with_a_warning() {
 }
 
 #[test]
+fn a_redirect_hosts_letters_are_compared_as_written_as_in_the_kubelet() {
+    // Go compares the two URL.Hostname() strings: LOCALHOST is another host than localhost.
+    let mut server = HttpServer::local();
+    let port = server.port();
+    let url = format!("http://localhost:{port}/to?location=http://LOCALHOST:{port}/status/500");
+    probe(&["http", &url])
+        .assert_exit(0)
+        .assert_says("status=302")
+        .assert_says(r#"warning="redirect to another host (LOCALHOST) not followed""#);
+    assert_eq!(server.requests().len(), 1, "not followed");
+    // Written the same way, and for a Location without a host, it is the same host.
+    for location in [
+        format!("http://LOCALHOST:{port}/status/500"),
+        "/status/500".into(),
+    ] {
+        let url = format!("http://LOCALHOST:{port}/to?location={location}");
+        probe(&["http", &url])
+            .assert_exit(1)
+            .assert_says("status=500");
+        let followed = paths(&server.requests());
+        assert_eq!(followed[1..], ["/status/500"], "{location}");
+    }
+}
+
+#[test]
 fn a_redirect_to_the_same_host_on_another_port_is_followed() {
     // The kubelet compares host names only.
     let mut first = HttpServer::local();
@@ -519,6 +545,17 @@ fn insecure_and_k8s_from_the_environment_take_only_an_explicit_value() {
             run.assert_refused(variable);
         }
     }
+    // The same for every check that verifies TLS: gRPC with --tls, and wait's https targets.
+    let dead = DeadPort::reserve();
+    for args in [
+        &["grpc", "--tls", dead.address.as_str()][..],
+        &["wait", "--timeout", "1s", &url],
+    ] {
+        let run = probe_with(args, |command| {
+            command.env("PODKIT_INSECURE", "");
+        });
+        run.assert_refused("PODKIT_INSECURE");
+    }
 }
 
 #[test]
@@ -584,6 +621,10 @@ fn a_port_above_65535_is_a_configuration_error_naming_the_url_not_port_80() {
     let named = r#"invalid URL "http://127.0.0.3:99999/": invalid port number"#;
     probe(&["http", "http://127.0.0.3:99999/"]).assert_refused(named);
     probe(&["wait", "--timeout", "1s", "http://127.0.0.3:99999/"]).assert_refused(named);
+    // Nor 443 for https.
+    let named = r#"invalid URL "https://127.0.0.3:70000/": invalid port number"#;
+    probe(&["http", "https://127.0.0.3:70000/"]).assert_refused(named);
+    probe(&["wait", "--timeout", "1s", "https://127.0.0.3:70000/"]).assert_refused(named);
 }
 
 #[test]
@@ -729,8 +770,9 @@ fn an_empty_accept_or_user_agent_header_means_none_is_sent() {
 }
 
 #[test]
-fn a_body_that_breaks_off_after_a_200_is_unhealthy() {
-    // The server answered, so the check ran and failed: 1, not 3.
+fn a_body_that_breaks_off_after_a_200_is_an_error_exit_3_as_in_the_kubelet() {
+    // The kubelet reads the body first, and a read that fails makes the probe an error (it
+    // returns the error, not a failure): 3, as for an answer that never came, not 1.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
@@ -743,7 +785,9 @@ fn a_body_that_breaks_off_after_a_200_is_unhealthy() {
             .unwrap();
     });
     probe(&["http", &url])
-        .assert_exit(1)
+        .assert_exit(3)
+        .assert_says("unreachable ")
+        .assert_says("status=200")
         .assert_says("reading the body");
     server.join().unwrap();
 }
@@ -755,4 +799,103 @@ fn tls_flags_with_an_http_url_are_checked_before_any_request() {
     let url = server.url("/status/200");
     probe(&["http", &url, "--ca", "/nonexistent/ca.crt"]).assert_refused("--ca");
     probe(&["http", &url, "--insecure", "--server-name", "bad name!"]).assert_refused("bad name!");
+}
+
+/// `openssl s_server -www` presenting `cert`, answering every request 200; its `127.0.0.1:PORT`.
+fn openssl_server(cert: &str, key: &str) -> Announced {
+    let mut command = command("openssl");
+    command
+        .args(["s_server", "-accept", "127.0.0.1:0", "-www"])
+        .args(["-cert", cert, "-key", key])
+        .stdin(std::process::Stdio::piped());
+    Announced::start(&mut command, "ACCEPT ")
+}
+
+/// `openssl req -x509` with its defaults, for the name localhost, and `extensions` added: a
+/// self-signed certificate with CA:TRUE, as a user makes one in a hurry.
+fn self_signed(scratch: &Scratch, name: &str, extensions: &[&str]) -> (String, String) {
+    let (cert, key) = scratch.pem_pair(name);
+    let mut args = vec!["req", "-x509", "-newkey", "ec", "-pkeyopt"];
+    args.extend(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"]);
+    args.extend(["-keyout", &key, "-out", &cert, "-subj", "/CN=localhost"]);
+    args.extend(["-addext", "subjectAltName=DNS:localhost"]);
+    for extension in extensions {
+        args.extend(["-addext", extension]);
+    }
+    let made = run(command("openssl").args(&args));
+    assert!(made.succeeded(), "openssl {args:?}: {made:#?}");
+    let text = run(command("openssl").args(["x509", "-noout", "-text", "-in", &cert]));
+    assert!(text.stdout.contains("CA:TRUE"), "{}", text.stdout);
+    (cert, key)
+}
+
+#[test]
+fn a_self_signed_ca_certificate_given_as_cacert_and_served_is_trusted_as_curl_trusts_it() {
+    let test =
+        "a_self_signed_ca_certificate_given_as_cacert_and_served_is_trusted_as_curl_trusts_it";
+    if !installed(test, "openssl", &["version"], "openssl") {
+        return;
+    }
+    let scratch = Scratch::new("probe-self-signed");
+    let (cert, key) = self_signed(&scratch, "self", &[]);
+    let server = openssl_server(&cert, &key);
+    let port = server.address.rsplit(':').next().unwrap();
+    let url = format!("https://localhost:{port}/");
+    probe(&["http", &url, "--cacert", &cert])
+        .assert_exit(0)
+        .assert_says("status=200");
+    // It is trusted as the certificate it is, no more: for its name only...
+    probe(&[
+        "http",
+        &format!("https://127.0.0.1:{port}/"),
+        "--cacert",
+        &cert,
+    ])
+    .assert_exit(3)
+    .assert_says("not valid for name");
+    // ...only when given, not by the system bundle nor another CA file...
+    probe(&["http", &url]).assert_exit(3);
+    let (other, _) = self_signed(&scratch, "other", &[]);
+    probe(&["http", &url, "--cacert", &other]).assert_exit(3);
+    // ...and not for a use it excludes.
+    let (client_only, key) = self_signed(&scratch, "client-only", &["extendedKeyUsage=clientAuth"]);
+    let server = openssl_server(&client_only, &key);
+    let port = server.address.rsplit(':').next().unwrap();
+    probe(&[
+        "http",
+        &format!("https://localhost:{port}/"),
+        "--cacert",
+        &client_only,
+    ])
+    .assert_exit(3)
+    .assert_says("InvalidPurpose");
+}
+
+#[test]
+fn a_self_signed_ca_certificate_given_as_cacert_and_served_is_refused_once_expired() {
+    let test = "a_self_signed_ca_certificate_given_as_cacert_and_served_is_refused_once_expired";
+    if !installed(test, "openssl", &["version"], "openssl") {
+        return;
+    }
+    use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let scratch = Scratch::new("probe-self-signed-expired");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.not_before = date_time_ymd(2020, 1, 1);
+    params.not_after = date_time_ymd(2020, 12, 31);
+    let key = KeyPair::generate().unwrap();
+    let certificate = params.self_signed(&key).unwrap();
+    let (cert, key_file) = scratch.pem_pair("expired");
+    std::fs::write(&cert, certificate.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let server = openssl_server(&cert, &key_file);
+    let port = server.address.rsplit(':').next().unwrap();
+    probe(&[
+        "http",
+        &format!("https://localhost:{port}/"),
+        "--cacert",
+        &cert,
+    ])
+    .assert_exit(3)
+    .assert_says("certificate expired");
 }

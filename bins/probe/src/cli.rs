@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hyper::header::HeaderValue;
 use podkit::cli::{parse, LogArgs, UsageError};
 use podkit::tls::ClientTls;
 
-use podkit::http::Statuses;
+use podkit::http::{Header, Statuses};
 
 /// Exit codes: 0 healthy; 1 unhealthy (the check ran and failed); 2 usage or configuration error;
 /// 3 could not connect, or timed out.
@@ -39,7 +40,8 @@ Exit status:
   0  healthy
   1  unhealthy: the check ran and failed (status, body, NOT_SERVING, stale file, non-zero exec)
   2  usage or configuration error (a flag, a URL, a certificate)
-  3  could not connect, or timed out";
+  3  could not connect, timed out, or the answer broke off
+exec and wait stop on SIGTERM (143) or SIGINT (130)";
 
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
@@ -74,12 +76,12 @@ pub struct HttpArgs {
     pub method: String,
 
     /// Extra request header 'Name: value' (repeatable); replaces a default of the same name
-    #[arg(long = "header", value_name = "'K: V'", value_delimiter = '\n')]
-    pub headers: Vec<String>,
+    #[arg(long = "header", value_name = "'K: V'", value_delimiter = '\n', value_parser = header)]
+    pub headers: Vec<Header>,
 
     /// Host header, when it differs from the URL's (the TLS name stays the URL's: see --server-name)
-    #[arg(long, env = "PODKIT_HOST")]
-    pub host: Option<String>,
+    #[arg(long, value_parser = header_value, env = "PODKIT_HOST")]
+    pub host: Option<HeaderValue>,
 
     /// Healthy statuses: a code or an inclusive range, comma-separated
     #[arg(long, default_value = "200-399", env = "PODKIT_EXPECT_STATUS")]
@@ -90,7 +92,7 @@ pub struct HttpArgs {
     pub expect_body: Option<regex_lite::Regex>,
 
     /// Give up after this long, connection included
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// Connect to this unix socket instead of the URL's host and port
@@ -111,14 +113,14 @@ pub struct TcpArgs {
     pub address: String,
 
     /// Give up after this long
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Kill the command and report a timeout after this long
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "1s", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// The command and its arguments
@@ -138,16 +140,33 @@ pub struct FileArgs {
 
 #[derive(Debug, Args)]
 pub struct GrpcArgs {
-    /// HOST:PORT, or [IPv6]:PORT
+    /// HOST:PORT, [IPv6]:PORT, or unix:PATH (unix:///PATH)
     pub address: String,
 
     /// The service to ask about; empty asks about the server as a whole
     #[arg(long, default_value = "", env = "PODKIT_SERVICE")]
     pub service: String,
 
-    /// Give up after this long, connection included
-    #[arg(long, default_value = "1s", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
-    pub timeout: Duration,
+    /// Give up after this long, connection included [default: 1s, or the sum of
+    /// --connect-timeout and --rpc-timeout, each 1s unless given, when either is]
+    #[arg(long, value_parser = timeout, env = "PODKIT_TIMEOUT")]
+    pub timeout: Option<Duration>,
+
+    /// Give up connecting (TCP, and TLS with --tls) after this long
+    #[arg(long, value_parser = timeout)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Give up on the call after this long once connected; the server is told (grpc-timeout)
+    #[arg(long, value_parser = timeout)]
+    pub rpc_timeout: Option<Duration>,
+
+    /// Extra request metadata 'name: value' (repeatable)
+    #[arg(long = "rpc-header", value_name = "'K: V'", value_delimiter = '\n', value_parser = rpc_header)]
+    pub rpc_headers: Vec<Header>,
+
+    /// The user-agent sent; empty sends none
+    #[arg(long, default_value = crate::grpc::USER_AGENT_DEFAULT, value_parser = header_value)]
+    pub user_agent: HeaderValue,
 
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -211,6 +230,44 @@ impl Cli {
     }
 }
 
+/// A check's time limit: more than zero, since no attempt fits in none.
+fn timeout(text: &str) -> Result<Duration, String> {
+    match parse::duration(text)? {
+        Duration::ZERO => Err("must be more than 0: no check can succeed in no time".to_owned()),
+        timeout => Ok(timeout),
+    }
+}
+
+/// `Name: value`, one header ([`Header::parse`]).
+fn header(text: &str) -> Result<Header, String> {
+    Header::parse(text).map_err(|e| e.to_string())
+}
+
+/// gRPC metadata `name: value`: a header ([`Header::parse`]) whose name gRPC itself does not
+/// set or reserve.
+fn rpc_header(text: &str) -> Result<Header, String> {
+    let header = header(text)?;
+    let name = header.name.as_str();
+    let reserved = ["content-type", "te", "user-agent", "host", "connection"];
+    if reserved.contains(&name) || name.starts_with("grpc-") {
+        let hint = if name == "user-agent" {
+            " (use --user-agent)"
+        } else {
+            ""
+        };
+        return Err(format!("{name} is gRPC's own, not metadata to send{hint}"));
+    }
+    Ok(header)
+}
+
+/// A header's value: one line, never a second header smuggled in after a line break.
+fn header_value(text: &str) -> Result<HeaderValue, String> {
+    if text.contains(['\r', '\n']) {
+        return Err("a line break is not allowed in a header".to_owned());
+    }
+    HeaderValue::from_str(text).map_err(|_| "not a valid header value".to_owned())
+}
+
 fn parse_regex(text: &str) -> Result<regex_lite::Regex, String> {
     regex_lite::Regex::new(text).map_err(|e| format!("invalid regular expression: {e}"))
 }
@@ -222,7 +279,7 @@ pub struct WaitArgs {
     pub targets: Vec<String>,
 
     /// Give up, without running CMD, after this long
-    #[arg(long, default_value = "5m", value_parser = parse::duration, env = "PODKIT_TIMEOUT")]
+    #[arg(long, default_value = "5m", value_parser = timeout, env = "PODKIT_TIMEOUT")]
     pub timeout: Duration,
 
     /// The longest pause between two attempts at one target (the backoff starts at 50ms); each
@@ -236,4 +293,17 @@ pub struct WaitArgs {
     /// Run once every target passes; it replaces podkit-probe (exec)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+impl GrpcArgs {
+    /// The whole check's time: `--timeout`, else 1s, else (as grpc_health_probe, whose two
+    /// timeouts default to 1s each) the connect and call timeouts added up.
+    pub fn whole_timeout(&self) -> Duration {
+        const ONE_SECOND: Duration = Duration::from_secs(1);
+        match (self.timeout, self.connect_timeout, self.rpc_timeout) {
+            (Some(timeout), _, _) => timeout,
+            (None, None, None) => ONE_SECOND,
+            (None, connect, rpc) => connect.unwrap_or(ONE_SECOND) + rpc.unwrap_or(ONE_SECOND),
+        }
+    }
 }

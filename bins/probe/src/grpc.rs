@@ -6,11 +6,12 @@
 
 use std::error::Error;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use podkit::addr::Address;
@@ -25,7 +26,7 @@ use crate::outcome::{Finding, TimedOut};
 
 /// The standard health RPC (grpc/grpc `doc/health-checking.md`).
 const METHOD_PATH: &str = "/grpc.health.v1.Health/Check";
-const USER_AGENT_VALUE: &str = concat!("podkit-probe/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT_DEFAULT: &str = concat!("podkit-probe/", env!("CARGO_PKG_VERSION"));
 /// Enough of a body to see one largest accepted message and that something follows it; a server
 /// streaming without end costs no more than this.
 const BODY_LIMIT: usize = wire::PREFIX_LEN + wire::MAX_MESSAGE + 1;
@@ -56,6 +57,32 @@ impl GrpcTls {
     }
 }
 
+/// What the call carries and how long each part may take, beyond the service asked about:
+/// grpc_health_probe's `-rpc-header`, `-user-agent`, `-connect-timeout` and `-rpc-timeout`.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// Request metadata, sent as given (names that gRPC itself sets are refused at the edge).
+    pub metadata: Vec<(HeaderName, HeaderValue)>,
+    /// `None` sends no user-agent.
+    pub user_agent: Option<HeaderValue>,
+    /// Connecting (TCP, and TLS with `--tls`) may take this long; `None`: up to the deadline.
+    pub connect_timeout: Option<Duration>,
+    /// The call may take this long once connected, and the server is told (`grpc-timeout`);
+    /// `None`: what is left until the deadline.
+    pub rpc_timeout: Option<Duration>,
+}
+
+impl Default for CallOptions {
+    fn default() -> CallOptions {
+        CallOptions {
+            metadata: Vec::new(),
+            user_agent: Some(HeaderValue::from_static(USER_AGENT_DEFAULT)),
+            connect_timeout: None,
+            rpc_timeout: None,
+        }
+    }
+}
+
 /// Everything a gRPC health check needs, parsed and ready: the `grpc` subcommand runs one, the
 /// `wait` subcommand one per `grpc://` target.
 pub struct GrpcCheck {
@@ -64,6 +91,7 @@ pub struct GrpcCheck {
     /// Built in [`GrpcCheck::new`], so that a bad `--ca` or `--cert` is a configuration error,
     /// found before connecting, and a check run again (by `wait`) reads no file again.
     tls: Option<TlsTarget>,
+    options: CallOptions,
     /// The framed request, encoded once.
     request: Bytes,
 }
@@ -74,6 +102,7 @@ impl GrpcCheck {
         endpoint: Address,
         service: String,
         tls: Option<GrpcTls>,
+        options: CallOptions,
     ) -> Result<GrpcCheck, UsageError> {
         let tls = match tls {
             None => None,
@@ -96,6 +125,7 @@ impl GrpcCheck {
             endpoint,
             service,
             tls,
+            options,
             request: Bytes::from(request),
         })
     }
@@ -105,29 +135,39 @@ impl GrpcCheck {
         self.tls.is_some()
     }
 
-    /// The target as the outcome line names it: `grpc://HOST:PORT[/SERVICE]`.
+    /// The target as the outcome line names it: `grpc://HOST:PORT[/SERVICE]`, or
+    /// `unix:PATH[?service=SERVICE]` for a unix socket.
     pub fn target(&self) -> String {
-        match self.service.as_str() {
-            "" => format!("grpc://{}", self.endpoint),
-            service => format!("grpc://{}/{service}", self.endpoint),
+        match (&self.endpoint, self.service.as_str()) {
+            (Address::Unix(_), "") => self.endpoint.to_string(),
+            (Address::Unix(_), service) => format!("{}?service={service}", self.endpoint),
+            (_, "") => format!("grpc://{}", self.endpoint),
+            (_, service) => format!("grpc://{}/{service}", self.endpoint),
         }
     }
 
-    /// Runs the check, connecting by `deadline`; the caller bounds the whole with it.
+    /// Runs the check by `deadline`, which the caller also bounds the whole with: connecting
+    /// within `--connect-timeout`, then the call within `--rpc-timeout`.
     pub async fn run(&self, deadline: Instant) -> Result<Finding, TimedOut> {
-        let stream = match connect(&self.endpoint, deadline, self.tls.as_ref()).await? {
-            Ok(stream) => stream,
-            Err(unreached) => return Ok(unreached),
+        let (connect_by, connect_limit) = within(deadline, self.options.connect_timeout);
+        let connected = connect(&self.endpoint, connect_by, self.tls.as_ref()).await;
+        let stream = match connected {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(unreached)) => return Ok(unreached),
+            Err(TimedOut) => return timed_out("connecting", connect_limit),
         };
-        Ok(match self.call(stream).await {
-            Ok(answer) => judge(&answer, &self.service),
-            Err(why) => Finding::unreachable(why),
-        })
+        let (call_by, call_limit) = within(deadline, self.options.rpc_timeout);
+        let left = call_by.saturating_duration_since(Instant::now());
+        match tokio::time::timeout_at(call_by, self.call(stream, left)).await {
+            Ok(Ok(answer)) => Ok(judge(&answer, &self.service)),
+            Ok(Err(why)) => Ok(Finding::unreachable(why)),
+            Err(_) => timed_out("the call", call_limit),
+        }
     }
 
-    /// Makes the call on `stream` and reads the answer; `Err` is anything that kept the call
-    /// from being answered at all (HTTP/2).
-    async fn call(&self, stream: Connection) -> Result<Answer, String> {
+    /// Makes the call on `stream`, telling the server it has `left`, and reads the answer;
+    /// `Err` is anything that kept the call from being answered at all (HTTP/2).
+    async fn call(&self, stream: Connection, left: Duration) -> Result<Answer, String> {
         // The executor spawns on the current runtime, which is single-threaded: hyper's HTTP/2
         // tasks share the probe's one thread.
         let (mut sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -139,14 +179,21 @@ impl GrpcCheck {
             Address::Unix(_) => "localhost".to_owned(),
         };
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("{scheme}://{authority}{METHOD_PATH}"))
             .header(CONTENT_TYPE, "application/grpc")
             .header(TE, "trailers")
-            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header("grpc-timeout", grpc_timeout(left))
             .body(Full::new(self.request.clone()))
             .map_err(|e| format!("request to {}: {e}", self.endpoint))?;
+        let headers = request.headers_mut();
+        if let Some(user_agent) = &self.options.user_agent {
+            headers.insert(USER_AGENT, user_agent.clone());
+        }
+        for (name, value) in &self.options.metadata {
+            headers.append(name, value.clone());
+        }
         let response = sender
             .send_request(request)
             .await
@@ -180,6 +227,33 @@ impl GrpcCheck {
         }
         Ok(answer)
     }
+}
+
+/// The deadline of a step limited to `limit` (if any) that must also end by `deadline`, and the
+/// limit that applies when it comes first (`None`: the caller's deadline came first).
+fn within(deadline: Instant, limit: Option<Duration>) -> (Instant, Option<Duration>) {
+    match limit.map(|limit| (Instant::now() + limit, limit)) {
+        Some((by, limit)) if by < deadline => (by, Some(limit)),
+        _ => (deadline, None),
+    }
+}
+
+/// A step that ran out of its own time (`--connect-timeout`, `--rpc-timeout`) is unreachable,
+/// as a timeout is; when the check's deadline came first, the caller words it.
+fn timed_out(step: &str, limit: Option<Duration>) -> Result<Finding, TimedOut> {
+    let limit = limit.ok_or(TimedOut)?;
+    let limit = podkit::duration::format(limit);
+    Ok(Finding::unreachable(format!(
+        "{step} timed out after {limit}"
+    )))
+}
+
+/// `grpc-timeout`: the time the server has, in milliseconds, in the at most 8 digits gRPC allows
+/// (`doc/PROTOCOL-HTTP2.md`), rounded up so that a deadline never reads as already past.
+fn grpc_timeout(left: Duration) -> HeaderValue {
+    let millis = left.as_nanos().div_ceil(1_000_000).clamp(1, 99_999_999);
+    // Digits and a letter: always a valid value.
+    HeaderValue::try_from(format!("{millis}m")).unwrap_or(HeaderValue::from_static("1m"))
 }
 
 /// One call's response, as read off the connection.
@@ -742,10 +816,16 @@ mod tests {
     #[test]
     fn the_target_names_the_service_and_tls_flags_need_tls() {
         let endpoint = Address::parse_host_port("[::1]:50051").unwrap();
-        let check = GrpcCheck::new(endpoint.clone(), String::new(), None).unwrap();
+        let options = CallOptions::default;
+        let check = GrpcCheck::new(endpoint.clone(), String::new(), None, options()).unwrap();
         assert_eq!(check.target(), "grpc://[::1]:50051");
-        let check = GrpcCheck::new(endpoint, "db".into(), None).unwrap();
+        let check = GrpcCheck::new(endpoint, "db".into(), None, options()).unwrap();
         assert_eq!(check.target(), "grpc://[::1]:50051/db");
+        let socket = Address::parse("unix:/run/app.sock").unwrap();
+        let check = GrpcCheck::new(socket.clone(), String::new(), None, options()).unwrap();
+        assert_eq!(check.target(), "unix:/run/app.sock");
+        let check = GrpcCheck::new(socket, "db".into(), None, options()).unwrap();
+        assert_eq!(check.target(), "unix:/run/app.sock?service=db");
         let flags = TlsArgs {
             tls: false,
             cacert: Some("ca.pem".into()),

@@ -36,6 +36,8 @@ pub struct HttpCheck {
     pub unix_socket: Option<std::path::PathBuf>,
     pub tls: ClientTls,
     pub server_name: Option<String>,
+    /// The URL's host as written, which a redirect's must equal to be followed.
+    host_as_written: String,
     /// Built on first use: a plain-HTTP check never reads a CA bundle.
     tls_config: OnceLock<Result<Arc<ClientConfig>, String>>,
 }
@@ -50,11 +52,11 @@ impl HttpCheck {
             .map_err(|_| format!("invalid method {:?}", args.method))
             .blame("--method")?;
         // A header the user gives replaces the default of that name; given twice, both go.
-        let mut given = Vec::new();
-        for header in &args.headers {
-            let Header { name, value } = Header::parse(header).blame("--header")?;
-            given.push((name, value));
-        }
+        let mut given: Vec<_> = args
+            .headers
+            .into_iter()
+            .map(|Header { name, value }| (name, value))
+            .collect();
         check
             .headers
             .retain(|(default, _)| !given.iter().any(|(name, _)| name == default));
@@ -70,11 +72,7 @@ impl HttpCheck {
         check
             .headers
             .retain(|(name, value)| !(value.is_empty() && (name == ACCEPT || name == USER_AGENT)));
-        let host = args
-            .host
-            .map(|host| HeaderValue::from_str(&host).blame("--host"))
-            .transpose()?;
-        check.host_header = host.or(host_from_headers);
+        check.host_header = args.host.or(host_from_headers);
         check.expect_status = args.expect_status;
         check.expect_body = args.expect_body;
         check.unix_socket = args.unix_socket;
@@ -114,8 +112,10 @@ impl HttpCheck {
         tls: ClientTls,
         server_name: Option<String>,
     ) -> Result<HttpCheck, UsageError> {
+        let parsed = Url::parse(url).map_err(UsageError::new)?;
+        let host_as_written = hostname_as_written(url).unwrap_or(parsed.host()).to_owned();
         let check = HttpCheck {
-            url: Url::parse(url).map_err(UsageError::new)?,
+            url: parsed,
             method: Method::GET,
             headers: vec![
                 (USER_AGENT, HeaderValue::from_static(USER_AGENT_DEFAULT)),
@@ -128,6 +128,7 @@ impl HttpCheck {
             unix_socket: None,
             tls,
             server_name,
+            host_as_written,
             tls_config: OnceLock::new(),
         };
         if check.url.is_https() {
@@ -139,6 +140,7 @@ impl HttpCheck {
     /// Runs the check, redirects included, by `deadline`.
     pub async fn run(&self, deadline: Instant) -> Result<Finding, TimedOut> {
         let mut url = self.url.clone();
+        let mut host = self.host_as_written.clone();
         let mut host_header = self.host_header.clone();
         let mut requests = 0;
         loop {
@@ -173,8 +175,13 @@ impl HttpCheck {
             };
             // The kubelet's rules, in its order: a redirect to a host other than the first
             // request's is not followed (its 3xx is the answer); then no more than 10 requests.
-            if !next.host().eq_ignore_ascii_case(self.url.host()) {
-                let warning = format!("redirect to another host ({}) not followed", next.host());
+            // The hosts are compared as written, as Go's `URL.Hostname()` strings: `LOCALHOST`
+            // is another host than `localhost`. A Location without a host keeps the current one.
+            if let Some(written) = hostname_as_written(location) {
+                host = written.to_owned();
+            }
+            if host != self.host_as_written {
+                let warning = format!("redirect to another host ({host}) not followed");
                 return Ok(self.judge(status, &response.body, Some(warning)));
             }
             if requests >= MAX_REQUESTS {
@@ -199,10 +206,16 @@ impl HttpCheck {
         warning: Option<String>,
     ) -> Finding {
         let shown = Some(status.to_string());
-        // The kubelet reads the body before it looks at the status: a body that breaks off fails.
+        // The kubelet reads the body before it looks at the status, and a body that breaks off
+        // is an error there (the probe errored), not a failure: unreachable, exit 3.
         let body = match body {
             Ok(body) => body,
-            Err(why) => return Finding::unhealthy(shown, why.to_string()),
+            Err(why) => {
+                return Finding {
+                    status: shown,
+                    ..Finding::unreachable(why.to_string())
+                }
+            }
         };
         if !self.expect_status.contains(status) {
             return Finding::unhealthy(shown, format!("status {status} is not expected"));
@@ -246,5 +259,55 @@ impl HttpCheck {
                     .map_err(|e| e.blamed_line())
             })
             .clone()
+    }
+}
+
+/// The host of an absolute URL or a `//host/...` reference as written, as Go's `URL.Hostname()`
+/// gives it: without userinfo, port or brackets, its letters' case kept. `None` for a reference
+/// without a host (a path, a query), which keeps the current host.
+fn hostname_as_written(reference: &str) -> Option<&str> {
+    let authority = match reference.split_once("://") {
+        Some((scheme, rest)) if is_scheme(scheme) => rest,
+        _ => reference.strip_prefix("//")?,
+    };
+    let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(bracketed) = host_port.strip_prefix('[') {
+        return bracketed.split_once(']').map(|(host, _)| host);
+    }
+    Some(match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host_port,
+    })
+}
+
+/// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+fn is_scheme(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_alphabetic())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hostname_as_written;
+
+    #[test]
+    fn hosts_read_as_go_writes_hostname() {
+        for (reference, host) in [
+            ("http://LOCALHOST:8080/x", Some("LOCALHOST")),
+            ("https://user:p@ss@Example.com/", Some("Example.com")),
+            ("http://[::1]:80/", Some("::1")),
+            ("http://[::1]/", Some("::1")),
+            ("//elsewhere.test/landing", Some("elsewhere.test")),
+            ("http://host?q", Some("host")),
+            ("http://host:/", Some("host")),
+            ("/landing/x", None),
+            ("landing?full=1", None),
+            ("../a//b", None),
+        ] {
+            assert_eq!(hostname_as_written(reference), host, "{reference}");
+        }
     }
 }

@@ -92,19 +92,38 @@ fn run(check: CheckCommand, output: Output) -> Result<i32, UsageError> {
             (name, attempt(&target, args.timeout)?)
         }
         CheckCommand::Grpc(args) => {
-            let endpoint = Address::parse_host_port(&args.address).map_err(UsageError::new)?;
-            let check = grpc::GrpcCheck::new(
-                endpoint,
-                args.service,
-                grpc::GrpcTls::from_flags(&args.tls)?,
-            )?;
+            let timeout = args.whole_timeout();
+            // gRPC's target syntax for a socket, unix:///PATH, as well as unix:PATH.
+            let address = match args.address.strip_prefix("unix://") {
+                Some(path) if path.starts_with('/') => format!("unix:{path}"),
+                _ => args.address,
+            };
+            let endpoint = Address::parse(&address).map_err(UsageError::new)?;
+            let options = grpc::CallOptions {
+                metadata: args
+                    .rpc_headers
+                    .into_iter()
+                    .map(|header| (header.name, header.value))
+                    .collect(),
+                user_agent: Some(args.user_agent).filter(|agent| !agent.is_empty()),
+                connect_timeout: args.connect_timeout,
+                rpc_timeout: args.rpc_timeout,
+            };
+            let tls = grpc::GrpcTls::from_flags(&args.tls)?;
+            let check = grpc::GrpcCheck::new(endpoint, args.service, tls, options)?;
             let name = check.target();
-            (name, attempt(&Target::Grpc(Box::new(check)), args.timeout)?)
+            (name, attempt(&Target::Grpc(Box::new(check)), timeout)?)
         }
         // No runtime for these two: nothing to wait on but a child or a file.
         CheckCommand::Exec(args) => {
             let name = args.command[0].to_string_lossy().into_owned();
-            (name, exec::run(&args.command, args.timeout)?)
+            let ran = exec::run(&args.command, args.timeout)?;
+            let outcome = ran.finding.into_outcome(name, started.elapsed());
+            outcome.print(output);
+            // Asked to stop, it stopped: 128+N, as `wait` and a shell say it.
+            return Ok(ran
+                .stopped_by
+                .map_or(outcome.verdict.exit_code(), |signal| 128 + signal));
         }
         CheckCommand::File(args) => (
             args.path.display().to_string(),

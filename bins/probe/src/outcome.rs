@@ -12,7 +12,7 @@ pub enum Verdict {
     Healthy,
     /// 1: the check ran and failed (a status, a body, NOT_SERVING, a stale file, an exit code).
     Unhealthy,
-    /// 3: the target could not be reached in time.
+    /// 3: the target could not be reached in time, or its answer broke off.
     Unreachable,
 }
 
@@ -106,24 +106,34 @@ impl Outcome {
         }
     }
 
-    fn json(&self) -> serde_json::Value {
-        let status = match self.status.as_deref().map(str::parse::<i64>) {
-            Some(Ok(number)) => serde_json::json!(number),
-            Some(Err(_)) => serde_json::json!(self.status),
-            None => serde_json::Value::Null,
-        };
-        let error = if self.verdict == Verdict::Healthy {
-            None
-        } else {
-            self.detail.clone()
-        };
-        serde_json::json!({
-            "target": self.target,
-            "result": self.verdict.word(),
-            "status": status,
-            "latency_ms": (self.latency.as_secs_f64() * 1e6).round() / 1e3,
-            "error": error,
-        })
+    /// `{"error":..,"latency_ms":..,"result":..,"status":..,"target":..}`: the status a number
+    /// when it is one (an HTTP status, an exit code), else a string (a gRPC status) or null.
+    fn json(&self) -> String {
+        use podkit::log::push_json_string;
+        let mut line = String::from("{\"error\":");
+        match self
+            .detail
+            .as_deref()
+            .filter(|_| self.verdict != Verdict::Healthy)
+        {
+            Some(detail) => push_json_string(&mut line, detail),
+            None => line.push_str("null"),
+        }
+        let latency_ms = self.latency.as_secs_f64() * 1e3;
+        line.push_str(&format!(",\"latency_ms\":{latency_ms:.3},\"result\":\""));
+        line.push_str(self.verdict.word());
+        line.push_str("\",\"status\":");
+        match self.status.as_deref() {
+            Some(code) if !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit()) => {
+                line.push_str(code)
+            }
+            Some(status) => push_json_string(&mut line, status),
+            None => line.push_str("null"),
+        }
+        line.push_str(",\"target\":");
+        push_json_string(&mut line, &self.target);
+        line.push('}');
+        line
     }
 }
 

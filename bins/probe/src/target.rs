@@ -77,8 +77,8 @@ impl Target {
                     client: tls.client(false),
                     server_name: tls.server_name.clone(),
                 });
-                let check =
-                    GrpcCheck::new(endpoint, service.to_owned(), tls).map_err(|e| fail(&e))?;
+                let check = GrpcCheck::new(endpoint, service.to_owned(), tls, Default::default())
+                    .map_err(|e| fail(&e))?;
                 Ok(Target::Grpc(Box::new(check)))
             }
             "unix" if rest.starts_with('/') => Ok(Target::Unix(PathBuf::from(rest))),

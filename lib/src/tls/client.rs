@@ -12,6 +12,9 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use super::certificate::Validity;
 use super::material::Material;
 use super::pem::{self, PemError};
+use trusted_leaf::TrustedLeafOrChain;
+
+mod trusted_leaf;
 
 /// What a client's TLS flags ask for: `--ca`, `--cert`/`--key`, `--insecure`.
 #[derive(Debug, Clone, Default)]
@@ -98,7 +101,17 @@ impl ClientTls {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
         } else {
-            builder.with_root_certificates(self.roots()?)
+            match &self.ca {
+                Some(path) => {
+                    let trusted = pem::certificates(path)
+                        .map_err(|e| ClientTlsError::Pem(TlsInput::Ca, e))?;
+                    let verifier = TrustedLeafOrChain::new(trusted, provider.clone())?;
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(verifier))
+                }
+                None => builder.with_root_certificates(system_roots()?),
+            }
         };
         let (mut config, leaf) = match &self.identity {
             None => (builder.with_no_client_auth(), None),
@@ -133,41 +146,33 @@ impl ClientTls {
         }
         files
     }
+}
 
-    fn roots(&self) -> Result<RootCertStore, ClientTlsError> {
-        let mut roots = RootCertStore::empty();
-        match &self.ca {
-            Some(path) => {
-                let certificates =
-                    pem::certificates(path).map_err(|e| ClientTlsError::Pem(TlsInput::Ca, e))?;
-                for certificate in certificates {
-                    roots.add(certificate).map_err(ClientTlsError::Rustls)?;
-                }
-            }
-            None => match system_bundle() {
-                // One file, one parse: rustls-native-certs also reads every file in
-                // /etc/ssl/certs, parsing the same certificates again (12 ms against 4 for a probe
-                // that runs every few seconds).
-                Some(bundle) => {
-                    let certificates = pem::certificates(&bundle)
-                        .map_err(|e| ClientTlsError::NoSystemRoots(e.to_string()))?;
-                    roots.add_parsable_certificates(certificates);
-                }
-                None => {
-                    let found = rustls_native_certs::load_native_certs();
-                    if found.certs.is_empty() {
-                        let why = found
-                            .errors
-                            .first()
-                            .map_or("none found".to_owned(), |e| e.to_string());
-                        return Err(ClientTlsError::NoSystemRoots(why));
-                    }
-                    roots.add_parsable_certificates(found.certs);
-                }
-            },
+/// The system's CA certificates: the bundle file, else whatever rustls-native-certs finds.
+fn system_roots() -> Result<RootCertStore, ClientTlsError> {
+    let mut roots = RootCertStore::empty();
+    match system_bundle() {
+        // One file, one parse: rustls-native-certs also reads every file in /etc/ssl/certs,
+        // parsing the same certificates again (12 ms against 4 for a probe that runs every few
+        // seconds).
+        Some(bundle) => {
+            let certificates = pem::certificates(&bundle)
+                .map_err(|e| ClientTlsError::NoSystemRoots(e.to_string()))?;
+            roots.add_parsable_certificates(certificates);
         }
-        Ok(roots)
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                let why = found
+                    .errors
+                    .first()
+                    .map_or("none found".to_owned(), |e| e.to_string());
+                return Err(ClientTlsError::NoSystemRoots(why));
+            }
+            roots.add_parsable_certificates(found.certs);
+        }
     }
+    Ok(roots)
 }
 
 /// The system's CA bundle file: `SSL_CERT_FILE`, else the first of the usual places that exists
