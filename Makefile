@@ -22,7 +22,12 @@ export PODKIT_BIN_DIR := $(BIN_DIR)
 
 build:
 	@rustup target list --installed | grep -qx '$(TARGET)' || rustup target add $(TARGET)
-	cargo build --release --locked --target $(TARGET) --workspace --bins
+	@# One build per tool, not one of the workspace: cargo unifies the features of lib that the
+	@# packages built together ask for, and a tool would carry what only another needs (86 KB of
+	@# podkit-probe's were ambassador's).
+	@for package in $(TOOLS:%=podkit-%) podkit-tests; do \
+	  cargo build --release --locked --target $(TARGET) -p $$package --bins || exit 1; \
+	done
 	@for tool in $(TOOLS) testhelper; do \
 	  file -L $(BIN_DIR)/podkit-$$tool | grep -q 'statically linked' \
 	    || { echo "podkit-$$tool is not statically linked"; exit 1; }; \
