@@ -50,23 +50,29 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         metrics: metrics.clone(),
     };
 
-    let mut shown = Vec::new();
+    // The bound addresses, for the log: port 0 means any, and the log says which.
+    let (mut udp_shown, mut tcp_shown) = ("off".to_owned(), "off".to_owned());
     if let Some(addr) = config.udp {
-        let socket = udp::bind(addr).blame("--statsd-udp")?;
+        let socket = udp::bind(addr)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+            .blame("--statsd-udp")?;
         let bound = socket.local_addr().blame("--statsd-udp")?;
-        shown.push(format!("udp={bound}"));
+        udp_shown = bound.to_string();
         udp::spawn(socket, ingest.clone())
             .map_err(|e| Failure::internal("cannot start the UDP reader", e))?;
     }
     if let Some(addr) = config.tcp {
-        let listener = tcp::bind(addr).await.blame("--statsd-tcp")?;
+        let listener = tcp::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+            .blame("--statsd-tcp")?;
         let bound = listener.local_addr().blame("--statsd-tcp")?;
-        shown.push(format!("tcp={bound}"));
+        tcp_shown = bound.to_string();
         tokio::spawn(tcp::serve(listener, ingest.clone()));
     }
     tokio::spawn(sweep(store, metrics));
     readiness.set_ready();
-    podkit::info!("listening", inputs = shown.join(" "));
+    podkit::info!("listening", udp = udp_shown, tcp = tcp_shown);
     let cause = shutdown.requested().await;
     podkit::info!("stopping", cause = cause);
     Ok(())
