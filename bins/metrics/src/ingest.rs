@@ -128,6 +128,17 @@ pub fn map_sample<'s>(
     // label set.
     labels.retain(|(k, v)| !v.is_empty() && !k.is_empty());
     labels.sort();
+    if sample.kind == Kind::Observer {
+        // `le` and `quantile` are the buckets' and quantiles' own labels: a tag of that name
+        // would give one sample two of them, and the whole scrape would be refused.
+        let own = match rule.map_or(&mapper.default_observer, |r| &r.observer) {
+            crate::mapping::Observer::Histogram { .. } => "le",
+            crate::mapping::Observer::Summary { .. } => "quantile",
+        };
+        if labels.iter().any(|(k, _)| k == own) {
+            return Err(Skip("reserved_label"));
+        }
+    }
     let value = sample.value * rule.and_then(|r| r.scale).unwrap_or(1.0);
     let op = match sample.kind {
         Kind::Counter if !(value >= 0.0 && value.is_finite()) => {
@@ -151,4 +162,66 @@ pub fn map_sample<'s>(
         mapped,
         rule: rule.map(|r| r.pattern.as_str()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAPPING: &str = "mappings:\n\
+        - match: api.*.hits\n  name: api_hits_total\n  labels:\n    endpoint: \"$1\"\n    code: fixed\n\
+        - match: honor.*\n  name: honored\n  honor_labels: true\n  labels:\n    code: fixed\n\
+        - match: micro.*\n  name: micro_seconds\n  scale: 1e-6\n  observer_type: histogram\n\
+        - match: empty.*\n  name: \"$2\"\n";
+
+    /// What the first sample of `line` becomes under [`MAPPING`]: its name, its labels as
+    /// `k=v`, and its operation as `{:?}`.
+    fn mapped(line: &str) -> Result<(String, Vec<String>, String), Skip> {
+        let mapper = Mapper::from_yaml(MAPPING).expect("a valid mapping");
+        let mut samples = Vec::new();
+        line::parse(line, &mut samples, &mut Problems::default());
+        map_sample(&mapper, &samples[0]).map(|m| {
+            let labels = m
+                .update
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            (
+                m.update.name.to_string(),
+                labels,
+                format!("{:?}", m.update.op),
+            )
+        })
+    }
+
+    #[test]
+    fn rule_labels_win_over_tags_unless_honor_labels() {
+        let (name, labels, _) = mapped("api.users.hits:1|c|#code:500,extra:x").unwrap();
+        assert_eq!(name, "api_hits_total");
+        assert_eq!(labels, ["code=fixed", "endpoint=users", "extra=x"]);
+        let (_, labels, _) = mapped("honor.x:1|c|#code:500").unwrap();
+        assert_eq!(labels, ["code=500"]);
+    }
+
+    #[test]
+    fn scale_multiplies_and_refusals_are_named() {
+        let (_, _, op) = mapped("micro.x:1500|h").unwrap();
+        assert_eq!(op, format!("{:?}", Op::Observe(1500.0 * 1e-6, 1)));
+        assert_eq!(mapped("x:-1|c").unwrap_err(), Skip("negative_counter"));
+        assert_eq!(mapped("empty.a:1|c").unwrap_err(), Skip("empty_name"));
+        assert_eq!(mapped("podkit_x:1|c").unwrap_err(), Skip("reserved_name"));
+        assert_eq!(
+            mapped("t:1|ms|#quantile:9").unwrap_err(),
+            Skip("reserved_label")
+        );
+        assert_eq!(
+            mapped("micro.t:1|h|#le:9").unwrap_err(),
+            Skip("reserved_label")
+        );
+        assert!(
+            mapped("c:1|c|#le:9").is_ok(),
+            "a counter may have an le label"
+        );
+    }
 }

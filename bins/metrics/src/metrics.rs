@@ -7,12 +7,13 @@ use podkit::serve::{Registrar, Registry};
 use crate::statsd::line::Reason;
 
 /// Why a parsed event changed no series: the `reason` of `..._events_dropped_total`.
-pub const DROP_REASONS: [&str; 5] = [
+pub const DROP_REASONS: [&str; 6] = [
     "rule",
     "empty_name",
     "negative_counter",
     "type_conflict",
     "reserved_name",
+    "reserved_label",
 ];
 
 #[derive(Debug, Clone)]
@@ -73,7 +74,7 @@ impl Metrics {
             dropped: metrics.counter_vec(
                 "podkit_metrics_events_dropped_total",
                 "Events that changed no series: dropped by a rule, or refused (empty name, \
-                 negative counter, a name already of another type, a reserved name).",
+                 negative counter, a name already of another type, a reserved name, an le or quantile tag on an observation).",
                 &["reason"],
                 &present,
             )?,
