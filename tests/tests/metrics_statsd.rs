@@ -99,6 +99,10 @@ fn statsd_over_udp_becomes_series_with_escaped_names_and_tags_as_labels() {
         1.0,
         "one datagram"
     );
+    assert_eq!(
+        http_get(daemon.metrics_addr(), "/readyz"),
+        (200, "ok\n".to_owned())
+    );
     daemon.stop().assert_success();
 }
 

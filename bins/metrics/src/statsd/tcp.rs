@@ -39,12 +39,14 @@ async fn connection(mut stream: TcpStream, ingest: Ingest) {
         let start = buffer.len();
         buffer.resize(start + 8192, 0);
         let read = match stream.read(&mut buffer[start..]).await {
-            Ok(0) | Err(_) => 0,
             Ok(n) => n,
+            // A reset: a line cut short could read as another valid line ("a:1|ms" cut to
+            // "a:1|m" is refused, but "a:15|c" cut to "a:1|c" is not), so the rest is lost.
+            Err(_) => return,
         };
         buffer.truncate(start + read);
         if read == 0 {
-            // The client closed: its last line needs no newline.
+            // A clean close: the client's last line needs no newline.
             if !skipping && !buffer.is_empty() {
                 ingest.lines(&buffer);
             }
