@@ -67,6 +67,55 @@ enum FamilyKind {
     },
 }
 
+impl FamilyKind {
+    /// The kind a new family takes from its first update.
+    fn of(op: Op<'_>, observer: &Observer) -> FamilyKind {
+        match (op, observer) {
+            (Op::Add(_), _) => FamilyKind::Counter,
+            (Op::Set(_) | Op::Move(_), _) => FamilyKind::Gauge,
+            (Op::Member(_), _) => FamilyKind::Set,
+            (Op::Observe(..), Observer::Histogram { buckets }) => {
+                FamilyKind::Histogram(Arc::from(buckets.as_slice()))
+            }
+            (
+                Op::Observe(..),
+                Observer::Summary {
+                    quantiles,
+                    max_age,
+                    buf_cap,
+                    ..
+                },
+            ) => FamilyKind::Summary {
+                objectives: Arc::from(quantiles.as_slice()),
+                max_age: *max_age,
+                buf_cap: *buf_cap,
+            },
+        }
+    }
+
+    /// Whether an update of this operation and observer belongs in a family of this kind;
+    /// checked on every event, so it allocates nothing. A histogram mapped with other buckets
+    /// elsewhere keeps the family's.
+    fn takes(&self, op: Op<'_>, observer: &Observer) -> bool {
+        matches!(
+            (self, op, observer),
+            (FamilyKind::Counter, Op::Add(_), _)
+                | (FamilyKind::Gauge, Op::Set(_) | Op::Move(_), _)
+                | (FamilyKind::Set, Op::Member(_), _)
+                | (
+                    FamilyKind::Histogram(_),
+                    Op::Observe(..),
+                    Observer::Histogram { .. }
+                )
+                | (
+                    FamilyKind::Summary { .. },
+                    Op::Observe(..),
+                    Observer::Summary { .. }
+                )
+        )
+    }
+}
+
 /// What an event does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op<'a> {
@@ -127,30 +176,9 @@ impl Store {
 impl State {
     /// Applies one update at `now`.
     pub fn apply(&mut self, update: &Update<'_>, now: Instant) -> Result<(), Refusal> {
-        let kind = match (update.op, update.observer) {
-            (Op::Add(_), _) => FamilyKind::Counter,
-            (Op::Set(_) | Op::Move(_), _) => FamilyKind::Gauge,
-            (Op::Member(_), _) => FamilyKind::Set,
-            (Op::Observe(..), Observer::Histogram { buckets }) => {
-                FamilyKind::Histogram(Arc::from(buckets.as_slice()))
-            }
-            (
-                Op::Observe(..),
-                Observer::Summary {
-                    quantiles,
-                    max_age,
-                    buf_cap,
-                    ..
-                },
-            ) => FamilyKind::Summary {
-                objectives: Arc::from(quantiles.as_slice()),
-                max_age: *max_age,
-                buf_cap: *buf_cap,
-            },
-        };
         let family = match self.families.get_mut(&*update.name) {
             Some(family) => {
-                if std::mem::discriminant(&family.kind) != std::mem::discriminant(&kind) {
+                if !family.kind.takes(update.op, update.observer) {
                     return Err(Refusal::TypeConflict);
                 }
                 family
@@ -159,7 +187,7 @@ impl State {
                 .families
                 .entry(update.name.to_string())
                 .or_insert_with(|| Family {
-                    kind,
+                    kind: FamilyKind::of(update.op, update.observer),
                     help: update.help.unwrap_or(DEFAULT_HELP).to_owned(),
                     series: HashMap::new(),
                 }),
