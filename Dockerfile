@@ -28,3 +28,11 @@ FROM scratch AS reload
 COPY target/x86_64-unknown-linux-musl/release/podkit-reload /podkit-reload
 USER 65532:65532
 ENTRYPOINT ["/podkit-reload"]
+
+# StatsD-to-Prometheus adapter sidecar: reads StatsD on UDP/TCP from the app on the pod's network,
+# serves /metrics. Makes no outgoing connection, so no CA bundle.
+FROM scratch AS metrics
+COPY target/x86_64-unknown-linux-musl/release/podkit-metrics /podkit-metrics
+USER 65532:65532
+EXPOSE 9102
+ENTRYPOINT ["/podkit-metrics"]

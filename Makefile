@@ -8,7 +8,7 @@
 TARGET  := x86_64-unknown-linux-musl
 BIN_DIR := $(CURDIR)/target/$(TARGET)/release
 # Every shipped tool: one bins/<tool> crate, one Dockerfile stage, one podkit/<tool> image.
-TOOLS   := init probe ambassador reload
+TOOLS   := init probe ambassador reload metrics
 # Size budgets: podkit-init's (issue 2; tini-static is 708 KB, catatonit 699 KB),
 # podkit-probe's (issue 3; grpc_health_probe is over 10 MB) and podkit-ambassador's (issue 4;
 # ghostunnel is about 20 MB, stunnel needs OpenSSL's 5 MB of shared libraries).

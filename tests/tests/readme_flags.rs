@@ -6,12 +6,14 @@ use std::collections::BTreeSet;
 use podkit_tests::bins;
 use podkit_tests::run::{command, run};
 
-/// Each tool, and the subcommands whose `--help` lists its flags (none: the tool's own).
+/// Each tool, and the subcommands whose `--help` lists its flags (none: the tool's own; `""`:
+/// the tool's own beside its subcommands').
 const TOOLS: &[(&str, &[&str])] = &[
     ("init", &[]),
     ("probe", &["http", "tcp", "exec", "file", "grpc", "wait"]),
     ("ambassador", &["client", "server"]),
     ("reload", &[]),
+    ("metrics", &["", "check"]),
 ];
 
 /// One flag as documented: its long name and every variable it reads.
@@ -69,7 +71,13 @@ fn flags_in_help(tool: &str, subcommands: &[&str]) -> BTreeSet<Documented> {
     let runs: Vec<Vec<&str>> = if subcommands.is_empty() {
         vec![vec!["--help"]]
     } else {
-        subcommands.iter().map(|s| vec![*s, "--help"]).collect()
+        subcommands
+            .iter()
+            .map(|s| match *s {
+                "" => vec!["--help"],
+                s => vec![s, "--help"],
+            })
+            .collect()
     };
     let mut flags = BTreeSet::new();
     for args in runs {

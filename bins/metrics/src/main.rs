@@ -1,0 +1,19 @@
+//! podkit-metrics: the adapter sidecar. StatsD in over UDP and TCP, mapped with
+//! statsd_exporter's mapping file unchanged, Prometheus `/metrics` out.
+
+mod check;
+mod cli;
+mod ingest;
+mod mapping;
+mod metrics;
+mod run;
+mod statsd;
+mod store;
+
+use crate::cli::Cli;
+
+fn main() {
+    // One thread for the runtime (TCP connections, the sweep, the endpoint); UDP reads on a
+    // thread of its own.
+    podkit::daemon::main::<Cli, _, _>(run::run)
+}
