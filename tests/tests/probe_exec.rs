@@ -94,6 +94,29 @@ fn sigterm_reaches_the_command_and_the_probe_exits_143_leaving_nothing() {
 }
 
 #[test]
+fn a_forwarded_sigterm_ends_a_command_that_does_not_handle_it() {
+    if !pidns::available("a_forwarded_sigterm_ends_a_command_that_does_not_handle_it") {
+        return;
+    }
+    // `sleep` neither blocks nor catches SIGTERM: it dies of it at once, unless the probe handed
+    // it a mask with SIGTERM blocked, when it would live until the timeout (5 minutes).
+    let mut ns = namespace(
+        r#""$PROBE" exec --timeout 5m -- sleep 300 &
+wait $!
+echo "probe-exit $?""#,
+    );
+    let probe = the_probe(&ns);
+    wait::until("the command to start", || {
+        alive(&ns).into_iter().find(|p| p.name == "sleep").map(drop)
+    });
+    ns.signal_member(probe, libc::SIGTERM);
+    ns.expect_line("the probe's line", |l| {
+        l.contains(r#"error="killed by signal 15""#)
+    });
+    ns.expect("probe-exit 143");
+}
+
+#[test]
 fn what_a_command_leaves_behind_ends_before_the_probe_exits() {
     if !pidns::available("what_a_command_leaves_behind_ends_before_the_probe_exits") {
         return;

@@ -63,7 +63,15 @@ pub fn run(argv: &[std::ffi::OsString], timeout: Duration) -> Result<Ran, UsageE
         .stdout(stderr)
         .process_group(0);
     // Blocked before the fork, so that a stop signal arriving while the guard starts is read
-    // from the signalfd, not acted on. The command starts with an empty mask (std resets it).
+    // from the signalfd, not acted on. The command must not inherit that (nor the guard's
+    // SIGCHLD): blocked, the SIGTERM forwarded to it would wait until the timeout. It starts
+    // with the mask the probe was given, which std's spawn on musl leaves as it finds it.
+    let given = SigSet::thread_get_mask().blame("cannot read the signal mask")?;
+    // SAFETY: between fork and exec the closure only sets the signal mask, which
+    // pthread_sigmask does without allocating or taking a lock (async-signal-safe).
+    unsafe {
+        command.pre_exec(move || given.thread_set_mask().map_err(std::io::Error::from));
+    }
     let stops: SigSet = [Signal::SIGTERM, Signal::SIGINT].into_iter().collect();
     stops
         .thread_block()
