@@ -170,13 +170,11 @@ pub mod parse {
         text.parse()
     }
 
-    /// A duration that must not be zero: a timeout of 0 would fail every connection, and
-    /// a user who wrote it probably meant "off", which is leaving the flag out.
+    /// A duration that must not be zero: a timeout of 0 would fail every connection. (Not
+    /// "leave the flag out for no limit": most such flags have a default.)
     pub fn nonzero_duration(text: &str) -> Result<Duration, String> {
         match duration(text)? {
-            Duration::ZERO => {
-                Err("must be more than 0 (leave the flag out for no limit)".to_owned())
-            }
+            Duration::ZERO => Err("must be more than 0".to_owned()),
             nonzero => Ok(nonzero),
         }
     }

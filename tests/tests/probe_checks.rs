@@ -387,6 +387,23 @@ fn hostile_values_are_one_line_naming_the_fault_never_a_panic_nor_a_secret() {
             None,
             "invalid port number",
         ),
+        // An unencoded `/`, `?` or `#` in a password would end the host there: the secret's
+        // first part would be looked up in DNS and printed as the target. Refused instead.
+        (
+            &["http", "http://ghp_s3cret/xyz@127.0.0.1:1/healthz"],
+            None,
+            "an at sign after the host",
+        ),
+        (
+            &["http", "https://user:s3cret?x@127.0.0.1:1/"],
+            None,
+            "an at sign after the host",
+        ),
+        (
+            &["wait", "--timeout", "1s", "http://s3cret#x@127.0.0.1:1/"],
+            None,
+            "an at sign after the host",
+        ),
         (
             &["http", "http://127.0.0.1:1/"],
             Some(("PODKIT_TIMEOUT", not_utf8)),

@@ -134,7 +134,9 @@ struct Init<'a> {
     children_remain: bool,
     pause_ended: bool,
     reaped: u64,
-    killed: usize,
+    /// How many processes the grace's SIGKILL reached, as a number when /proc showed them, or
+    /// as what it reached when it could not ("every other process of the namespace").
+    killed: String,
 }
 
 impl<'a> Init<'a> {
@@ -154,7 +156,7 @@ impl<'a> Init<'a> {
             children_remain: true,
             pause_ended: false,
             reaped: 0,
-            killed: 0,
+            killed: "0".to_owned(),
         }
     }
 
@@ -281,13 +283,23 @@ impl<'a> Init<'a> {
             // Counted once: a re-kill mostly reaches processes already dying of the first one.
             self.kill_at = None;
             let walked = self.kill_remaining();
-            self.killed = walked.unwrap_or(0);
-            info!(
-                "grace period over: killed the remaining processes",
-                count = self.killed
-            );
-            if walked.is_none() && std::process::id() != 1 {
-                warn!("no /proc shows the tree: processes podkit-init did not start itself may outlive the grace");
+            match walked {
+                Some(count) => {
+                    self.killed = count.to_string();
+                    info!(
+                        "grace period over: killed the remaining processes",
+                        count = count
+                    );
+                }
+                // No count without /proc: as PID 1, kill(-1) reached whoever was left.
+                None if std::process::id() == 1 => {
+                    self.killed = "every other process of the namespace".to_owned();
+                    info!("grace period over: killed every other process of the namespace (no /proc to count them)");
+                }
+                None => {
+                    self.killed = "its own children (no /proc)".to_owned();
+                    warn!("no /proc shows the tree: processes podkit-init did not start itself may outlive the grace");
+                }
             }
             self.sweep_at = Some(deadline(now, SWEEP_INTERVAL));
         } else if self.sweep_at.is_some_and(|at| now >= at) {
@@ -486,7 +498,7 @@ impl<'a> Init<'a> {
             child = status,
             code = code,
             reaped = self.reaped,
-            killed = self.killed
+            killed = self.killed.as_str()
         );
         Some(code)
     }

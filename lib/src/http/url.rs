@@ -66,18 +66,19 @@ impl Url {
             shown: crate::log::redact_userinfo(text),
             problem,
         };
+        // `http://admin:8080/s3cret@host/` is host `admin`, port 8080: a password with a `/`
+        // (or `?`, `#`) ends the authority there, and the rest of it would be sent to `admin`,
+        // its first part looked up in DNS, and logged as a path. URLs here are given by hand
+        // for a request, so an `@` after the host is taken for that mistake, before the parser
+        // can make a host (or a port error) of the password.
+        if has_at_after_authority(text) {
+            return Err(fail(UrlProblem::AtAfterHost));
+        }
         let url = url::Url::parse(text).map_err(|e| fail(UrlProblem::Parse(e)))?;
         match (url.scheme(), schemes) {
             ("http", _) | ("https", Schemes::HttpOrHttps) => {}
             ("https", Schemes::HttpOnly) => return Err(fail(UrlProblem::NotHttp)),
             _ => return Err(fail(UrlProblem::Scheme)),
-        }
-        // `http://admin:8080/s3cret@host/` is host `admin`, port 8080: a password with a `/`
-        // (or `?`, `#`) ends the authority there, and the rest of it would be sent to `admin`
-        // and logged as a path. Where URLs are given by hand for a request (a webhook), an `@`
-        // after the host is taken for that mistake.
-        if schemes == Schemes::HttpOnly && url[url::Position::BeforePath..].contains('@') {
-            return Err(fail(UrlProblem::AtAfterHost));
         }
         Url::from_parsed(url).map_err(fail)
     }
@@ -200,6 +201,16 @@ impl Credentials {
     }
 }
 
+/// Whether `text`, read as `scheme://authority...`, has an `@` after the authority: where the
+/// authority ends at the first `/`, `?`, `#` (or `\\`, which the parser takes for `/`).
+fn has_at_after_authority(text: &str) -> bool {
+    let Some((_, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let authority_end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    rest[authority_end..].contains('@')
+}
+
 /// `p%40ss` -> `p@ss`: userinfo is percent-encoded in a URL, and sent decoded.
 fn decode(text: &str) -> Vec<u8> {
     percent_encoding::percent_decode_str(text).collect()
@@ -241,8 +252,8 @@ pub enum UrlProblem {
     NotHttp,
     /// No host (`http:///path`).
     NoHost,
-    /// An `@` after the host, where only `http` is accepted: most likely a password holding a
-    /// `/`, `?` or `#`, which must be percent-encoded.
+    /// An `@` after the host: most likely a password holding a `/`, `?` or `#`, which must be
+    /// percent-encoded (as must an `@` of the path).
     AtAfterHost,
 }
 
@@ -261,8 +272,10 @@ impl fmt::Display for UrlError {
             UrlProblem::NotHttp => f.write_str("only http:// URLs are accepted here"),
             UrlProblem::NoHost => f.write_str("no host"),
             UrlProblem::AtAfterHost => f.write_str(
-                "an '@' after the host: percent-encode a '/', '?' or '#' of the password \
-                 (%2F, %3F, %23), or an '@' of the path (%40)",
+                // No `@` in this text: a line that quotes input has its userinfo masked, and
+                // the mask would take this text for some.
+                "an at sign after the host: percent-encode a '/', '?' or '#' of the password \
+                 (%2F, %3F, %23), and an at sign of the path (%40)",
             ),
         }
     }
@@ -356,16 +369,33 @@ mod tests {
     }
 
     #[test]
-    fn a_webhook_url_with_an_at_after_the_host_is_refused_without_echoing_the_password() {
+    fn a_url_with_an_at_after_the_host_is_refused_without_echoing_the_password() {
         for text in [
             "http://admin:8080/s3cret@127.0.0.1/",
             "http://admin:80?s3cret@127.0.0.1/",
             "http://admin:80#s3cret@127.0.0.1/",
+            "http://admin:s3cr/et@host/",
+            "https://ghp_s3cret/xyz@127.0.0.1:8443/healthz",
             "http://127.0.0.1/a@b",
         ] {
-            let error = Url::parse_http(text).unwrap_err();
-            assert_eq!(error.problem(), &UrlProblem::AtAfterHost, "{text}");
-            assert!(!error.to_string().contains("s3c"), "{error}");
+            // Both a webhook's parse and a probe's: the password's first part is never taken
+            // for a host (looked up, shown as a target), nor for a port.
+            for error in [Url::parse_http(text), Url::parse(text)]
+                .into_iter()
+                .filter_map(Result::err)
+            {
+                assert_eq!(error.problem(), &UrlProblem::AtAfterHost, "{text}");
+                let shown = error.to_string();
+                assert!(!shown.contains("s3c"), "{shown}");
+                // The hint reads as written: the mask of a line that quotes input finds no
+                // userinfo in it.
+                let masked = crate::log::redact_userinfo(&shown);
+                assert!(
+                    masked.ends_with("percent-encode a '/', '?' or '#' of the password (%2F, %3F, %23), and an at sign of the path (%40)"),
+                    "{masked}"
+                );
+            }
+            assert!(Url::parse(text).is_err(), "{text}");
         }
         let encoded = Url::parse_http("http://admin:8080%2Fs3cret@127.0.0.1/a%40b").unwrap();
         assert_eq!(encoded.to_string(), "http://127.0.0.1/a%40b");
@@ -419,6 +449,7 @@ mod tests {
         // The `/` ends the authority: a naive split would take `admin` for the host and `s3cr`
         // for a port.
         let error = Url::parse("http://admin:s3cr/et@host/").unwrap_err();
+        assert_eq!(error.problem(), &UrlProblem::AtAfterHost);
         let shown = error.to_string();
         assert!(
             !shown.contains("s3cr") && !shown.contains("admin"),
@@ -437,7 +468,11 @@ mod tests {
             "ftp://u:pass@host/",
         ] {
             let shown = Url::parse(text).unwrap_err().to_string();
-            assert!(!shown.contains("pass") && !shown.contains("ss@"), "{shown}");
+            // (The hint's own "password" aside.)
+            assert!(
+                !shown.contains("u:p") && !shown.contains(":pass") && !shown.contains("ss@"),
+                "{shown}"
+            );
         }
         assert_eq!(crate::log::redact_userinfo("no at sign"), "no at sign");
         assert_eq!(crate::log::redact_userinfo("u:secret@h"), "***@h");
