@@ -213,7 +213,14 @@ impl Rules {
 }
 
 fn compile(raw: RawRule, earlier: &[Rule]) -> Result<Rule, String> {
-    let regex = Regex::new(&raw.pattern).map_err(|e| format!("bad regex: {e}"))?;
+    // The regex crate's message spans lines (the pattern, a caret); an error here is one line.
+    let regex = Regex::new(&raw.pattern).map_err(|e| {
+        let message = e.to_string();
+        format!(
+            "bad regex: {}",
+            message.split_whitespace().collect::<Vec<_>>().join(" ")
+        )
+    })?;
     if !valid_name(&raw.metric, true) {
         return Err(format!(
             "metric {:?} is not a valid metric name",
