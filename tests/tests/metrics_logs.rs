@@ -227,6 +227,14 @@ fn by_default_only_lines_written_after_the_start_are_read() {
     let daemon = setup.adapter(&["--log-from-start"]).start();
     daemon.wait_for_count(&setup.own("lines_total", ""), 3.0);
     assert_eq!(daemon.metric("written_lines_total{last=\"3\"}"), 1.0);
+    // A log that is not there yet is read whole when it appears.
+    let setup = Setup::new("metrics-log-later", RULES, b"");
+    std::fs::remove_file(&setup.log).expect("remove the log");
+    let daemon = setup.adapter(&[]).start();
+    assert!(daemon.logged("log not there yet"), "{}", daemon.log_text());
+    std::fs::write(&setup.log, b"line 1\nline 2\n").expect("write the log");
+    daemon.wait_for_count(&setup.own("lines_total", ""), 2.0);
+    assert_eq!(daemon.metric("written_lines_total{last=\"2\"}"), 1.0);
 }
 
 #[test]

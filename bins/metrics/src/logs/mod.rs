@@ -121,6 +121,13 @@ pub fn spawn(
     log_metrics: &LogMetrics,
 ) -> std::io::Result<()> {
     let shown = follow.path.display().to_string();
+    if !follow.path.exists() {
+        // Not an error: the app may not have written its first line yet.
+        podkit::warn!(
+            "log not there yet; it will be read whole when it appears",
+            log = shown
+        );
+    }
     let mut reader = LogReader {
         matcher: Matcher::new(follow.rules),
         store,

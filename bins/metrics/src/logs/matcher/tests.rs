@@ -119,6 +119,23 @@ fn rules_files_are_refused_naming_the_rule_and_what_is_wrong() {
     }
 }
 
+/// `text` as a YAML double-quoted scalar, every character but printable ASCII escaped.
+fn quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+        }
+    }
+    out.push('"');
+    out
+}
+
 proptest! {
     /// Any line, through rules that capture labels and values of every kind, updates the table
     /// or is counted; nothing panics, and every line is either matched or unmatched.
@@ -133,6 +150,27 @@ proptest! {
         let (_, tally) = feed(&refs);
         prop_assert_eq!(tally.lines, refs.len() as u64);
         prop_assert_eq!(tally.matched + tally.unmatched, tally.lines);
+    }
+
+    /// A rules file built from any pattern and any label template loads or is refused with a
+    /// message naming the rule; it never panics, and what loads matches any line.
+    #[test]
+    fn any_pattern_and_template_load_or_are_refused(pattern in ".{0,40}", template in ".{0,40}", line in ".{0,80}") {
+        let yaml = format!(
+            "rules:\n  - match: {}\n    metric: m\n    type: counter\n    labels: {{x: {}}}\n",
+            quoted(&pattern),
+            quoted(&template),
+        );
+        match Rules::from_yaml(&yaml) {
+            Ok(rules) => {
+                let mut matcher = Matcher::new(Arc::new(rules));
+                let store = Store::new(None);
+                let mut tally = Tally::default();
+                matcher.apply(&line, &mut store.lock(), Instant::now(), &mut tally);
+                prop_assert_eq!(tally.lines, 1);
+            }
+            Err(e) => prop_assert!(e.to_string().starts_with("rule 1 ("), "{}", e),
+        }
     }
 
     /// Bytes of any kind, cut anywhere, become lines or counted skips without a panic.
