@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use podkit::cli::{LogArgs, UsageError};
 
+use crate::logs::rules::Rules;
+use crate::logs::Follow;
 use crate::mapping::Mapper;
 
 pub const EXIT_CODES: &str = "\
@@ -37,6 +39,20 @@ pub struct Cli {
     /// (`a.b-c` becomes `a_b_c`)
     #[arg(long, value_name = "FILE", visible_alias = "statsd.mapping-config")]
     pub mapping: Option<PathBuf>,
+
+    /// Follow this log file through rotation, its lines matched by the --log-rules in the same
+    /// place (repeatable)
+    #[arg(long = "log", value_name = "FILE", value_delimiter = '\n')]
+    pub logs: Vec<PathBuf>,
+
+    /// The rules (YAML) for the --log in the same place; one file for every --log if only one
+    /// is given (repeatable)
+    #[arg(long = "log-rules", value_name = "FILE", value_delimiter = '\n')]
+    pub log_rules: Vec<PathBuf>,
+
+    /// Read each --log from its beginning rather than from its end
+    #[arg(long)]
+    pub log_from_start: bool,
 
     /// Expose at most this many series; new ones beyond it are refused and counted, the others
     /// keep working
@@ -119,6 +135,7 @@ pub struct Serve {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
     pub mapper: Mapper,
+    pub logs: Vec<Follow>,
     pub max_series: Option<usize>,
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -136,6 +153,42 @@ fn load(flag: &'static str, path: &std::path::Path) -> Result<Mapper, UsageError
     Mapper::from_yaml(&text).map_err(|e| UsageError::flag(flag, format!("{}: {e}", path.display())))
 }
 
+/// Each `--log` with its `--log-rules`: paired in order, or one rules file for all. Each rules
+/// file is read and compiled once; a refusal names the flag, the file and the rule.
+fn follows(
+    logs: Vec<PathBuf>,
+    rules: &[PathBuf],
+    from_start: bool,
+) -> Result<Vec<Follow>, UsageError> {
+    if rules.len() != logs.len() && rules.len() != 1 {
+        return Err(UsageError::flag(
+            "--log-rules",
+            format!(
+                "{} given for {} --log: give one for each --log, in the same order, or one for all",
+                rules.len(),
+                logs.len()
+            ),
+        ));
+    }
+    let mut compiled = Vec::with_capacity(rules.len());
+    for path in rules {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError::flag("--log-rules", format!("{}: {e}", path.display())))?;
+        let loaded = Rules::from_yaml(&text)
+            .map_err(|e| UsageError::flag("--log-rules", format!("{}: {e}", path.display())))?;
+        compiled.push(std::sync::Arc::new(loaded));
+    }
+    Ok(logs
+        .into_iter()
+        .enumerate()
+        .map(|(at, path)| Follow {
+            path,
+            rules: std::sync::Arc::clone(&compiled[at.min(compiled.len() - 1)]),
+            from_start,
+        })
+        .collect())
+}
+
 impl podkit::daemon::Daemon for Cli {
     type Config = Config;
 
@@ -148,9 +201,10 @@ impl podkit::daemon::Daemon for Cli {
         }
         let udp = self.statsd_udp.and_then(Listen::addr);
         let tcp = self.statsd_tcp.and_then(Listen::addr);
-        if udp.is_none() && tcp.is_none() {
+        let logs = follows(self.logs, &self.log_rules, self.log_from_start)?;
+        if udp.is_none() && tcp.is_none() && logs.is_empty() {
             return Err(UsageError::new(
-                "nothing to read: give --statsd-udp or --statsd-tcp (or `check`)",
+                "nothing to read: give --statsd-udp, --statsd-tcp or --log (or `check`)",
             ));
         }
         let mapper = match &self.mapping {
@@ -161,6 +215,7 @@ impl podkit::daemon::Daemon for Cli {
             udp,
             tcp,
             mapper,
+            logs,
             max_series: self
                 .max_series
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),

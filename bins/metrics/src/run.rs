@@ -9,6 +9,7 @@ use podkit::daemon::{Failure, Started};
 
 use crate::cli::{Config, Serve};
 use crate::ingest::Ingest;
+use crate::logs::{self, LogMetrics};
 use crate::metrics::Metrics;
 use crate::statsd::{tcp, udp};
 use crate::store::render::StoreCollector;
@@ -70,9 +71,23 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         tcp_shown = bound.to_string();
         tokio::spawn(tcp::serve(listener, ingest.clone()));
     }
+    let followed = config.logs.len();
+    if followed > 0 {
+        let log_metrics = LogMetrics::register(&registry)
+            .map_err(|e| Failure::internal("cannot register metrics", e))?;
+        for follow in config.logs {
+            logs::spawn(follow, Arc::clone(&store), metrics.clone(), &log_metrics)
+                .map_err(|e| Failure::internal("cannot start a log reader", e))?;
+        }
+    }
     tokio::spawn(sweep(store, metrics));
     readiness.set_ready();
-    podkit::info!("listening", udp = udp_shown, tcp = tcp_shown);
+    podkit::info!(
+        "listening",
+        udp = udp_shown,
+        tcp = tcp_shown,
+        logs = followed
+    );
     let cause = shutdown.requested().await;
     podkit::info!("stopping", cause = cause);
     Ok(())
