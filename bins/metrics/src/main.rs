@@ -4,6 +4,7 @@
 mod check;
 mod cli;
 mod ingest;
+mod json;
 mod mapping;
 mod metrics;
 mod run;

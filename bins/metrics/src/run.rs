@@ -70,6 +70,9 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         tcp_shown = bound.to_string();
         tokio::spawn(tcp::serve(listener, ingest.clone()));
     }
+    if let Some(json) = config.json {
+        crate::json::start(json, &registry).map_err(|e| Failure::internal("--json", e))?;
+    }
     tokio::spawn(sweep(store, metrics));
     readiness.set_ready();
     podkit::info!("listening", udp = udp_shown, tcp = tcp_shown);
