@@ -18,7 +18,7 @@ pub const EXIT_CODES: &str = "\
 Exit status:
   0  stopped on SIGTERM or SIGINT; `check`: the file is valid
   1  an internal failure at start (the runtime, signal handling)
-  2  usage or configuration error (a flag, an address in use, the mapping file)
+  2  usage or configuration error (a flag, an address in use, the mapping or a --json-rules file)
 
 statsd_exporter's flags --statsd.listen-udp, --statsd.listen-tcp, --statsd.mapping-config and
 --web.listen-address are accepted too, as aliases.";
