@@ -293,3 +293,26 @@ fn bad_json_flags_and_rules_are_refused_naming_them() {
         ])
         .assert_refused(&["--json-timeout"]);
 }
+
+#[test]
+fn a_scrape_waiting_on_a_silent_endpoint_does_not_hold_healthz() {
+    let mut fixture = HttpServer::local();
+    let scratch = Scratch::new("metrics-json-healthz");
+    let rules = scratch.file("rules.yml");
+    std::fs::write(&rules, RULES).expect("write the rules");
+    let hang = fixture.url("/hang");
+    let daemon = metrics(&["--json", &hang, "--json-rules", &rules, "--json-timeout=8s"]).start();
+    let addr = daemon.metrics_addr().to_owned();
+    let scrape = std::thread::spawn(move || http_get(&addr, "/metrics"));
+    // The fixture reports a request before it (never) answers: the scrape now waits on it.
+    fixture.next_request();
+
+    let (status, _) = http_get(daemon.metrics_addr(), "/healthz");
+    assert_eq!(status, 200);
+    assert!(
+        !scrape.is_finished(),
+        "/healthz answered only after the scrape gave up on the silent endpoint"
+    );
+    let (status, body) = scrape.join().expect("the scrape");
+    assert_eq!(status, 200, "{body}");
+}
