@@ -71,7 +71,8 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         tokio::spawn(tcp::serve(listener, ingest.clone()));
     }
     if let Some(json) = config.json {
-        crate::json::start(json, &registry).map_err(|e| Failure::internal("--json", e))?;
+        crate::json::start(json, &registry, Arc::clone(&store))
+            .map_err(|e| Failure::internal("--json", e))?;
     }
     tokio::spawn(sweep(store, metrics));
     readiness.set_ready();

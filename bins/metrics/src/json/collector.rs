@@ -71,6 +71,13 @@ impl JsonCollector {
         let mut metrics: Vec<Vec<Metric>> = vec![Vec::new(); families.len()];
         let mut seen: HashSet<(usize, Vec<String>)> = HashSet::new();
         let mut skipped = Skipped::default();
+        // Looked up once per scrape. StatsD may make one of these names between this look and
+        // the store's own collect, and that one scrape then shows both under one name; the
+        // next leaves the JSON family out.
+        let taken: Vec<bool> = {
+            let state = self.shared.store.lock();
+            families.iter().map(|f| state.has_family(&f.name)).collect()
+        };
         for input in &self.shared.inputs {
             let Some(samples) = input.last() else {
                 continue;
@@ -79,6 +86,10 @@ impl JsonCollector {
                 let Some(family) = families.get(sample.family) else {
                     continue;
                 };
+                if taken.get(sample.family).copied().unwrap_or(false) {
+                    skipped.count(3);
+                    continue;
+                }
                 let values: Vec<String> = family
                     .labels
                     .iter()
@@ -145,11 +156,108 @@ impl JsonCollector {
 
 impl Collector for JsonCollector {
     fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
+        let mut descs: Vec<&Desc> = self.descs.iter().collect();
+        descs.extend(self.shared.metrics.descs());
+        descs
     }
 
+    /// Fetches (unless an interval does), renders, then the input's own metrics, which so
+    /// count this scrape's fetches.
     fn collect(&self) -> Vec<MetricFamily> {
         self.fetch_now();
-        self.render()
+        let mut families = self.render();
+        families.extend(self.shared.metrics.collect());
+        families
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::metrics::JsonMetrics;
+    use crate::json::rules::Catalog;
+    use crate::json::select::{samples, SKIP_REASONS};
+    use crate::json::source::Input;
+    use crate::store::{Op, Store, Update};
+    use podkit::http::Url;
+
+    /// A collector over one input whose last document was `document`, beside `store`.
+    fn collector(rules: &str, document: serde_json::Value, store: Arc<Store>) -> JsonCollector {
+        let mut catalog = Catalog::default();
+        let rules = catalog.load(rules).expect("rules");
+        catalog.finish();
+        let url = Url::parse_http("http://127.0.0.1:9/status.json").expect("url");
+        let input = Input::new(url, rules);
+        let mut skipped = Skipped::default();
+        let found = samples(input.rules(), &catalog.families, &document, &mut skipped);
+        *input.last.lock().expect("lock") = Some(Arc::new(found));
+        let shared = Arc::new(Shared {
+            metrics: JsonMetrics::new(&[]).expect("metrics"),
+            families: catalog.families,
+            store,
+            inputs: vec![input],
+            timeout: Duration::from_secs(1),
+        });
+        JsonCollector::new(shared, None).expect("collector")
+    }
+
+    fn shown(families: &[MetricFamily]) -> Vec<String> {
+        families
+            .iter()
+            .flat_map(|f| {
+                f.get_metric().iter().map(move |m| {
+                    let labels: Vec<String> = m
+                        .get_label()
+                        .iter()
+                        .map(|l| format!("{}={}", l.name(), l.value()))
+                        .collect();
+                    format!("{}{{{}}}", f.name(), labels.join(","))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_series_given_twice_is_shown_once_under_the_union_of_labels() {
+        let store = Arc::new(Store::new(None));
+        let collector = collector(
+            "metrics:\n- {name: up, path: '$.a[*]', labels: {x: one}}\n- {name: up, path: $.b, labels: {y: fixed}}\n",
+            serde_json::json!({"a": [1, 2], "b": 5}),
+            store,
+        );
+        assert_eq!(
+            shown(&collector.render()),
+            ["up{x=one,y=}", "up{x=,y=fixed}"]
+        );
+        assert_eq!(SKIP_REASONS[2], "duplicate");
+        assert_eq!(collector.shared.metrics.skipped_count(2), 1);
+    }
+
+    #[test]
+    fn a_name_statsd_already_fills_is_left_out() {
+        let store = Arc::new(Store::new(None));
+        let observer = crate::mapping::Mapper::empty().default_observer;
+        store
+            .lock()
+            .apply(
+                &Update {
+                    name: "up".into(),
+                    help: None,
+                    labels: Vec::new(),
+                    op: Op::Add(1.0),
+                    ttl: None,
+                    observer: &observer,
+                },
+                std::time::Instant::now(),
+            )
+            .expect("a StatsD counter");
+        let collector = collector(
+            "metrics: [{name: up, path: $.a}, {name: other, path: $.a}]",
+            serde_json::json!({"a": 1}),
+            store,
+        );
+        assert_eq!(shown(&collector.render()), ["other{}"]);
+        assert_eq!(SKIP_REASONS[3], "name_taken");
+        assert_eq!(collector.shared.metrics.skipped_count(3), 1);
     }
 }

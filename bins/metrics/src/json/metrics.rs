@@ -1,10 +1,12 @@
 //! The JSON input's own metrics: fetches by URL and result, how long they took, and the
-//! selected values that gave no sample.
+//! selected values that gave no sample. They are collected by the JSON input's collector after
+//! a scrape's fetches, not registered on their own, so that a scrape counts its own fetches.
 
+use podkit::serve::prometheus::core::{Collector, Desc};
+use podkit::serve::prometheus::proto::MetricFamily;
 use podkit::serve::prometheus::{
-    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Result,
+    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Result,
 };
-use podkit::serve::{Registrar, Registry};
 
 use super::fetch::RESULTS;
 use super::select::{Skipped, SKIP_REASONS};
@@ -13,51 +15,54 @@ use super::select::{Skipped, SKIP_REASONS};
 pub struct JsonMetrics {
     fetches: IntCounterVec,
     duration: HistogramVec,
+    skipped_vec: IntCounterVec,
     /// One counter per [`SKIP_REASONS`], in its order.
     skipped: Vec<IntCounter>,
 }
 
 impl JsonMetrics {
-    /// Registers them, with every fetch result of every URL at zero, so that a rate over them
+    /// Makes them, with every fetch result of every URL at zero, so that a rate over them
     /// works from the first scrape.
-    pub fn register(registry: &Registry, urls: &[String]) -> Result<JsonMetrics> {
-        let metrics = Registrar::new(registry);
-        let present: Vec<[&str; 2]> = urls
-            .iter()
-            .flat_map(|url| RESULTS.iter().map(move |result| [url.as_str(), *result]))
-            .collect();
-        let present: Vec<&[&str]> = present.iter().map(|p| &p[..]).collect();
-        let fetches = metrics.counter_vec(
-            "podkit_metrics_json_fetches_total",
-            "Fetches of --json URLs (credentials left out), by result: ok, timeout, error \
-             (connecting or reading), status (not 2xx), too_large, malformed (not JSON).",
+    pub fn new(urls: &[String]) -> Result<JsonMetrics> {
+        let fetches = IntCounterVec::new(
+            Opts::new(
+                "podkit_metrics_json_fetches_total",
+                "Fetches of --json URLs (credentials left out), by result: ok, timeout, error \
+                 (connecting or reading), status (not 2xx), too_large, malformed (not JSON).",
+            ),
             &["url", "result"],
-            &present,
         )?;
-        let duration = metrics.register(HistogramVec::new(
+        for url in urls {
+            for result in RESULTS {
+                fetches.get_metric_with_label_values(&[url, result])?;
+            }
+        }
+        let duration = HistogramVec::new(
             HistogramOpts::new(
                 "podkit_metrics_json_fetch_duration_seconds",
                 "How long fetches of --json URLs took, whatever their result.",
             )
             .buckets(prometheus::DEFAULT_BUCKETS.to_vec()),
             &["url"],
-        )?)?;
-        let reasons: Vec<[&str; 1]> = SKIP_REASONS.iter().map(|r| [*r]).collect();
-        let present: Vec<&[&str]> = reasons.iter().map(|r| &r[..]).collect();
-        let skipped = metrics.counter_vec(
-            "podkit_metrics_json_values_skipped_total",
-            "Values selected by JSON rules that gave no sample: non_numeric, negative_counter, \
-             duplicate (a series another value already gave in the same scrape).",
-            &["reason"],
-            &present,
         )?;
+        let skipped_vec = IntCounterVec::new(
+            Opts::new(
+                "podkit_metrics_json_values_skipped_total",
+                "Values selected by JSON rules that gave no sample: non_numeric, \
+                 negative_counter, duplicate (a series another value already gave in the same \
+                 scrape), name_taken (a name StatsD or the log rules already fill).",
+            ),
+            &["reason"],
+        )?;
+        let skipped = SKIP_REASONS
+            .iter()
+            .map(|r| skipped_vec.get_metric_with_label_values(&[r]))
+            .collect::<Result<_>>()?;
         Ok(JsonMetrics {
             fetches,
             duration,
-            skipped: SKIP_REASONS
-                .iter()
-                .map(|r| skipped.with_label_values(&[r]))
-                .collect(),
+            skipped_vec,
+            skipped,
         })
     }
 
@@ -72,5 +77,24 @@ impl JsonMetrics {
         for (counter, n) in self.skipped.iter().zip(skipped.0) {
             counter.inc_by(n);
         }
+    }
+
+    pub fn descs(&self) -> Vec<&Desc> {
+        let mut descs = self.fetches.desc();
+        descs.extend(self.duration.desc());
+        descs.extend(self.skipped_vec.desc());
+        descs
+    }
+
+    pub fn collect(&self) -> Vec<MetricFamily> {
+        let mut families = self.fetches.collect();
+        families.extend(self.duration.collect());
+        families.extend(self.skipped_vec.collect());
+        families
+    }
+
+    #[cfg(test)]
+    pub fn skipped_count(&self, reason: usize) -> u64 {
+        self.skipped[reason].get()
     }
 }

@@ -18,6 +18,8 @@ use std::time::Duration;
 use podkit::http::Url;
 use podkit::serve::Registry;
 
+use crate::store::Store;
+
 use self::collector::JsonCollector;
 use self::metrics::JsonMetrics;
 use self::rules::{Catalog, Rules};
@@ -32,17 +34,18 @@ pub struct JsonConfig {
     pub interval: Option<Duration>,
 }
 
-/// Registers the inputs' metrics and series and starts fetching.
-pub fn start(config: JsonConfig, registry: &Registry) -> Result<(), String> {
+/// Registers the inputs' metrics and series and starts fetching. A family whose name `store`
+/// (StatsD's, the log rules') holds is left out of a scrape, and counted.
+pub fn start(config: JsonConfig, registry: &Registry, store: Arc<Store>) -> Result<(), String> {
     let urls: Vec<String> = config
         .inputs
         .iter()
         .map(|(url, _)| url.to_string())
         .collect();
-    let metrics = JsonMetrics::register(registry, &urls)
-        .map_err(|e| format!("cannot register metrics: {e}"))?;
+    let metrics = JsonMetrics::new(&urls).map_err(|e| format!("cannot register metrics: {e}"))?;
     let shared = Arc::new(Shared {
         families: config.catalog.families,
+        store,
         inputs: config
             .inputs
             .into_iter()
@@ -51,6 +54,16 @@ pub fn start(config: JsonConfig, registry: &Registry) -> Result<(), String> {
         metrics,
         timeout: config.timeout,
     });
+    let fetching = match config.interval {
+        Some(every) => format!("every {}", podkit::duration::format(every)),
+        None => "on each scrape".to_owned(),
+    };
+    podkit::info!(
+        "json inputs",
+        urls = urls.join(" "),
+        fetch = fetching,
+        timeout = podkit::duration::format(config.timeout)
+    );
     let jobs = source::start(Arc::clone(&shared), config.interval)
         .map_err(|e| format!("cannot start the JSON fetcher: {e}"))?;
     let collector =

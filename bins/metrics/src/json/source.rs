@@ -3,10 +3,11 @@
 //! `last` samples of each input: those of the fetch it asked for, or, with an interval, those
 //! of the last fetch that worked.
 //!
-//! Why a thread: the registry's collectors are called synchronously, on the endpoint's own
-//! runtime thread, so a scrape that must wait for a fetch can only block; fetching on a runtime
-//! it does not block keeps that wait bounded by `--json-timeout` instead of a deadlock, and keeps
-//! parsing large documents off the StatsD path.
+//! Why a thread: the registry's collectors are called synchronously (lib's endpoint gathers on
+//! tokio's blocking pool), so a scrape that must wait for a fetch can only block. A runtime of
+//! the input's own does the fetching whatever thread the scrape blocks, so that wait is bounded
+//! by `--json-timeout` and can never be a deadlock, and parsing large documents stays off the
+//! StatsD path.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -55,6 +56,11 @@ impl Input {
         }
     }
 
+    #[cfg(test)]
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
     pub fn last(&self) -> Option<Arc<Vec<Sample>>> {
         self.last
             .lock()
@@ -71,6 +77,8 @@ impl Input {
 #[derive(Debug)]
 pub struct Shared {
     pub families: Vec<Family>,
+    /// The other inputs' table, whose names a JSON family gives way to.
+    pub store: Arc<crate::store::Store>,
     pub inputs: Vec<Input>,
     pub metrics: JsonMetrics,
     pub timeout: Duration,
