@@ -329,3 +329,29 @@ fn a_scrape_waiting_on_a_silent_endpoint_does_not_hold_healthz() {
     let (status, body) = scrape.join().expect("the scrape");
     assert_eq!(status, 200, "{body}");
 }
+
+#[test]
+fn the_rules_headers_and_the_urls_credentials_are_sent() {
+    let fixture = HttpServer::local();
+    let scratch = Scratch::new("metrics-json-headers");
+    let rules = scratch.file("rules.yml");
+    // json_exporter's module form; the fixture's /echo answers with the request it received,
+    // its headers as [name, value] pairs.
+    std::fs::write(
+        &rules,
+        "modules:\n  default:\n    headers: {X-Tenant: blue}\n    metrics:\n    \
+         - name: echo_header\n      type: object\n      path: '$.headers[*]'\n      \
+         labels: {name: '{[0]}'}\n      values: {seen: 1}\n",
+    )
+    .expect("write the rules");
+    let echo = format!("http://user:pw@{}/echo", fixture.address);
+    let daemon = metrics(&["--json", &echo, "--json-rules", &rules]).start();
+    let body = daemon.metrics();
+    for header in ["X-Tenant", "authorization", "accept"] {
+        let series = format!("echo_header_seen{{name=\"{header}\"}} 1");
+        assert!(
+            body.lines().any(|l| l.eq_ignore_ascii_case(&series)),
+            "{series} in:\n{body}"
+        );
+    }
+}

@@ -35,6 +35,9 @@ use super::path::Path;
 #[serde(deny_unknown_fields)]
 struct FileSpec {
     metrics: Option<Vec<MetricSpec>>,
+    /// json_exporter's form before 0.5: `headers` beside `metrics`.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
     /// json_exporter's form since 0.5: modules by name, one chosen per scrape. An adapter has
     /// one URL per rules file, so the file may hold one module (or one named `default`).
     modules: Option<BTreeMap<String, ModuleSpec>>,
@@ -176,7 +179,10 @@ impl Catalog {
     pub fn load(&mut self, yaml: &str) -> Result<Rules, RulesError> {
         let file: FileSpec = serde_yaml::from_str(yaml).map_err(|e| RulesError(e.to_string()))?;
         let (metrics, headers) = match (file.metrics, file.modules) {
-            (Some(metrics), None) => (metrics, BTreeMap::new()),
+            (Some(metrics), None) => (metrics, file.headers),
+            (None, Some(_)) if !file.headers.is_empty() => {
+                return fail("`headers` go inside the module")
+            }
             (None, Some(mut modules)) => {
                 let module = match modules.remove("default") {
                     Some(module) => module,
