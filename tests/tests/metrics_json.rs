@@ -219,7 +219,7 @@ fn an_endless_body_is_cut_at_the_cap_and_counted_too_large() {
         &endless,
         "--json-rules",
         &rules,
-        "--json-timeout=60s",
+        "--json-timeout=9s",
     ])
     .start();
     let body = daemon.metrics();
@@ -305,6 +305,17 @@ fn bad_json_flags_and_rules_are_refused_naming_them() {
             "0s",
         ])
         .assert_refused(&["--json-timeout"]);
+    // On each scrape, a fetch must end before the endpoint gives up on the scrape (10s).
+    Daemon::tool("metrics")
+        .args([
+            "--json",
+            url,
+            "--json-rules",
+            &rules,
+            "--json-timeout",
+            "10s",
+        ])
+        .assert_refused(&["--json-timeout", "at most 9s", "--json-interval"]);
 }
 
 #[test]

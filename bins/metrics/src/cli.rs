@@ -164,6 +164,20 @@ fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
             ))
         }
     };
+    // A scrape waits for its fetches, and the endpoint gives one request at most
+    // CONNECTION_TIMEOUT: a longer wait would answer no scrape at all.
+    let most = podkit::serve::CONNECTION_TIMEOUT.saturating_sub(crate::json::collector::HAND_OVER);
+    if cli.json_interval.is_none() && cli.json_timeout > most {
+        return Err(UsageError::flag(
+            "--json-timeout",
+            format!(
+                "at most {} when fetching on each scrape (the endpoint answers a request within {}); \
+                 fetch slower URLs with --json-interval",
+                podkit::duration::format(most),
+                podkit::duration::format(podkit::serve::CONNECTION_TIMEOUT)
+            ),
+        ));
+    }
     let mut catalog = crate::json::rules::Catalog::default();
     let mut inputs = Vec::new();
     for (url, file) in cli.json.iter().zip(files) {

@@ -19,7 +19,7 @@ use super::source::{Job, Shared};
 
 /// How much longer than `--json-timeout` a scrape waits for its fetches: they end at the
 /// timeout, and this covers handing the answer back.
-const HAND_OVER: Duration = Duration::from_secs(1);
+pub const HAND_OVER: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct JsonCollector {
