@@ -257,6 +257,10 @@ fn with_an_interval_the_last_good_values_are_served_while_the_endpoint_fails() {
         before + 1.0,
     );
     assert_eq!(value(&daemon, mail), Some(3.0), "the last good value stays");
+    let success = format!("podkit_metrics_json_last_success_timestamp_seconds{{url=\"{url}\"}}");
+    let last_good = daemon.metric(&success);
+    assert!(last_good > 0.0);
+    assert_eq!(daemon.metric(&success), last_good, "no success since");
 
     replace(&document, &STATUS.replace("\"mail\": 3", "\"mail\": 9"));
     wait::until("the new document", || {

@@ -5,7 +5,7 @@
 use podkit::serve::prometheus::core::{Collector, Desc};
 use podkit::serve::prometheus::proto::MetricFamily;
 use podkit::serve::prometheus::{
-    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Result,
+    self, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Result,
 };
 
 use super::fetch::RESULTS;
@@ -15,6 +15,8 @@ use super::select::{Skipped, SKIP_REASONS};
 pub struct JsonMetrics {
     fetches: IntCounterVec,
     duration: HistogramVec,
+    /// When each URL last gave a document: with an interval, how old the values served are.
+    last_success: GaugeVec,
     skipped_vec: IntCounterVec,
     /// One counter per [`SKIP_REASONS`], in its order.
     skipped: Vec<IntCounter>,
@@ -45,6 +47,14 @@ impl JsonMetrics {
             .buckets(prometheus::DEFAULT_BUCKETS.to_vec()),
             &["url"],
         )?;
+        let last_success = GaugeVec::new(
+            Opts::new(
+                "podkit_metrics_json_last_success_timestamp_seconds",
+                "When each --json URL last gave a document, in seconds since the epoch: with \
+                 --json-interval, the age of the values served.",
+            ),
+            &["url"],
+        )?;
         let skipped_vec = IntCounterVec::new(
             Opts::new(
                 "podkit_metrics_json_values_skipped_total",
@@ -61,6 +71,7 @@ impl JsonMetrics {
         Ok(JsonMetrics {
             fetches,
             duration,
+            last_success,
             skipped_vec,
             skipped,
         })
@@ -71,6 +82,12 @@ impl JsonMetrics {
             .with_label_values(&[url, RESULTS[result]])
             .inc();
         self.duration.with_label_values(&[url]).observe(seconds);
+        if result == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |since| since.as_secs_f64());
+            self.last_success.with_label_values(&[url]).set(now);
+        }
     }
 
     pub fn skipped(&self, skipped: &Skipped) {
@@ -82,6 +99,7 @@ impl JsonMetrics {
     pub fn descs(&self) -> Vec<&Desc> {
         let mut descs = self.fetches.desc();
         descs.extend(self.duration.desc());
+        descs.extend(self.last_success.desc());
         descs.extend(self.skipped_vec.desc());
         descs
     }
@@ -89,6 +107,7 @@ impl JsonMetrics {
     pub fn collect(&self) -> Vec<MetricFamily> {
         let mut families = self.fetches.collect();
         families.extend(self.duration.collect());
+        families.extend(self.last_success.collect());
         families.extend(self.skipped_vec.collect());
         families
     }
