@@ -194,6 +194,9 @@ fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
         catalog,
         timeout: cli.json_timeout,
         interval: cli.json_interval,
+        max_series: cli
+            .max_series
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     }))
 }
 

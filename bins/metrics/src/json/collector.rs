@@ -74,9 +74,15 @@ impl JsonCollector {
         // Looked up once per scrape. StatsD may make one of these names between this look and
         // the store's own collect, and that one scrape then shows both under one name; the
         // next leaves the JSON family out.
-        let taken: Vec<bool> = {
+        let (taken, mut room): (Vec<bool>, usize) = {
             let state = self.shared.store.lock();
-            families.iter().map(|f| state.has_family(&f.name)).collect()
+            let taken = families.iter().map(|f| state.has_family(&f.name)).collect();
+            // --max-series counts every series exposed: the table's, then these.
+            let room = self
+                .shared
+                .max_series
+                .map_or(usize::MAX, |max| max.saturating_sub(state.series()));
+            (taken, room)
         };
         for input in &self.shared.inputs {
             let Some(samples) = input.last() else {
@@ -119,6 +125,11 @@ impl JsonCollector {
                     skipped.count(2);
                     continue;
                 }
+                if room == 0 {
+                    skipped.count(4);
+                    continue;
+                }
+                room -= 1;
                 match family.kind {
                     Kind::Counter => {
                         let mut counter = Counter::default();
@@ -183,6 +194,15 @@ mod tests {
 
     /// A collector over one input whose last document was `document`, beside `store`.
     fn collector(rules: &str, document: serde_json::Value, store: Arc<Store>) -> JsonCollector {
+        capped(rules, document, store, None)
+    }
+
+    fn capped(
+        rules: &str,
+        document: serde_json::Value,
+        store: Arc<Store>,
+        max_series: Option<usize>,
+    ) -> JsonCollector {
         let mut catalog = Catalog::default();
         let rules = catalog.load(rules).expect("rules");
         catalog.finish();
@@ -195,6 +215,7 @@ mod tests {
             metrics: JsonMetrics::new(&[]).expect("metrics"),
             families: catalog.families,
             store,
+            max_series,
             inputs: vec![input],
             timeout: Duration::from_secs(1),
         });
@@ -259,5 +280,34 @@ mod tests {
         assert_eq!(shown(&collector.render()), ["other{}"]);
         assert_eq!(SKIP_REASONS[3], "name_taken");
         assert_eq!(collector.shared.metrics.skipped_count(3), 1);
+    }
+
+    #[test]
+    fn max_series_counts_the_tables_series_and_these() {
+        let store = Arc::new(Store::new(None));
+        let observer = crate::mapping::Mapper::empty().default_observer;
+        store
+            .lock()
+            .apply(
+                &Update {
+                    name: "statsd".into(),
+                    help: None,
+                    labels: Vec::new(),
+                    op: Op::Add(1.0),
+                    ttl: None,
+                    observer: &observer,
+                },
+                std::time::Instant::now(),
+            )
+            .expect("a StatsD counter");
+        let collector = capped(
+            "metrics: [{name: v, path: '$[*]', labels: {at: '@key'}}]",
+            serde_json::json!([1, 2, 3]),
+            store,
+            Some(3),
+        );
+        assert_eq!(shown(&collector.render()), ["v{at=0}", "v{at=1}"]);
+        assert_eq!(SKIP_REASONS[4], "max_series");
+        assert_eq!(collector.shared.metrics.skipped_count(4), 1);
     }
 }

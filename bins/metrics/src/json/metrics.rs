@@ -60,7 +60,8 @@ impl JsonMetrics {
                 "podkit_metrics_json_values_skipped_total",
                 "Values selected by JSON rules that gave no sample: non_numeric, \
                  negative_counter, duplicate (a series another value already gave in the same \
-                 scrape), name_taken (a name StatsD or the log rules already fill).",
+                 scrape), name_taken (a name StatsD or the log rules already fill), max_series (past \
+                 --max-series).",
             ),
             &["reason"],
         )?;

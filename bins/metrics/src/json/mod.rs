@@ -32,6 +32,8 @@ pub struct JsonConfig {
     pub catalog: Catalog,
     pub timeout: Duration,
     pub interval: Option<Duration>,
+    /// `--max-series`.
+    pub max_series: Option<usize>,
 }
 
 /// Registers the inputs' metrics and series and starts fetching. A family whose name `store`
@@ -46,6 +48,7 @@ pub fn start(config: JsonConfig, registry: &Registry, store: Arc<Store>) -> Resu
     let shared = Arc::new(Shared {
         families: config.catalog.families,
         store,
+        max_series: config.max_series,
         inputs: config
             .inputs
             .into_iter()

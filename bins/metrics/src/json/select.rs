@@ -19,11 +19,17 @@ pub struct Sample {
 }
 
 /// Why a selected value gave no sample: the `reason` of `..._json_values_skipped_total`.
-pub const SKIP_REASONS: [&str; 4] = ["non_numeric", "negative_counter", "duplicate", "name_taken"];
+pub const SKIP_REASONS: [&str; 5] = [
+    "non_numeric",
+    "negative_counter",
+    "duplicate",
+    "name_taken",
+    "max_series",
+];
 
 /// Counts per [`SKIP_REASONS`], in its order.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Skipped(pub [u64; 4]);
+pub struct Skipped(pub [u64; 5]);
 
 impl Skipped {
     pub fn count(&mut self, reason: usize) {
@@ -183,13 +189,13 @@ mod tests {
         let doc = json!({"v": [1, "x", null, {"a": 1}, [2], "2.5", -1]});
         let (shown, skipped) = run("metrics: [{name: v, path: '$.v[*]'}]", doc.clone());
         assert_eq!(shown, ["v{} 1", "v{} 2.5", "v{} -1"]);
-        assert_eq!(skipped.0, [4, 0, 0, 0]);
+        assert_eq!(skipped.0, [4, 0, 0, 0, 0]);
         let (shown, skipped) = run(
             "metrics: [{name: v, path: '$.v[*]', valuetype: counter}]",
             doc,
         );
         assert_eq!(shown, ["v{} 1", "v{} 2.5"]);
-        assert_eq!(skipped.0, [4, 1, 0, 0]);
+        assert_eq!(skipped.0, [4, 1, 0, 0, 0]);
     }
 
     proptest! {

@@ -79,6 +79,8 @@ pub struct Shared {
     pub families: Vec<Family>,
     /// The other inputs' table, whose names a JSON family gives way to.
     pub store: Arc<crate::store::Store>,
+    /// `--max-series`, which counts the table's series and these together.
+    pub max_series: Option<usize>,
     pub inputs: Vec<Input>,
     pub metrics: JsonMetrics,
     pub timeout: Duration,
