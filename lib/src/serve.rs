@@ -268,8 +268,8 @@ impl MetricsServer {
             };
             let endpoints = Arc::clone(&endpoints);
             let service = service_fn(move |request: Request<Incoming>| {
-                let response = endpoints.respond(&request);
-                async move { Ok::<_, Infallible>(response) }
+                let endpoints = Arc::clone(&endpoints);
+                async move { Ok::<_, Infallible>(endpoints.respond(&request).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -288,7 +288,7 @@ impl MetricsServer {
 }
 
 impl Endpoints {
-    fn respond(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn respond(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         let path = request.uri().path();
         if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
             return text(StatusCode::NOT_FOUND, "not found".into());
@@ -309,14 +309,27 @@ impl Endpoints {
                     format!("not ready: {reason}"),
                 ),
             },
-            _ => self.metrics(),
+            _ => self.metrics().await,
         }
     }
 
-    fn metrics(&self) -> Response<Full<Bytes>> {
+    /// The registry, gathered on the blocking pool: a collector may take its time (a large
+    /// table, or podkit-metrics' JSON input fetching on each scrape within its timeout), and on
+    /// the runtime's thread it would hold `/healthz`, `/readyz` and the tool's own tasks with it.
+    async fn metrics(&self) -> Response<Full<Bytes>> {
+        let registry = self.registry.clone();
+        let families = match tokio::task::spawn_blocking(move || registry.gather()).await {
+            Ok(families) => families,
+            Err(error) => {
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot gather metrics: {error}"),
+                )
+            }
+        };
         let encoder = TextEncoder::new();
         let mut body = Vec::with_capacity(4096);
-        if let Err(error) = encoder.encode(&self.registry.gather(), &mut body) {
+        if let Err(error) = encoder.encode(&families, &mut body) {
             return text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot encode metrics: {error}"),
@@ -420,6 +433,73 @@ mod tests {
             self.shutdown.trigger();
             self.server.await.expect("serve returns after shutdown");
         }
+    }
+
+    /// A collector that holds its scrape until released (or a hang guard passes), and says
+    /// whether it still holds it.
+    #[derive(Clone)]
+    struct Held {
+        release: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+        holding: Arc<std::sync::atomic::AtomicBool>,
+        /// Set once the scrape started, never cleared: what the test waits for.
+        entered: Arc<std::sync::atomic::AtomicBool>,
+        descs: Vec<prometheus::core::Desc>,
+    }
+
+    impl prometheus::core::Collector for Held {
+        fn desc(&self) -> Vec<&prometheus::core::Desc> {
+            self.descs.iter().collect()
+        }
+
+        fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+            use std::sync::atomic::Ordering;
+            self.holding.store(true, Ordering::SeqCst);
+            self.entered.store(true, Ordering::SeqCst);
+            let release = self.release.lock().expect("one scrape at a time");
+            let _ = release.recv_timeout(Duration::from_secs(10));
+            self.holding.store(false, Ordering::SeqCst);
+            Vec::new()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_collector_holds_its_scrape_but_not_healthz() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (release, released) = std::sync::mpsc::channel();
+        let holding = Arc::new(AtomicBool::new(false));
+        let entered = Arc::new(AtomicBool::new(false));
+        let held = Held {
+            entered: Arc::clone(&entered),
+            release: Arc::new(std::sync::Mutex::new(released)),
+            holding: Arc::clone(&holding),
+            descs: vec![prometheus::core::Desc::new(
+                "held".into(),
+                "A collector that takes its time.".into(),
+                Vec::new(),
+                Default::default(),
+            )
+            .expect("a desc")],
+        };
+        let registry = Registry::new();
+        registry.register(Box::new(held)).expect("register");
+        let running = start(registry, Readiness::default()).await;
+        let scrape = tokio::spawn(request(running.addr, "GET", "/metrics"));
+        while !entered.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        // Were the scrape gathered on the runtime's thread, /healthz would answer only once
+        // the collector let go (after its hang guard).
+        let answer = request(running.addr, "GET", "/healthz").await;
+        assert_eq!(answer.status, 200);
+        assert!(
+            holding.load(Ordering::SeqCst),
+            "/healthz waited for the scrape"
+        );
+
+        release.send(()).expect("release the scrape");
+        assert_eq!(scrape.await.expect("the scrape").status, 200);
+        running.stop().await;
     }
 
     #[tokio::test]

@@ -5,9 +5,13 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
-use podkit::cli::{LogArgs, UsageError};
+use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
+use podkit::cli::{parse, LogArgs, UsageError};
+use podkit::http::Url;
+
+use crate::json::JsonConfig;
 use crate::logs::rules::Rules;
 use crate::logs::Follow;
 use crate::mapping::Mapper;
@@ -16,7 +20,7 @@ pub const EXIT_CODES: &str = "\
 Exit status:
   0  stopped on SIGTERM or SIGINT; `check`: the file is valid
   1  an internal failure at start (the runtime, signal handling)
-  2  usage or configuration error (a flag, an address in use, the mapping file)
+  2  usage or configuration error (a flag, an address in use, the mapping or a --json-rules file)
 
 statsd_exporter's flags --statsd.listen-udp, --statsd.listen-tcp, --statsd.mapping-config and
 --web.listen-address are accepted too, as aliases.";
@@ -58,6 +62,25 @@ pub struct Cli {
     /// keep working
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_series: Option<u64>,
+
+    /// Fetch JSON from this http:// URL and expose what the --json-rules file in the same
+    /// position selects (repeatable)
+    #[arg(long = "json", value_name = "URL", value_delimiter = '\n', value_parser = parse_json_url)]
+    pub json: Vec<Url>,
+
+    /// json_exporter-style rules for the --json URL in the same position; one file alone serves
+    /// every URL (repeatable)
+    #[arg(long, value_name = "FILE", value_delimiter = '\n')]
+    pub json_rules: Vec<PathBuf>,
+
+    /// How long a fetch of a --json URL may take
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse::nonzero_duration)]
+    pub json_timeout: Duration,
+
+    /// Fetch the --json URLs every DURATION, serving the last good values, instead of on each
+    /// scrape
+    #[arg(long, value_name = "DURATION", value_parser = parse::nonzero_duration)]
+    pub json_interval: Option<Duration>,
 
     /// Serve /metrics, /healthz and /readyz here: HOST:PORT or :PORT
     #[arg(long, value_name = "ADDR", default_value = ":9102", visible_alias = "web.listen-address", value_parser = parse_listen)]
@@ -123,6 +146,76 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
         .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
+/// An `http://` URL: lib's client speaks TLS only when built with it, and this tool is not,
+/// so an `https://` URL is refused here rather than failing at every fetch.
+fn parse_json_url(text: &str) -> Result<Url, String> {
+    Url::parse_http(text).map_err(|e| match e.problem() {
+        podkit::http::UrlProblem::NotHttp => {
+            format!("{e} (https is not supported yet: fetch over http on the pod's network)")
+        }
+        _ => e.to_string(),
+    })
+}
+
+/// The JSON inputs: each URL with its rules file (the one in the same position, or the only
+/// one), read and compiled; a refusal names the flag and the file.
+fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
+    if cli.json.is_empty() {
+        if !cli.json_rules.is_empty() {
+            return Err(UsageError::flag("--json-rules", "given without --json"));
+        }
+        return Ok(None);
+    }
+    let files = match cli.json_rules.len() {
+        0 => return Err(UsageError::flag("--json", "needs --json-rules")),
+        1 => vec![cli.json_rules[0].clone(); cli.json.len()],
+        n if n == cli.json.len() => cli.json_rules.clone(),
+        n => {
+            return Err(UsageError::flag(
+                "--json-rules",
+                format!(
+                    "{n} files for {} URLs: give one per --json, or one for all",
+                    cli.json.len()
+                ),
+            ))
+        }
+    };
+    // A scrape waits for its fetches, and the endpoint gives one request at most
+    // CONNECTION_TIMEOUT: a longer wait would answer no scrape at all.
+    let most = podkit::serve::CONNECTION_TIMEOUT.saturating_sub(crate::json::collector::HAND_OVER);
+    if cli.json_interval.is_none() && cli.json_timeout > most {
+        return Err(UsageError::flag(
+            "--json-timeout",
+            format!(
+                "at most {} when fetching on each scrape (the endpoint answers a request within {}); \
+                 fetch slower URLs with --json-interval",
+                podkit::duration::format(most),
+                podkit::duration::format(podkit::serve::CONNECTION_TIMEOUT)
+            ),
+        ));
+    }
+    let mut catalog = crate::json::rules::Catalog::default();
+    let mut inputs = Vec::new();
+    for (url, file) in cli.json.iter().zip(files) {
+        let fail = |e: &dyn std::fmt::Display| {
+            UsageError::flag("--json-rules", format!("{}: {e}", file.display()))
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| fail(&e))?;
+        let rules = catalog.load(&text).map_err(|e| fail(&e))?;
+        inputs.push((url.clone(), rules));
+    }
+    catalog.finish();
+    Ok(Some(JsonConfig {
+        inputs,
+        catalog,
+        timeout: cli.json_timeout,
+        interval: cli.json_interval,
+        max_series: cli
+            .max_series
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    }))
+}
+
 /// What the flags mean, checked once.
 #[derive(Debug)]
 pub enum Config {
@@ -138,6 +231,7 @@ pub struct Serve {
     pub logs: Vec<Follow>,
     pub max_series: Option<usize>,
     pub metrics_addr: Option<SocketAddr>,
+    pub json: Option<JsonConfig>,
 }
 
 #[derive(Debug)]
@@ -201,10 +295,11 @@ impl podkit::daemon::Daemon for Cli {
         }
         let udp = self.statsd_udp.and_then(Listen::addr);
         let tcp = self.statsd_tcp.and_then(Listen::addr);
+        let json = json_config(&self)?;
         let logs = follows(self.logs, &self.log_rules, self.log_from_start)?;
-        if udp.is_none() && tcp.is_none() && logs.is_empty() {
+        if udp.is_none() && tcp.is_none() && logs.is_empty() && json.is_none() {
             return Err(UsageError::new(
-                "nothing to read: give --statsd-udp, --statsd-tcp or --log (or `check`)",
+                "nothing to read: give --statsd-udp, --statsd-tcp, --log or --json (or `check`)",
             ));
         }
         let mapper = match &self.mapping {
@@ -220,6 +315,7 @@ impl podkit::daemon::Daemon for Cli {
                 .max_series
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             metrics_addr: self.metrics_addr.addr(),
+            json,
         }))
     }
 

@@ -4,6 +4,7 @@
 mod check;
 mod cli;
 mod ingest;
+mod json;
 mod logs;
 mod mapping;
 mod metrics;

@@ -80,6 +80,10 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
                 .map_err(|e| Failure::internal("cannot start a log reader", e))?;
         }
     }
+    if let Some(json) = config.json {
+        crate::json::start(json, &registry, Arc::clone(&store))
+            .map_err(|e| Failure::internal("--json", e))?;
+    }
     tokio::spawn(sweep(store, metrics));
     readiness.set_ready();
     podkit::info!(

@@ -271,6 +271,12 @@ impl State {
     pub fn series(&self) -> usize {
         self.series
     }
+
+    /// Whether a family of this name holds series: the JSON input leaves its own family of
+    /// that name out of a scrape rather than mix two types or two label sets in one.
+    pub fn has_family(&self, name: &str) -> bool {
+        self.families.contains_key(name)
+    }
 }
 
 #[cfg(test)]
