@@ -219,7 +219,8 @@ fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
 /// What the flags mean, checked once.
 #[derive(Debug)]
 pub enum Config {
-    Serve(Serve),
+    /// Boxed: it is built once, and the enum need not be its size.
+    Serve(Box<Serve>),
     Check(Check),
 }
 
@@ -306,7 +307,7 @@ impl podkit::daemon::Daemon for Cli {
             Some(path) => load("--mapping", path)?,
             None => Mapper::empty(),
         };
-        Ok(Config::Serve(Serve {
+        Ok(Config::Serve(Box::new(Serve {
             udp,
             tcp,
             mapper,
@@ -316,7 +317,7 @@ impl podkit::daemon::Daemon for Cli {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             metrics_addr: self.metrics_addr.addr(),
             json,
-        }))
+        })))
     }
 
     fn metrics_addr(config: &Config) -> Option<SocketAddr> {

@@ -25,7 +25,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
             print!("{}", crate::check::report(&check));
             Ok(())
         }
-        Config::Serve(serve) => adapt(serve, started).await,
+        Config::Serve(serve) => adapt(*serve, started).await,
     }
 }
 
