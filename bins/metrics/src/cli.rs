@@ -33,6 +33,11 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", visible_alias = "statsd.listen-tcp", value_parser = parse_listen)]
     pub statsd_tcp: Option<Listen>,
 
+    /// Read StatsD datagrams from a Unix datagram socket made at this path (a stale socket there
+    /// is replaced; anything else there is refused)
+    #[arg(long, value_name = "PATH", visible_alias = "statsd.listen-unixgram")]
+    pub statsd_unixgram: Option<PathBuf>,
+
     /// statsd_exporter's mapping file (YAML), unchanged; without one, names are escaped
     /// (`a.b-c` becomes `a_b_c`)
     #[arg(long, value_name = "FILE", visible_alias = "statsd.mapping-config")]
@@ -118,6 +123,7 @@ pub enum Config {
 pub struct Serve {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
+    pub unixgram: Option<PathBuf>,
     pub mapper: Mapper,
     pub max_series: Option<usize>,
     pub metrics_addr: Option<SocketAddr>,
@@ -148,9 +154,11 @@ impl podkit::daemon::Daemon for Cli {
         }
         let udp = self.statsd_udp.and_then(Listen::addr);
         let tcp = self.statsd_tcp.and_then(Listen::addr);
-        if udp.is_none() && tcp.is_none() {
+        // statsd_exporter's empty value turns the input off, as for the addresses.
+        let unixgram = self.statsd_unixgram.filter(|p| !p.as_os_str().is_empty());
+        if udp.is_none() && tcp.is_none() && unixgram.is_none() {
             return Err(UsageError::new(
-                "nothing to read: give --statsd-udp or --statsd-tcp (or `check`)",
+                "nothing to read: give --statsd-udp, --statsd-tcp or --statsd-unixgram (or `check`)",
             ));
         }
         let mapper = match &self.mapping {
@@ -160,6 +168,7 @@ impl podkit::daemon::Daemon for Cli {
         Ok(Config::Serve(Serve {
             udp,
             tcp,
+            unixgram,
             mapper,
             max_series: self
                 .max_series

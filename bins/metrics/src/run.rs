@@ -10,7 +10,7 @@ use podkit::daemon::{Failure, Started};
 use crate::cli::{Config, Serve};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::statsd::{tcp, udp};
+use crate::statsd::{tcp, udp, unixgram};
 use crate::store::render::StoreCollector;
 use crate::store::Store;
 
@@ -58,8 +58,17 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
             .blame("--statsd-udp")?;
         let bound = socket.local_addr().blame("--statsd-udp")?;
         udp_shown = bound.to_string();
-        udp::spawn(socket, ingest.clone())
+        udp::spawn("statsd-udp", socket, ingest.clone())
             .map_err(|e| Failure::internal("cannot start the UDP reader", e))?;
+    }
+    let mut unixgram_shown = "off".to_owned();
+    if let Some(path) = &config.unixgram {
+        let socket = unixgram::bind(path)
+            .map_err(|e| format!("cannot listen on {}: {e}", path.display()))
+            .blame("--statsd-unixgram")?;
+        unixgram_shown = path.display().to_string();
+        udp::spawn("statsd-unixgram", socket, ingest.clone())
+            .map_err(|e| Failure::internal("cannot start the unixgram reader", e))?;
     }
     if let Some(addr) = config.tcp {
         let listener = tcp::bind(addr)
@@ -72,7 +81,12 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
     }
     tokio::spawn(sweep(store, metrics));
     readiness.set_ready();
-    podkit::info!("listening", udp = udp_shown, tcp = tcp_shown);
+    podkit::info!(
+        "listening",
+        udp = udp_shown,
+        tcp = tcp_shown,
+        unixgram = unixgram_shown
+    );
     let cause = shutdown.requested().await;
     podkit::info!("stopping", cause = cause);
     Ok(())

@@ -7,7 +7,7 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use crate::ingest::Ingest;
 
@@ -22,15 +22,16 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::bind(addr)
 }
 
-/// Reads datagrams for ever on a new thread.
-pub fn spawn(socket: UdpSocket, ingest: Ingest) -> io::Result<()> {
+/// Reads datagrams for ever on a new thread named `name`: from a UDP socket, or a Unix
+/// datagram one ([`crate::statsd::unixgram`]), which `recvmmsg` reads alike.
+pub fn spawn<S: AsFd + Send + 'static>(name: &str, socket: S, ingest: Ingest) -> io::Result<()> {
     std::thread::Builder::new()
-        .name("statsd-udp".into())
-        .spawn(move || serve(&socket, &ingest))
+        .name(name.into())
+        .spawn(move || serve(socket.as_fd(), &ingest))
         .map(|_| ())
 }
 
-fn serve(socket: &UdpSocket, ingest: &Ingest) {
+fn serve(socket: BorrowedFd<'_>, ingest: &Ingest) {
     let mut buffers = vec![0u8; BATCH * DATAGRAM];
     loop {
         match receive(socket, &mut buffers) {
@@ -53,7 +54,7 @@ fn serve(socket: &UdpSocket, ingest: &Ingest) {
 
 /// Blocks until at least one datagram is there, then takes up to [`BATCH`] of them: the
 /// lengths of those read, the `i`th in `buffers[i * DATAGRAM..]`.
-fn receive(socket: &UdpSocket, buffers: &mut [u8]) -> io::Result<Vec<usize>> {
+fn receive(socket: BorrowedFd<'_>, buffers: &mut [u8]) -> io::Result<Vec<usize>> {
     debug_assert_eq!(buffers.len(), BATCH * DATAGRAM);
     // SAFETY: iovec and mmsghdr are plain C structs for which all-zero is a valid value.
     let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
