@@ -48,6 +48,7 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         mapper: Arc::new(config.mapper),
         store: Arc::clone(&store),
         metrics: metrics.clone(),
+        cache: Default::default(),
     };
 
     // The bound addresses, for the log: port 0 means any, and the log says which.

@@ -8,6 +8,7 @@
 //! empty, which Prometheus reads as absent. A name that would change type, or a series past
 //! `--max-series`, is refused and counted; nothing in an event can fail a scrape.
 
+pub mod key;
 pub mod render;
 pub mod series;
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::mapping::{Objective, Observer};
+use key::{LabelList, SeriesKey};
 use series::{Histogram, Summary, Value};
 
 /// The help of a series whose mapping gives none.
@@ -43,7 +45,7 @@ pub struct State {
 struct Family {
     kind: FamilyKind,
     help: String,
-    series: HashMap<Labels, Entry>,
+    series: HashMap<SeriesKey, Entry>,
 }
 
 #[derive(Debug)]
@@ -192,12 +194,8 @@ impl State {
                     series: HashMap::new(),
                 }),
         };
-        let key: Labels = update
-            .labels
-            .iter()
-            .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str())))
-            .collect();
-        let entry = match family.series.get_mut(&key) {
+        let wanted: &dyn LabelList = &update.labels;
+        let entry = match family.series.get_mut(wanted) {
             Some(entry) => entry,
             None => {
                 if self.max_series.is_some_and(|max| self.series >= max) {
@@ -220,11 +218,14 @@ impl State {
                         buf_cap,
                     } => Value::Summary(Summary::new(Arc::clone(objectives), *max_age, *buf_cap)),
                 };
-                family.series.entry(key).or_insert(Entry {
-                    value,
-                    touched: now,
-                    ttl: update.ttl,
-                })
+                family
+                    .series
+                    .entry(SeriesKey::of(&update.labels))
+                    .or_insert(Entry {
+                        value,
+                        touched: now,
+                        ttl: update.ttl,
+                    })
             }
         };
         entry.touched = now;
