@@ -31,7 +31,9 @@ pub fn bind(path: &Path) -> io::Result<UnixDatagram> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(error),
     }
-    UnixDatagram::bind(path)
+    let socket = UnixDatagram::bind(path)?;
+    crate::statsd::udp::enlarge_receive_buffer(std::os::fd::AsFd::as_fd(&socket));
+    Ok(socket)
 }
 
 #[cfg(test)]
