@@ -72,6 +72,25 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// Series a tool writes in the text format itself, appended to every `/metrics` body after the
+/// registry's: for a table too large to go through the `prometheus` crate's per-series protobuf
+/// structures and sort at each scrape (podkit-metrics' 100,000 StatsD series). It must write
+/// whole families, none named like one of the registry's.
+pub trait TextSource: Send + Sync {
+    fn append(&self, body: &mut Vec<u8>);
+}
+
+/// The process's text sources: one endpoint per process, so one list.
+static TEXT_SOURCES: RwLock<Vec<Arc<dyn TextSource>>> = RwLock::new(Vec::new());
+
+/// Adds `source` to what every `/metrics` of this process shows.
+pub fn add_text_source(source: Arc<dyn TextSource>) {
+    TEXT_SOURCES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(source);
+}
+
 /// Whether the tool is ready for traffic, and if not, why; `/readyz` answers from it.
 ///
 /// Cheap to clone; every clone shares one state, which changes as a whole, so `/readyz` never
@@ -321,6 +340,13 @@ impl Endpoints {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot encode metrics: {error}"),
             );
+        }
+        for source in TEXT_SOURCES
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            source.append(&mut body);
         }
         let mut response = Response::new(Full::new(Bytes::from(body)));
         if let Ok(format) = HeaderValue::from_str(encoder.format_type()) {

@@ -11,7 +11,7 @@ use crate::cli::{Config, Serve};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::statsd::{tcp, udp, unixgram};
-use crate::store::render::StoreCollector;
+use crate::store::render::StoreText;
 use crate::store::Store;
 
 /// How often idle series are looked for between scrapes, so that memory follows `ttl` even
@@ -38,12 +38,10 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         .map_err(|e| Failure::internal("cannot register metrics", e))?;
     metrics.mappings.set(config.mapper.len() as i64);
     let store = Arc::new(Store::new(config.max_series));
-    registry
-        .register(Box::new(StoreCollector {
-            store: Arc::clone(&store),
-            expired: metrics.expired.clone(),
-        }))
-        .map_err(|e| Failure::internal("cannot register metrics", e))?;
+    podkit::serve::add_text_source(Arc::new(StoreText {
+        store: Arc::clone(&store),
+        expired: metrics.expired.clone(),
+    }));
     let ingest = Ingest {
         mapper: Arc::new(config.mapper),
         store: Arc::clone(&store),

@@ -1,6 +1,5 @@
 use super::*;
 use crate::mapping::{Mapper, DEFAULT_BUCKETS};
-use podkit::serve::prometheus::{Encoder, TextEncoder};
 
 fn update<'a>(
     name: &'a str,
@@ -23,11 +22,8 @@ fn update<'a>(
 
 /// The text format of the whole table, as a scrape shows it.
 fn text(state: &mut State, now: Instant) -> String {
-    let families = render::render(state, now);
     let mut out = Vec::new();
-    TextEncoder::new()
-        .encode(&families, &mut out)
-        .expect("encodes");
+    render::render(state, now, &mut out);
     String::from_utf8(out).expect("UTF-8")
 }
 
