@@ -102,6 +102,7 @@ pub fn resolve(mapper: &Mapper, name: &str, kind: Kind) -> Resolved {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const MAPPING: &str = "mappings:\n\
         - match: api.*.hits\n  name: api_hits_total\n  labels:\n    endpoint: \"$1\"\n\
@@ -150,5 +151,22 @@ mod tests {
             cache.resolve(&mapper, "api.u3.hits", Kind::Counter),
             &resolve(&mapper, "api.u3.hits", Kind::Counter)
         );
+    }
+
+    proptest! {
+        /// Whatever names come, in whatever order and repetition, the cache answers what the
+        /// mapper answers.
+        #[test]
+        fn the_cache_answers_as_the_mapper_does(
+            names in proptest::collection::vec("(api|timing|x)?[.a-z*-]{0,12}(\\.hits)?", 1..40),
+            kinds in proptest::collection::vec(0usize..4, 40),
+        ) {
+            let mapper = Mapper::from_yaml(MAPPING).unwrap();
+            let mut cache = MappingCache::default();
+            for (name, kind) in names.iter().zip(&kinds) {
+                let kind = [Kind::Counter, Kind::Gauge, Kind::Set, Kind::Observer][*kind];
+                prop_assert_eq!(cache.resolve(&mapper, name, kind), &resolve(&mapper, name, kind));
+            }
+        }
     }
 }
