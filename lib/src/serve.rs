@@ -489,6 +489,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn metrics_appends_what_text_sources_write_after_the_registry() {
+        // The list is the process's: this source shows in every other test's /metrics too,
+        // which only ever look for their own lines.
+        struct Table;
+        impl TextSource for Table {
+            fn append(&self, body: &mut Vec<u8>) {
+                body.extend_from_slice(b"# TYPE podkit_test_table gauge\npodkit_test_table 7\n");
+            }
+        }
+        add_text_source(Arc::new(Table));
+        let registry = Registry::new();
+        register_build_info(&registry, "podkit-test", "1.2.3").expect("build info registers");
+        let running = start(registry, Readiness::default()).await;
+
+        let answer = request(running.addr, "GET", "/metrics").await;
+
+        let registry_at = answer
+            .body
+            .find("podkit_build_info{")
+            .expect("the registry's");
+        let table_at = answer
+            .body
+            .find("\npodkit_test_table 7\n")
+            .unwrap_or_else(|| panic!("the source's: {}", answer.body));
+        assert!(registry_at < table_at, "{}", answer.body);
+        running.stop().await;
+    }
+
+    #[tokio::test]
     async fn metrics_renders_registered_metrics_in_the_prometheus_text_format() {
         let registry = Registry::new();
         register_build_info(&registry, "podkit-test", "1.2.3").expect("build info registers");
