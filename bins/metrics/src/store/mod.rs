@@ -278,13 +278,18 @@ impl State {
     pub fn expire(&mut self, now: Instant) -> usize {
         let mut expired = 0;
         self.families.retain(|_, family| {
+            let before = family.series.len();
             family.series.retain(|_, entry| {
-                let keep = entry
+                entry
                     .ttl
-                    .is_none_or(|ttl| now.saturating_duration_since(entry.touched) <= ttl);
-                expired += usize::from(!keep);
-                keep
+                    .is_none_or(|ttl| now.saturating_duration_since(entry.touched) <= ttl)
             });
+            if family.series.len() < before {
+                expired += before - family.series.len();
+                // A name no series has any more (tags whose names came and went) is let go:
+                // the list holds one reference, each series using it another.
+                family.names.retain(|name| Arc::strong_count(name) > 1);
+            }
             !family.series.is_empty()
         });
         self.series -= expired;
