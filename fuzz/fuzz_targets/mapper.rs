@@ -1,8 +1,10 @@
 //! Any mapping file and any names: the input is the YAML, a NUL byte, then names one per line.
-//! Loading must refuse or compile, never panic; a compiled mapper must look up any name.
+//! Loading must refuse or compile, never panic; a compiled mapper must look up any name, and
+//! the adapter's cache of lookups must answer as the mapper does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use podkit_metrics_fuzz::mapping::cache::{resolve, MappingCache};
 use podkit_metrics_fuzz::mapping::Mapper;
 use podkit_metrics_fuzz::statsd::line::Kind;
 
@@ -34,9 +36,14 @@ fuzz_target!(|data: &[u8]| {
     let yaml = String::from_utf8_lossy(yaml);
     let mapper = Mapper::from_yaml(&yaml)
         .unwrap_or_else(|_| Mapper::from_yaml(FALLBACK).expect("the fallback compiles"));
+    let mut cache = MappingCache::default();
     for name in String::from_utf8_lossy(names).split('\n') {
         for kind in [Kind::Counter, Kind::Gauge, Kind::Observer, Kind::Set] {
             let _ = mapper.lookup(name, kind);
+            assert_eq!(
+                cache.resolve(&mapper, name, kind),
+                &resolve(&mapper, name, kind)
+            );
         }
     }
 });
