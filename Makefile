@@ -68,6 +68,7 @@ bench: build
 	python3 bench/probe.py
 	python3 bench/ambassador.py
 	python3 bench/reload.py
+	python3 bench/metrics.py
 
 clean:
 	cargo clean

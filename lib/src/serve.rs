@@ -72,6 +72,25 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// Series a tool writes in the text format itself, appended to every `/metrics` body after the
+/// registry's: for a table too large to go through the `prometheus` crate's per-series protobuf
+/// structures and sort at each scrape (podkit-metrics' 100,000 StatsD series). It must write
+/// whole families, none named like one of the registry's.
+pub trait TextSource: Send + Sync {
+    fn append(&self, body: &mut Vec<u8>);
+}
+
+/// The process's text sources: one endpoint per process, so one list.
+static TEXT_SOURCES: RwLock<Vec<Arc<dyn TextSource>>> = RwLock::new(Vec::new());
+
+/// Adds `source` to what every `/metrics` of this process shows.
+pub fn add_text_source(source: Arc<dyn TextSource>) {
+    TEXT_SOURCES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(source);
+}
+
 /// Whether the tool is ready for traffic, and if not, why; `/readyz` answers from it.
 ///
 /// Cheap to clone; every clone shares one state, which changes as a whole, so `/readyz` never
@@ -335,6 +354,13 @@ impl Endpoints {
                 format!("cannot encode metrics: {error}"),
             );
         }
+        for source in TEXT_SOURCES
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            source.append(&mut body);
+        }
         let mut response = Response::new(Full::new(Bytes::from(body)));
         if let Ok(format) = HeaderValue::from_str(encoder.format_type()) {
             response.headers_mut().insert(CONTENT_TYPE, format);
@@ -539,6 +565,35 @@ mod tests {
             expired.header("content-length"),
             Some(expired.body.len().to_string().as_str())
         );
+        running.stop().await;
+    }
+
+    #[tokio::test]
+    async fn metrics_appends_what_text_sources_write_after_the_registry() {
+        // The list is the process's: this source shows in every other test's /metrics too,
+        // which only ever look for their own lines.
+        struct Table;
+        impl TextSource for Table {
+            fn append(&self, body: &mut Vec<u8>) {
+                body.extend_from_slice(b"# TYPE podkit_test_table gauge\npodkit_test_table 7\n");
+            }
+        }
+        add_text_source(Arc::new(Table));
+        let registry = Registry::new();
+        register_build_info(&registry, "podkit-test", "1.2.3").expect("build info registers");
+        let running = start(registry, Readiness::default()).await;
+
+        let answer = request(running.addr, "GET", "/metrics").await;
+
+        let registry_at = answer
+            .body
+            .find("podkit_build_info{")
+            .expect("the registry's");
+        let table_at = answer
+            .body
+            .find("\npodkit_test_table 7\n")
+            .unwrap_or_else(|| panic!("the source's: {}", answer.body));
+        assert!(registry_at < table_at, "{}", answer.body);
         running.stop().await;
     }
 

@@ -325,3 +325,58 @@ fn one_name_with_other_tags_in_another_datagram_shows_both_under_the_union_of_la
     );
     daemon.stop().assert_success();
 }
+
+/// Sends `payload` as one datagram to the Unix datagram socket at `path`, with python3.
+fn send_unixgram(path: &std::path::Path, payload: &[u8]) {
+    let script = "import socket, sys\n\
+                  s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                  s.sendto(sys.stdin.buffer.read(), sys.argv[1])";
+    let sent = run_with_input(command("python3").args(["-c", script]).arg(path), payload);
+    assert_eq!(sent.code, Some(0), "python3 sendto: {sent:?}");
+}
+
+#[test]
+fn statsd_over_a_unix_datagram_socket_replaces_a_stale_socket_file() {
+    let scratch = Scratch::new("metrics-unixgram");
+    let path = scratch.join("statsd.sock");
+    // A socket file left by an earlier run: bound once, its process gone.
+    let stale = run_with_input(
+        command("python3")
+            .args(["-c", "import socket, sys\nsocket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).bind(sys.argv[1])"])
+            .arg(&path),
+        b"",
+    );
+    assert_eq!(stale.code, Some(0), "{stale:?}");
+    let daemon = Daemon::tool("metrics")
+        .args(["--statsd-unixgram"])
+        .args([&path])
+        .metered()
+        .start();
+    assert!(
+        daemon.ready_line().contains("statsd.sock"),
+        "{}",
+        daemon.ready_line()
+    );
+
+    send_unixgram(&path, b"local.jobs:2|c\nlocal.jobs:3|c|#queue:high");
+    send_unixgram(&path, b"local.temp:21.5|g");
+
+    wait_for(&daemon, "local_temp", 21.5);
+    assert_eq!(daemon.metric("local_jobs{queue=\"\"}"), 2.0);
+    assert_eq!(daemon.metric("local_jobs{queue=\"high\"}"), 3.0);
+    assert_eq!(daemon.metric("podkit_metrics_statsd_packets_total"), 2.0);
+    daemon.stop().assert_success();
+}
+
+#[test]
+fn a_unixgram_path_that_is_not_a_socket_is_refused_and_kept() {
+    let scratch = Scratch::new("metrics-unixgram-file");
+    let path = scratch.join("precious.txt");
+    std::fs::write(&path, "data").expect("write the file");
+
+    Daemon::tool("metrics")
+        .args(["--statsd-unixgram"])
+        .args([&path])
+        .assert_refused(&["--statsd-unixgram", "precious.txt", "not a socket"]);
+    assert_eq!(std::fs::read_to_string(&path).expect("still there"), "data");
+}

@@ -39,6 +39,11 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", visible_alias = "statsd.listen-tcp", value_parser = parse_listen)]
     pub statsd_tcp: Option<Listen>,
 
+    /// Read StatsD datagrams from a Unix datagram socket made at this path (a stale socket there
+    /// is replaced; anything else there is refused)
+    #[arg(long, value_name = "PATH", visible_alias = "statsd.listen-unixgram")]
+    pub statsd_unixgram: Option<PathBuf>,
+
     /// statsd_exporter's mapping file (YAML), unchanged; without one, names are escaped
     /// (`a.b-c` becomes `a_b_c`)
     #[arg(long, value_name = "FILE", visible_alias = "statsd.mapping-config")]
@@ -228,6 +233,7 @@ pub enum Config {
 pub struct Serve {
     pub udp: Option<SocketAddr>,
     pub tcp: Option<SocketAddr>,
+    pub unixgram: Option<PathBuf>,
     pub mapper: Mapper,
     pub logs: Vec<Follow>,
     pub max_series: Option<usize>,
@@ -298,9 +304,12 @@ impl podkit::daemon::Daemon for Cli {
         let tcp = self.statsd_tcp.and_then(Listen::addr);
         let json = json_config(&self)?;
         let logs = follows(self.logs, &self.log_rules, self.log_from_start)?;
-        if udp.is_none() && tcp.is_none() && logs.is_empty() && json.is_none() {
+        // statsd_exporter's empty value turns the input off, as for the addresses.
+        let unixgram = self.statsd_unixgram.filter(|p| !p.as_os_str().is_empty());
+        let statsd = udp.is_some() || tcp.is_some() || unixgram.is_some();
+        if !statsd && logs.is_empty() && json.is_none() {
             return Err(UsageError::new(
-                "nothing to read: give --statsd-udp, --statsd-tcp, --log or --json (or `check`)",
+                "nothing to read: give --statsd-udp, --statsd-tcp, --statsd-unixgram, --log or --json (or `check`)",
             ));
         }
         let mapper = match &self.mapping {
@@ -310,6 +319,7 @@ impl podkit::daemon::Daemon for Cli {
         Ok(Config::Serve(Box::new(Serve {
             udp,
             tcp,
+            unixgram,
             mapper,
             logs,
             max_series: self

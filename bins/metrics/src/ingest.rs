@@ -3,10 +3,10 @@
 //! here, with a batch of lines at a time so that the table's lock is taken once per batch.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::mapping::escape::escape_name;
+use crate::mapping::cache::{self, MappingCache, Resolved};
 use crate::mapping::Mapper;
 use crate::metrics::Metrics;
 use crate::statsd::line::{self, Kind, Problems, Reason, Sample};
@@ -21,6 +21,8 @@ pub struct Ingest {
     pub mapper: Arc<Mapper>,
     pub store: Arc<Store>,
     pub metrics: Metrics,
+    /// The mapper's results by name, shared by every input; locked once per batch.
+    pub cache: Arc<Mutex<MappingCache>>,
 }
 
 impl Ingest {
@@ -43,9 +45,11 @@ impl Ingest {
         if samples.is_empty() {
             return;
         }
+        // A panic while it was held leaves at worst a name not yet remembered.
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let mut state = self.store.lock();
         for sample in &samples {
-            match map_sample(&self.mapper, sample) {
+            match map_cached(&self.mapper, &mut cache, sample) {
                 Ok(mapped) => {
                     if !mapped.mapped {
                         self.metrics.unmapped.inc();
@@ -94,8 +98,37 @@ pub fn map_sample<'s>(
     mapper: &'s Mapper,
     sample: &'s Sample<'_>,
 ) -> Result<MappedUpdate<'s>, Skip> {
-    let found = mapper.lookup(&sample.name, sample.kind);
-    let rule = found.as_ref().map(|m| m.rule);
+    let resolved = cache::resolve(mapper, &sample.name, sample.kind);
+    let name = match &resolved {
+        Resolved::Mapped { name, .. } => name.clone(),
+        Resolved::Unmapped { name } => name.to_string(),
+    };
+    build(mapper, sample, &resolved, Cow::Owned(name))
+}
+
+/// As [`map_sample`], with the name's lookup remembered in `cache`: the update borrows the
+/// mapped name from it.
+pub fn map_cached<'s>(
+    mapper: &'s Mapper,
+    cache: &'s mut MappingCache,
+    sample: &'s Sample<'_>,
+) -> Result<MappedUpdate<'s>, Skip> {
+    let resolved: &'s Resolved = cache.resolve(mapper, &sample.name, sample.kind);
+    let name = match resolved {
+        Resolved::Mapped { name, .. } => name.as_str(),
+        Resolved::Unmapped { name } => name,
+    };
+    build(mapper, sample, resolved, Cow::Borrowed(name))
+}
+
+/// The update of `sample`, whose name resolved to `resolved` (and `name`).
+fn build<'s>(
+    mapper: &'s Mapper,
+    sample: &'s Sample<'_>,
+    resolved: &Resolved,
+    name: Cow<'s, str>,
+) -> Result<MappedUpdate<'s>, Skip> {
+    let rule = resolved.rule(mapper);
     if rule.is_some_and(|r| r.drop) {
         return Err(Skip("rule"));
     }
@@ -104,19 +137,18 @@ pub fn map_sample<'s>(
         .iter()
         .map(|(k, v)| (k.to_string(), (*v).to_owned()))
         .collect();
-    let (name, mapped) = match found {
-        Some(found) => {
-            let honor = found.rule.honor_labels;
-            for (label, value) in found.labels {
-                match labels.iter_mut().find(|(k, _)| *k == label) {
-                    Some(_) if honor => {}
-                    Some(slot) => slot.1 = value,
-                    None => labels.push((label, value)),
+    let mapped = match (resolved, rule) {
+        (Resolved::Mapped { labels: own, .. }, Some(rule)) => {
+            for (label, value) in own {
+                match labels.iter_mut().find(|(k, _)| k == label) {
+                    Some(_) if rule.honor_labels => {}
+                    Some(slot) => slot.1.clone_from(value),
+                    None => labels.push((label.clone(), value.clone())),
                 }
             }
-            (Cow::Owned(found.name), true)
+            true
         }
-        None => (escape_name(&sample.name), false),
+        _ => false,
     };
     if name.is_empty() {
         return Err(Skip("empty_name"));

@@ -11,8 +11,8 @@ use crate::cli::{Config, Serve};
 use crate::ingest::Ingest;
 use crate::logs::{self, LogMetrics};
 use crate::metrics::Metrics;
-use crate::statsd::{tcp, udp};
-use crate::store::render::StoreCollector;
+use crate::statsd::{tcp, udp, unixgram};
+use crate::store::render::StoreText;
 use crate::store::Store;
 
 /// How often idle series are looked for between scrapes, so that memory follows `ttl` even
@@ -39,16 +39,15 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         .map_err(|e| Failure::internal("cannot register metrics", e))?;
     metrics.mappings.set(config.mapper.len() as i64);
     let store = Arc::new(Store::new(config.max_series));
-    registry
-        .register(Box::new(StoreCollector {
-            store: Arc::clone(&store),
-            expired: metrics.expired.clone(),
-        }))
-        .map_err(|e| Failure::internal("cannot register metrics", e))?;
+    podkit::serve::add_text_source(Arc::new(StoreText {
+        store: Arc::clone(&store),
+        expired: metrics.expired.clone(),
+    }));
     let ingest = Ingest {
         mapper: Arc::new(config.mapper),
         store: Arc::clone(&store),
         metrics: metrics.clone(),
+        cache: Default::default(),
     };
 
     // The bound addresses, for the log: port 0 means any, and the log says which.
@@ -59,8 +58,17 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
             .blame("--statsd-udp")?;
         let bound = socket.local_addr().blame("--statsd-udp")?;
         udp_shown = bound.to_string();
-        udp::spawn(socket, ingest.clone())
+        udp::spawn("statsd-udp", socket, ingest.clone())
             .map_err(|e| Failure::internal("cannot start the UDP reader", e))?;
+    }
+    let mut unixgram_shown = "off".to_owned();
+    if let Some(path) = &config.unixgram {
+        let socket = unixgram::bind(path)
+            .map_err(|e| format!("cannot listen on {}: {e}", path.display()))
+            .blame("--statsd-unixgram")?;
+        unixgram_shown = path.display().to_string();
+        udp::spawn("statsd-unixgram", socket, ingest.clone())
+            .map_err(|e| Failure::internal("cannot start the unixgram reader", e))?;
     }
     if let Some(addr) = config.tcp {
         let listener = tcp::bind(addr)
@@ -90,6 +98,7 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
         "listening",
         udp = udp_shown,
         tcp = tcp_shown,
+        unixgram = unixgram_shown,
         logs = followed
     );
     let cause = shutdown.requested().await;

@@ -7,6 +7,7 @@
 //! tries them: every glob rule first, the first match in file order winning, then the regex
 //! rules in file order.
 
+pub mod cache;
 pub mod config;
 pub mod escape;
 pub mod glob;

@@ -1,147 +1,166 @@
-//! The table as Prometheus metric families, for the registry's scrape: one family per name,
-//! its series under the union of their label names.
+//! The table in the Prometheus text format, written straight into the `/metrics` body: one
+//! family per name, sorted by name, its series under the union of their label names.
+//!
+//! Straight, not through the `prometheus` crate's registry: that would build a protobuf
+//! structure per series (a dozen allocations each), sort them, and format them again, which
+//! at 100,000 series is most of a scrape, with the table's lock held all along.
 
-use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
-use podkit::serve::prometheus::core::{Collector, Desc};
-use podkit::serve::prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
-    Summary,
-};
 use podkit::serve::prometheus::IntCounter;
+use podkit::serve::TextSource;
 
 use super::series::Value;
-use super::{Family, State, Store};
-use std::sync::Arc;
+use super::{Family, FamilyKind, State, Store};
 
-/// The store as a collector in the tool's registry: it declares no descriptors, since its
-/// names are only known at run time (the registry allows one such collector).
-#[derive(Debug, Clone)]
-pub struct StoreCollector {
+/// The store as a part of every `/metrics` body.
+#[derive(Clone)]
+pub struct StoreText {
     pub store: Arc<Store>,
     /// Counts the series a scrape found expired.
     pub expired: IntCounter,
 }
 
-impl Collector for StoreCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        Vec::new()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
+impl TextSource for StoreText {
+    fn append(&self, body: &mut Vec<u8>) {
         let now = Instant::now();
         let mut state = self.store.lock();
         // A scrape never shows a series whose ttl has passed, whenever the sweep last ran.
         let expired = state.expire(now);
-        let families = render(&mut state, now);
+        // About what a counter with two labels takes: the body grows by doubling only rarely.
+        body.reserve(state.series() * 64);
+        render(&mut state, now, body);
         drop(state);
         self.expired.inc_by(expired as u64);
-        families
     }
 }
 
-/// Every family, sorted by name.
-pub fn render(state: &mut State, now: Instant) -> Vec<MetricFamily> {
-    let mut names: Vec<&String> = state.families.keys().collect();
-    names.sort();
-    let names: Vec<String> = names.into_iter().cloned().collect();
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let family = state.families.get_mut(&name)?;
-            Some(render_family(name, family, now))
-        })
-        .collect()
+/// Every family, sorted by name, into `out`.
+pub fn render(state: &mut State, now: Instant, out: &mut Vec<u8>) {
+    // Unmapped StatsD names are a family each: 100,000 of them must cost no copy of their names.
+    let mut families: Vec<(&String, &mut Family)> = state.families.iter_mut().collect();
+    families.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (name, family) in families {
+        render_family(name, family, now, out);
+    }
 }
 
-fn render_family(name: String, family: &mut Family, now: Instant) -> MetricFamily {
-    let union: BTreeSet<&str> = family
-        .series
-        .keys()
-        .flat_map(|labels| labels.iter().map(|(k, _)| &**k))
-        .collect();
-    let union: Vec<String> = union.into_iter().map(str::to_owned).collect();
-    let mut out = MetricFamily::default();
-    out.set_name(name);
-    out.set_help(family.help.clone());
-    let mut metrics = Vec::with_capacity(family.series.len());
-    let mut field_type = MetricType::GAUGE;
-    for (labels, entry) in family.series.iter_mut() {
-        let mut metric = Metric::default();
-        metric.set_label(
-            union
-                .iter()
-                .map(|label| {
-                    let value = labels
-                        .iter()
-                        .find(|(k, _)| **k == **label)
-                        .map_or("", |(_, v)| &**v);
-                    let mut pair = LabelPair::default();
-                    pair.set_name(label.clone());
-                    pair.set_value(value.to_owned());
-                    pair
-                })
-                .collect(),
-        );
-        match &mut entry.value {
-            Value::Counter(total) => {
-                field_type = MetricType::COUNTER;
-                let mut counter = Counter::default();
-                counter.set_value(*total);
-                metric.set_counter(counter);
-            }
-            Value::Gauge(value) => {
-                let mut gauge = Gauge::default();
-                gauge.set_value(*value);
-                metric.set_gauge(gauge);
-            }
-            Value::Set(members) => {
-                let mut gauge = Gauge::default();
-                gauge.set_value(members.len() as f64);
-                metric.set_gauge(gauge);
-            }
-            Value::Histogram(histogram) => {
-                field_type = MetricType::HISTOGRAM;
-                let mut out = Histogram::default();
-                out.set_sample_count(histogram.count);
-                out.set_sample_sum(histogram.sum);
-                out.set_bucket(
-                    histogram
-                        .cumulative()
-                        .map(|(bound, count)| {
-                            let mut bucket = Bucket::default();
-                            bucket.set_upper_bound(bound);
-                            bucket.set_cumulative_count(count);
-                            bucket
-                        })
-                        .collect(),
-                );
-                metric.set_histogram(out);
-            }
-            Value::Summary(summary) => {
-                field_type = MetricType::SUMMARY;
-                let mut out = Summary::default();
-                out.set_quantile(
-                    summary
-                        .quantiles(now)
-                        .into_iter()
-                        .map(|(q, v)| {
-                            let mut quantile = Quantile::default();
-                            quantile.set_quantile(q);
-                            quantile.set_value(v);
-                            quantile
-                        })
-                        .collect(),
-                );
-                out.set_sample_count(summary.count);
-                out.set_sample_sum(summary.sum);
-                metric.set_summary(out);
+fn render_family(name: &str, family: &mut Family, now: Instant, out: &mut Vec<u8>) {
+    if family.series.is_empty() {
+        return;
+    }
+    // The family's label names are shared by its series (see `Labels`): they are told apart by
+    // address, without reading the strings of 100,000 keys scattered over the heap.
+    let mut union: Vec<&Arc<str>> = Vec::new();
+    for labels in family.series.keys() {
+        for (label, _) in labels.iter() {
+            if !union.iter().any(|known| Arc::ptr_eq(known, label)) {
+                union.push(label);
             }
         }
-        metrics.push(metric);
     }
-    out.set_field_type(field_type);
-    out.set_metric(metrics);
-    out
+    union.sort();
+    let union: Vec<Arc<str>> = union.into_iter().cloned().collect();
+    let kind = match family.kind {
+        FamilyKind::Counter => "counter",
+        FamilyKind::Gauge | FamilyKind::Set => "gauge",
+        FamilyKind::Histogram(_) => "histogram",
+        FamilyKind::Summary { .. } => "summary",
+    };
+    out.extend_from_slice(b"# HELP ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b' ');
+    escape(&family.help, false, out);
+    out.extend_from_slice(b"\n# TYPE ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'\n');
+    // The series' labels under the union, written once per series and reused by each of its
+    // samples (a histogram's buckets).
+    let mut labels = Vec::new();
+    for (key, entry) in family.series.iter_mut() {
+        labels.clear();
+        for (i, label) in union.iter().enumerate() {
+            if i > 0 {
+                labels.push(b',');
+            }
+            labels.extend_from_slice(label.as_bytes());
+            labels.extend_from_slice(b"=\"");
+            let value = key
+                .iter()
+                .find(|(k, _)| Arc::ptr_eq(k, label))
+                .map_or("", |(_, v)| &**v);
+            escape(value, true, &mut labels);
+            labels.push(b'"');
+        }
+        let sample = |out: &mut Vec<u8>, suffix: &str, extra: Option<(&str, f64)>, value: f64| {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(suffix.as_bytes());
+            if !labels.is_empty() || extra.is_some() {
+                out.push(b'{');
+                out.extend_from_slice(&labels);
+                if let Some((label, bound)) = extra {
+                    if !labels.is_empty() {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(label.as_bytes());
+                    out.extend_from_slice(b"=\"");
+                    number(bound, out);
+                    out.push(b'"');
+                }
+                out.push(b'}');
+            }
+            out.push(b' ');
+            number(value, out);
+            out.push(b'\n');
+        };
+        match &mut entry.value {
+            Value::Counter(value) | Value::Gauge(value) => sample(out, "", None, *value),
+            Value::Set(members) => sample(out, "", None, members.len() as f64),
+            Value::Histogram(histogram) => {
+                for (bound, count) in histogram.cumulative() {
+                    sample(out, "_bucket", Some(("le", bound)), count as f64);
+                }
+                let count = histogram.count as f64;
+                sample(out, "_bucket", Some(("le", f64::INFINITY)), count);
+                sample(out, "_sum", None, histogram.sum);
+                sample(out, "_count", None, count);
+            }
+            Value::Summary(summary) => {
+                for (quantile, value) in summary.quantiles(now) {
+                    sample(out, "", Some(("quantile", quantile)), value);
+                }
+                sample(out, "_sum", None, summary.sum);
+                sample(out, "_count", None, summary.count as f64);
+            }
+        }
+    }
+}
+
+/// A value as the text format spells it: `+Inf`, `-Inf`, `NaN`, or the shortest decimal that
+/// reads back as the same float.
+fn number(value: f64, out: &mut Vec<u8>) {
+    if value.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if value.is_infinite() {
+        out.extend_from_slice(if value > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{value}");
+    }
+}
+
+/// `\` and a line break escaped, and `"` in a label value.
+fn escape(text: &str, quote: bool, out: &mut Vec<u8>) {
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'"' if quote => out.extend_from_slice(b"\\\""),
+            _ => out.push(byte),
+        }
+    }
 }

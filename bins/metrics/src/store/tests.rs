@@ -1,6 +1,5 @@
 use super::*;
 use crate::mapping::{Mapper, DEFAULT_BUCKETS};
-use podkit::serve::prometheus::{Encoder, TextEncoder};
 
 fn update<'a>(
     name: &'a str,
@@ -23,11 +22,8 @@ fn update<'a>(
 
 /// The text format of the whole table, as a scrape shows it.
 fn text(state: &mut State, now: Instant) -> String {
-    let families = render::render(state, now);
     let mut out = Vec::new();
-    TextEncoder::new()
-        .encode(&families, &mut out)
-        .expect("encodes");
+    render::render(state, now, &mut out);
     String::from_utf8(out).expect("UTF-8")
 }
 
@@ -162,4 +158,44 @@ fn sets_count_distinct_members_and_histograms_render_cumulative_buckets() {
     ] {
         assert!(shown.contains(line), "{line} in:\n{shown}");
     }
+}
+
+#[test]
+fn a_familys_label_names_are_shared_and_let_go_with_the_last_series_using_them() {
+    let observer = Observer::Histogram {
+        buckets: DEFAULT_BUCKETS.to_vec(),
+    };
+    let store = Store::new(None);
+    let mut state = store.lock();
+    let start = Instant::now();
+    let mut short = update("hits", &[("request_id", "r1")], Op::Add(1.0), &observer);
+    short.ttl = Some(Duration::from_secs(1));
+    state.apply(&short, start).unwrap();
+    for code in ["200", "500"] {
+        let kept = update("hits", &[("code", code)], Op::Add(1.0), &observer);
+        state.apply(&kept, start).unwrap();
+    }
+    let names = |state: &State| -> Vec<String> {
+        let mut names: Vec<String> = state.families["hits"]
+            .names
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&state), ["code", "request_id"], "one copy per name");
+
+    assert_eq!(state.expire(start + Duration::from_secs(2)), 1);
+    assert_eq!(names(&state), ["code"]);
+    let shown = text(&mut state, start + Duration::from_secs(2));
+    assert!(shown.contains("\nhits{code=\"500\"} 1\n"), "{shown}");
+    assert!(!shown.contains("request_id"), "{shown}");
+    let again = update("hits", &[("request_id", "r2")], Op::Add(1.0), &observer);
+    state.apply(&again, start + Duration::from_secs(2)).unwrap();
+    let shown = text(&mut state, start + Duration::from_secs(2));
+    assert!(
+        shown.contains("\nhits{code=\"\",request_id=\"r2\"} 1\n"),
+        "{shown}"
+    );
 }

@@ -1,6 +1,5 @@
 use super::*;
 use crate::store::{render, Store};
-use podkit::serve::prometheus::{Encoder, TextEncoder};
 use proptest::prelude::*;
 
 const RULES: &str = r#"
@@ -38,9 +37,7 @@ fn feed(lines: &[&str]) -> (String, Tally) {
         matcher.apply(line, &mut state, now, &mut tally);
     }
     let mut out = Vec::new();
-    TextEncoder::new()
-        .encode(&render::render(&mut state, now), &mut out)
-        .expect("encodes");
+    render::render(&mut state, now, &mut out);
     let text = String::from_utf8(out).expect("UTF-8");
     let series = text.lines().filter(|l| !l.starts_with('#'));
     (series.collect::<Vec<_>>().join("\n"), tally)
