@@ -1,5 +1,6 @@
-//! podkit-metrics: the adapter sidecar. StatsD in over UDP and TCP, mapped with
-//! statsd_exporter's mapping file unchanged, Prometheus `/metrics` out.
+//! podkit-metrics: the adapter sidecar. StatsD in over UDP, TCP and a unix datagram socket,
+//! mapped with statsd_exporter's mapping file unchanged; log lines in through regex rules; JSON
+//! documents in through json_exporter-style rules; Prometheus `/metrics` out.
 
 mod check;
 mod cli;
