@@ -29,8 +29,9 @@ COPY target/x86_64-unknown-linux-musl/release/podkit-reload /podkit-reload
 USER 65532:65532
 ENTRYPOINT ["/podkit-reload"]
 
-# StatsD-to-Prometheus adapter sidecar: reads StatsD on UDP/TCP from the app on the pod's network,
-# serves /metrics. Makes no outgoing connection, so no CA bundle.
+# The adapter sidecar: reads StatsD from the app on the pod's network, follows its logs on a shared
+# volume, fetches its JSON endpoints, serves /metrics on 9102. Its only outgoing connections are
+# plain-http:// --json fetches, so no CA bundle.
 FROM scratch AS metrics
 COPY target/x86_64-unknown-linux-musl/release/podkit-metrics /podkit-metrics
 USER 65532:65532

@@ -42,6 +42,10 @@ pub enum Step {
         text: String,
     },
     Pid,
+    SendUdp {
+        to: SocketAddr,
+        text: String,
+    },
     ServeHttp(SocketAddr),
     ServeEcho(SocketAddr),
     WaitSignal(Signal),
@@ -73,6 +77,7 @@ const SYNTAX: &[(&str, &str)] = &[
     ("tty", "tty"),
     ("append", "append PATH TEXT"),
     ("pid", "pid"),
+    ("send-udp", "send-udp IP:PORT TEXT"),
     ("serve-http", "serve-http IP:PORT"),
     ("serve-echo", "serve-echo IP:PORT"),
     ("wait-signal", "wait-signal SIG"),
@@ -121,6 +126,7 @@ impl Step {
             Step::Tty => "tty",
             Step::Append { .. } => "append",
             Step::Pid => "pid",
+            Step::SendUdp { .. } => "send-udp",
             Step::ServeHttp(_) => "serve-http",
             Step::ServeEcho(_) => "serve-echo",
             Step::WaitSignal(_) => "wait-signal",
@@ -215,6 +221,13 @@ fn parse_step(words: &[String]) -> Result<Step, String> {
             let [path, text] = args.positional()?;
             Step::Append {
                 path: PathBuf::from(path),
+                text: text.to_owned(),
+            }
+        }
+        "send-udp" => {
+            let [to, text] = args.positional()?;
+            Step::SendUdp {
+                to: args.check(socket_addr(to))?,
                 text: text.to_owned(),
             }
         }

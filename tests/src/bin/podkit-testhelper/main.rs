@@ -74,6 +74,10 @@
 //! - `append PATH TEXT`: appends `TEXT` and a newline to PATH (O_APPEND, created 0644 if needed);
 //!   meant as a lifecycle hook command.
 //! - `pid`: prints `pid P ppid Q pgid G sid S`.
+//! - `send-udp IP:PORT TEXT`: sends TEXT, as it is, in one UDP datagram from a free port of the
+//!   matching address family, and prints `sent N bytes to IP:PORT`. A StatsD client's send: TEXT
+//!   may hold several newline-separated lines, as a client's batch does. UDP has no answer, so
+//!   the step succeeds whether or not anything listens (an ICMP refusal may fail a later send).
 //! - `serve-http IP:PORT` (*last*): HTTP/1.1 server, a thread per connection, answering every
 //!   request `200 OK` with body `ok\n` and `Connection: close`. Prints `listening IP:PORT` (the
 //!   bound address) once bound.
@@ -99,6 +103,7 @@ mod reaped;
 mod signal;
 mod sigwait;
 mod tty;
+mod udp;
 
 use std::convert::Infallible;
 use std::io;
@@ -151,6 +156,11 @@ fn run(step: &Step) -> io::Result<()> {
         Step::Append { path, text } => out::AppendFile::open(path)?.write_line(text),
         Step::Pid => {
             out::say(&process::identity());
+            Ok(())
+        }
+        Step::SendUdp { to, text } => {
+            let sent = udp::send(*to, text.as_bytes())?;
+            out::say(&format!("sent {sent} bytes to {to}"));
             Ok(())
         }
         Step::ServeHttp(addr) => endless(listen::serve(*addr, http::answer)),
