@@ -71,6 +71,7 @@ bench: build
 	python3 bench/ambassador.py
 	python3 bench/reload.py
 	python3 bench/metrics.py
+	python3 bench/metrics_logs.py
 
 clean:
 	cargo clean
