@@ -11,3 +11,6 @@
 pub mod mapping;
 
 pub mod statsd;
+
+pub mod json;
+pub mod logs;
