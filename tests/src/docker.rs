@@ -75,3 +75,32 @@ impl Drop for Container {
         let _ = docker(&["rm", "-f", &self.name]);
     }
 }
+
+/// Runs the Compose demo `examples/compose/<name>/demo.sh` to its end, as `make demo` runs it,
+/// once `images` exist, docker-compose is installed and the `binaries` it bind-mounts from
+/// target/ are built; `None` when the test skips (it says why). The demo checks each step itself
+/// and cleans up after itself, even when it fails; `guard` only stops a hang.
+pub fn compose_demo(
+    test: &str,
+    name: &str,
+    images: &[&str],
+    binaries: &[&str],
+    guard: Duration,
+) -> Option<Finished> {
+    if !images.iter().all(|image| available(test, image)) {
+        return None;
+    }
+    let compose = try_run(command("docker-compose").arg("version"));
+    if !compose.is_ok_and(|done| done.succeeded()) {
+        crate::skip(test, "docker-compose (v1.29 or later) is not installed");
+        return None;
+    }
+    for binary in binaries {
+        crate::bins::path(binary);
+    }
+    let script = format!(
+        "{}/../examples/compose/{name}/demo.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Some(run_with_guard(&mut command(script), guard))
+}

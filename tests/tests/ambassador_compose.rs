@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use podkit_tests::run::{command, run_with_guard, try_run};
-use podkit_tests::{bins, docker};
+use podkit_tests::docker;
 
 /// The demo builds nothing but starts two pods, rotates a certificate and drains: a few minutes
 /// at the most. This only stops a hang.
@@ -13,38 +12,25 @@ const DEMO_GUARD: Duration = Duration::from_secs(900);
 
 const IMAGES: [&str; 2] = ["podkit/ambassador:latest", "podkit/init:latest"];
 
-/// Runs `examples/compose/ambassador/demo.sh` to its end and returns whether it exited 0, and
-/// its stdout and stderr. The demo checks each step itself and cleans up after itself, even when
-/// it fails.
-fn run_demo() -> (bool, String, String) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/compose/ambassador/demo.sh"
-    );
-    let done = run_with_guard(&mut command(script), DEMO_GUARD);
-    (done.succeeded(), done.stdout, done.stderr)
-}
-
-fn docker_compose_installed() -> bool {
-    try_run(command("docker-compose").arg("version")).is_ok_and(|done| done.succeeded())
-}
-
 #[test]
 fn the_compose_chain_carries_mtls_refuses_a_wrong_identity_reloads_and_drains() {
     let test = "the_compose_chain_carries_mtls_refuses_a_wrong_identity_reloads_and_drains";
-    if !IMAGES.iter().all(|image| docker::available(test, image)) {
-        return;
-    }
-    if !docker_compose_installed() {
-        podkit_tests::skip(test, "docker-compose (v1.29 or later) is not installed");
-        return;
-    }
     // The pods bind-mount these, from the repository's target/ directory.
-    bins::path("testhelper");
-    bins::path("probe");
-
-    let (succeeded, stdout, stderr) = run_demo();
-    assert!(succeeded, "the demo failed:\n{stdout}{stderr}");
+    let Some(done) = docker::compose_demo(
+        test,
+        "ambassador",
+        &IMAGES,
+        &["testhelper", "probe"],
+        DEMO_GUARD,
+    ) else {
+        return;
+    };
+    let stdout = &done.stdout;
+    assert!(
+        done.succeeded(),
+        "the demo failed:\n{stdout}{}",
+        done.stderr
+    );
     // What a user sees, step by step: the answer of the app in the other pod, the terminator
     // refusing the intruder's identity, the rotated certificate taken up, and the drain.
     for expected in [
