@@ -222,6 +222,27 @@ mod tests {
         JsonCollector::new(shared, None).expect("collector")
     }
 
+    /// A store holding one StatsD counter, `name`, as the StatsD input would have made it.
+    fn store_counting(name: &str) -> Arc<Store> {
+        let store = Arc::new(Store::new(None));
+        let observer = crate::mapping::Mapper::empty().default_observer;
+        store
+            .lock()
+            .apply(
+                &Update {
+                    name: name.into(),
+                    help: None,
+                    labels: Vec::new(),
+                    op: Op::Add(1.0),
+                    ttl: None,
+                    observer: &observer,
+                },
+                std::time::Instant::now(),
+            )
+            .expect("a StatsD counter");
+        store
+    }
+
     fn shown(families: &[MetricFamily]) -> Vec<String> {
         families
             .iter()
@@ -256,22 +277,7 @@ mod tests {
 
     #[test]
     fn a_name_statsd_already_fills_is_left_out() {
-        let store = Arc::new(Store::new(None));
-        let observer = crate::mapping::Mapper::empty().default_observer;
-        store
-            .lock()
-            .apply(
-                &Update {
-                    name: "up".into(),
-                    help: None,
-                    labels: Vec::new(),
-                    op: Op::Add(1.0),
-                    ttl: None,
-                    observer: &observer,
-                },
-                std::time::Instant::now(),
-            )
-            .expect("a StatsD counter");
+        let store = store_counting("up");
         let collector = collector(
             "metrics: [{name: up, path: $.a}, {name: other, path: $.a}]",
             serde_json::json!({"a": 1}),
@@ -284,22 +290,7 @@ mod tests {
 
     #[test]
     fn max_series_counts_the_tables_series_and_these() {
-        let store = Arc::new(Store::new(None));
-        let observer = crate::mapping::Mapper::empty().default_observer;
-        store
-            .lock()
-            .apply(
-                &Update {
-                    name: "statsd".into(),
-                    help: None,
-                    labels: Vec::new(),
-                    op: Op::Add(1.0),
-                    ttl: None,
-                    observer: &observer,
-                },
-                std::time::Instant::now(),
-            )
-            .expect("a StatsD counter");
+        let store = store_counting("statsd");
         let collector = capped(
             "metrics: [{name: v, path: '$[*]', labels: {at: '@key'}}]",
             serde_json::json!([1, 2, 3]),
