@@ -1149,54 +1149,16 @@ fn sigterm_while_an_exec_runs_lets_it_finish_within_the_drain() {
 }
 
 #[test]
-fn a_pid_file_naming_a_process_that_exited_is_a_failed_reload() {
-    let test = "a_pid_file_naming_a_process_that_exited_is_a_failed_reload";
+fn a_pid_file_naming_a_process_that_exited_is_a_failed_reload_logged_and_counted() {
+    let test = "a_pid_file_naming_a_process_that_exited_is_a_failed_reload_logged_and_counted";
     if !pidns::available(test) {
         return;
     }
     let (scratch, mut volume) = configmap("reload-dead-pid", "p 1\n");
     let pid_file = scratch.file("app.pid");
-    let (reload, watch) = (show(&bins::path("reload")), show(volume.dir()));
-    // The app wrote its pid file and exited; nothing in the namespace has that pid any more.
-    let script = r#"pid_file=$1; shift; true & echo $! > "$pid_file"; wait; exec "$@""#;
-    let mut namespace = Namespace::start(&[
-        "sh",
-        "-c",
-        script,
-        "sh",
-        &pid_file,
-        &reload,
-        "--watch",
-        &watch,
-        "--debounce",
-        DEBOUNCE,
-        "--signal",
-        "HUP",
-        "--pid-file",
-        &pid_file,
-    ]);
-    namespace.expect_logged("watching");
-    let pid = std::fs::read_to_string(&pid_file).expect("the pid file");
-
-    assert!(volume.update(&payload("p 2\n")));
-    let failure = namespace.expect_logged("reload failed");
-    assert!(failure.contains("action=signal"), "{failure}");
-    assert!(
-        failure.contains(&format!("no process {}", pid.trim())) && failure.contains(&pid_file),
-        "names the pid and its file: {failure}"
-    );
-}
-
-#[test]
-fn a_pid_file_naming_a_process_that_exited_is_counted_as_a_failed_signal() {
-    let test = "a_pid_file_naming_a_process_that_exited_is_counted_as_a_failed_signal";
-    if !pidns::available(test) {
-        return;
-    }
-    let (scratch, mut volume) = configmap("reload-dead-pid-count", "p 1\n");
-    let pid_file = scratch.file("app.pid");
     let metrics = DeadPort::for_a_server();
     let (reload, watch) = (show(&bins::path("reload")), show(volume.dir()));
+    // The app wrote its pid file and exited; nothing in the namespace has that pid any more.
     let script = r#"pid_file=$1; shift; true & echo $! > "$pid_file"; wait; exec "$@""#;
     let mut namespace = Namespace::start(&[
         "sh",
@@ -1217,9 +1179,15 @@ fn a_pid_file_naming_a_process_that_exited_is_counted_as_a_failed_signal() {
         &metrics.address,
     ]);
     namespace.expect_logged("watching");
+    let pid = std::fs::read_to_string(&pid_file).expect("the pid file");
 
     assert!(volume.update(&payload("p 2\n")));
-    namespace.expect_logged("reload failed");
+    let failure = namespace.expect_logged("reload failed");
+    assert!(failure.contains("action=signal"), "{failure}");
+    assert!(
+        failure.contains(&format!("no process {}", pid.trim())) && failure.contains(&pid_file),
+        "names the pid and its file: {failure}"
+    );
     let (status, body) = http_get(&metrics.address, "/metrics");
     assert_eq!(status, 200, "{body}");
     let series = "podkit_reload_reloads_total{action=\"signal\",result=\"failure\"} 1";
