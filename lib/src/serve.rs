@@ -516,9 +516,14 @@ mod tests {
         registry.register(Box::new(held)).expect("register");
         let running = start(registry, Readiness::default()).await;
         let scrape = tokio::spawn(request(running.addr, "GET", "/metrics"));
-        while !entered.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // Bounded: a scrape that never reaches the collector fails here, not by hanging.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !entered.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the scrape reached the collector within 10 s");
 
         // Were the scrape gathered on the runtime's thread, /healthz would answer only once
         // the collector let go (after its hang guard).
