@@ -173,9 +173,9 @@ fn build<'s>(
     }
     let value = sample.value * rule.and_then(|r| r.scale).unwrap_or(1.0);
     let op = match sample.kind {
-        Kind::Counter if !(value >= 0.0 && value.is_finite()) => {
-            return Err(Skip("negative_counter"));
-        }
+        Kind::Counter if value < 0.0 => return Err(Skip("negative_counter")),
+        // `NaN`, `Inf`, or a finite value that the mapping's scale took past f64's range.
+        Kind::Counter if !value.is_finite() => return Err(Skip("non_finite_counter")),
         Kind::Counter => Op::Add(value),
         Kind::Gauge if sample.relative => Op::Move(value),
         Kind::Gauge => Op::Set(value),
@@ -241,6 +241,8 @@ mod tests {
         let (_, _, op) = mapped("micro.x:1500|h").unwrap();
         assert_eq!(op, format!("{:?}", Op::Observe(1500.0 * 1e-6, 1)));
         assert_eq!(mapped("x:-1|c").unwrap_err(), Skip("negative_counter"));
+        assert_eq!(mapped("x:NaN|c").unwrap_err(), Skip("non_finite_counter"));
+        assert_eq!(mapped("x:+Inf|c").unwrap_err(), Skip("non_finite_counter"));
         assert_eq!(mapped("empty.a:1|c").unwrap_err(), Skip("empty_name"));
         assert_eq!(mapped("podkit_x:1|c").unwrap_err(), Skip("reserved_name"));
         assert_eq!(

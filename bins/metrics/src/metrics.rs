@@ -7,10 +7,11 @@ use podkit::serve::{Registrar, Registry};
 use crate::statsd::line::Reason;
 
 /// Why a parsed event changed no series: the `reason` of `..._events_dropped_total`.
-pub const DROP_REASONS: [&str; 6] = [
+pub const DROP_REASONS: [&str; 7] = [
     "rule",
     "empty_name",
     "negative_counter",
+    "non_finite_counter",
     "type_conflict",
     "reserved_name",
     "reserved_label",

@@ -264,9 +264,13 @@ fn sample<'a>(
 }
 
 /// Go's `strconv.ParseFloat` for what StatsD clients send: decimal, exponent, sign, `Inf`,
-/// `NaN`. Rust's parser also takes `infinity`, which Go does too.
+/// `NaN`. Rust's parser also takes `infinity`, which Go does too. A number too large for an
+/// f64 (`1e999`, 400 digits) is Go's range error, which statsd_exporter counts as a malformed
+/// value; Rust's parser would make it an infinity instead.
 fn parse_float(text: &str) -> Option<f64> {
-    text.parse().ok()
+    let value: f64 = text.parse().ok()?;
+    let spelled_infinite = text.to_ascii_lowercase().contains("inf");
+    (value.is_finite() || value.is_nan() || spelled_infinite).then_some(value)
 }
 
 /// The name without its SignalFX, Librato or InfluxDB tags, which go to `labels`.

@@ -90,6 +90,9 @@ fn skipped_input_is_counted_by_reason() {
         (b"foo:1", Reason::NotEnoughPartsAfterColon),
         (b"foo:1|x", Reason::IllegalEvent),
         (b"foo:abc|c", Reason::MalformedValue),
+        // Past f64's range: Go's range error, not an infinity.
+        (b"foo:1e999|g", Reason::MalformedValue),
+        (b"foo:-1e999|c", Reason::MalformedValue),
         (b"foo:1|c||", Reason::MalformedComponent),
         (b"foo:1|c|a|b|c|d|e", Reason::MalformedComponent),
         (b"foo:1|c|%", Reason::InvalidSampleFactor),
