@@ -523,7 +523,7 @@ pub fn ipv6_loopback(test: &str) -> bool {
 
 /// Waits until `process`, a server the test started in the foreground, accepts connections on
 /// 127.0.0.1:`port`; if it exits first, fails the test with its log file `log`.
-fn wait_listening(name: &str, process: &mut Group, port: u16, log: &Path) {
+pub(crate) fn wait_listening(name: &str, process: &mut Group, port: u16, log: &Path) {
     wait::until(&format!("{name} to listen"), || {
         if let Some(status) = process.poll() {
             let log = std::fs::read_to_string(log).unwrap_or_default();
@@ -614,8 +614,8 @@ impl Haproxy {
     }
 }
 
-/// nginx in the foreground (one process, everything under a scratch directory) with one HTTPS
-/// server on a free loopback port. Stopped when dropped.
+/// nginx in the foreground (one process, everything under a scratch directory) with one HTTP or
+/// HTTPS server on a free loopback port. Stopped when dropped.
 pub struct Nginx {
     _process: Group,
     pub port: u16,
@@ -627,6 +627,16 @@ impl Nginx {
     /// client certificate rules, locations). `None`, with the skip reported, when nginx is not
     /// installed.
     pub fn start_https(test: &str, directives: &str) -> Option<Nginx> {
+        Nginx::start(test, "ssl", directives)
+    }
+
+    /// As [`Nginx::start_https`], in plain HTTP: `server { listen 127.0.0.1:PORT; DIRECTIVES }`.
+    pub fn start_http(test: &str, directives: &str) -> Option<Nginx> {
+        Nginx::start(test, "", directives)
+    }
+
+    /// nginx with `server { listen 127.0.0.1:PORT LISTEN_OPTIONS; DIRECTIVES }`.
+    fn start(test: &str, listen_options: &str, directives: &str) -> Option<Nginx> {
         if !installed(test, "nginx", &["-v"], "nginx-light") {
             return None;
         }
@@ -644,7 +654,7 @@ http {{
   client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
   fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
   server {{
-    listen 127.0.0.1:{port} ssl;
+    listen 127.0.0.1:{port} {listen_options};
     {directives}
   }}
 }}

@@ -1,11 +1,11 @@
-//! Plain TCP and HTTP as the tests speak them: a backend the test controls ([`Backend`]),
-//! connections with the hang guard set, a plain HTTP GET for `/metrics` and the health
+//! Plain TCP and HTTP as the tests speak them: a backend the test controls ([`Backend`]), a
+//! server that never answers ([`SilentServer`]), connections with the hang guard set, a plain HTTP GET for `/metrics` and the health
 //! endpoints, and what the kernel knows about a listening socket ([`accept_queue`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crate::wait::HANG_GUARD;
@@ -69,6 +69,41 @@ impl Drop for Backend {
         self.stopped.store(true, Ordering::SeqCst);
         // Wakes the accept loop so that it sees the flag.
         let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// A TCP server on 127.0.0.1 that accepts every connection and never answers: not a byte, not a
+/// close, until it is dropped. A client's own timeout is what ends its wait; the server counts
+/// the connections, so a test can tell "connected, then timed out" from "never connected".
+pub struct SilentServer {
+    backend: Backend,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let holding = held.clone();
+        // Held, not read: what a client sends waits in the socket's buffers, unanswered.
+        let backend = Backend::start(move |stream| holding.lock().unwrap().push(stream));
+        SilentServer { backend, held }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        self.backend.addr
+    }
+
+    /// How many connections it accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.backend.accepted()
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        // Closes every connection now, not when the listening thread next wakes.
+        self.held.lock().unwrap().clear();
     }
 }
 
