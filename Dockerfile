@@ -37,3 +37,11 @@ COPY target/x86_64-unknown-linux-musl/release/podkit-metrics /podkit-metrics
 USER 65532:65532
 EXPOSE 9102
 ENTRYPOINT ["/podkit-metrics"]
+
+# The git-clone initializer and sync sidecar: fetches over https (so the CA bundle), http and
+# git://; writes into the volume at --root, which must be writable by its user (fsGroup).
+FROM scratch AS git
+COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY target/x86_64-unknown-linux-musl/release/podkit-git /podkit-git
+USER 65532:65532
+ENTRYPOINT ["/podkit-git"]

@@ -123,6 +123,20 @@ impl Failure {
         }
     }
 
+    /// A failure of the tool's work with an exit code of its own (podkit-git's 1 after too many
+    /// failed syncs), documented in its `--help`.
+    pub fn with_code(
+        code: i32,
+        what: impl Into<Cow<'static, str>>,
+        source: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Failure {
+        Failure {
+            code,
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
     /// The exit code this failure ends the process with.
     pub fn exit_code(&self) -> i32 {
         self.code

@@ -98,13 +98,19 @@ impl Command {
         &self.argv[0]
     }
 
-    /// Runs it to its end with `PODKIT_CHANGED` set to `changed`, one path per line; stdin is
+    /// Runs it to its end with `PODKIT_CHANGED` set to `changed`, one path per line, and `vars`
+    /// set as given; stdin is
     /// closed, stdout and stderr are the tool's own. Success is exit status 0.
     ///
     /// After `timeout`, or when the returned future is dropped, the command's process group is
     /// killed (SIGKILL): a timeout then waits for the command to be reaped, a drop leaves the
     /// reaping to tokio.
-    pub async fn run(&self, changed: &[PathBuf], timeout: Duration) -> Result<(), ExecError> {
+    pub async fn run(
+        &self,
+        changed: &[PathBuf],
+        vars: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<(), ExecError> {
         let program = || self.program().to_owned();
         let mut list = Vec::new();
         for (i, path) in changed.iter().enumerate() {
@@ -116,6 +122,7 @@ impl Command {
         let mut child = tokio::process::Command::new(&self.argv[0])
             .args(&self.argv[1..])
             .env("PODKIT_CHANGED", OsString::from_vec(list))
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .process_group(0)
             .kill_on_drop(true)

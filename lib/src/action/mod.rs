@@ -213,12 +213,22 @@ impl Action {
     /// Dropping the future cancels the run: a running command is killed with its process group,
     /// and the state records no result for it.
     pub async fn run(&self, changed: &[PathBuf]) -> Result<(), Arc<ActionError>> {
+        self.run_with(changed, &[]).await
+    }
+
+    /// [`Action::run`], a command also getting `vars` in its environment: what the tool knows of
+    /// the change beyond its paths (podkit-git's `PODKIT_GIT_SHA`).
+    pub async fn run_with(
+        &self,
+        changed: &[PathBuf],
+        vars: &[(&str, &str)],
+    ) -> Result<(), Arc<ActionError>> {
         let running = Running::start(self);
         let mut backoff = crate::backoff::Backoff::new(self.backoff.0, self.backoff.1);
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
-            match self.attempt(changed).await {
+            match self.attempt(changed, vars).await {
                 Ok(()) => break Ok(()),
                 Err(error) if attempts > self.retries => break Err(Arc::new(error)),
                 Err(error) => {
@@ -271,14 +281,14 @@ impl Action {
         Some(result)
     }
 
-    async fn attempt(&self, changed: &[PathBuf]) -> Result<(), ActionError> {
+    async fn attempt(&self, changed: &[PathBuf], vars: &[(&str, &str)]) -> Result<(), ActionError> {
         match &self.kind {
             Kind::Webhook(webhook) => webhook
                 .call(self.timeout)
                 .await
                 .map_err(ActionError::Webhook),
             Kind::Exec(command) => command
-                .run(changed, self.timeout)
+                .run(changed, vars, self.timeout)
                 .await
                 .map_err(ActionError::Exec),
             // Reading /proc and sending a signal take microseconds and never wait for the
@@ -378,11 +388,22 @@ impl Actions {
     pub async fn run(
         &self,
         changed: &[PathBuf],
+        done: impl FnMut(&Action, &Result<(), Arc<ActionError>>),
+    ) -> bool {
+        self.run_with(changed, &[], done).await
+    }
+
+    /// [`Actions::run`], each command also getting `vars` in its environment
+    /// ([`Action::run_with`]).
+    pub async fn run_with(
+        &self,
+        changed: &[PathBuf],
+        vars: &[(&str, &str)],
         mut done: impl FnMut(&Action, &Result<(), Arc<ActionError>>),
     ) -> bool {
         let mut all = true;
         for action in &self.actions {
-            let result = action.run(changed).await;
+            let result = action.run_with(changed, vars).await;
             all &= result.is_ok();
             done(action, &result);
         }

@@ -1,0 +1,152 @@
+//! Fetching the commit `--ref` names into `--root/.git`, a bare repository of podkit-git's own,
+//! at `--depth`. One ref is fetched, into `refs/podkit/synced`, and no tags beside it: what a
+//! published tree needs and nothing more.
+//!
+//! A fetch never touches what is published: objects arrive in new pack files and the ref moves
+//! last, so a fetch cut off midway (a timeout, a killed process) leaves the repository as it
+//! was plus, at worst, an unused temporary file.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use gix::remote::Direction;
+use gix::ObjectId;
+
+use crate::source::{Credentials, RefSpec};
+use crate::sync::SyncError;
+
+/// Where the fetched commit is kept between syncs.
+const SYNCED: &str = "refs/podkit/synced";
+
+/// Opens `--root/.git`, or makes it when it is missing; one that cannot be opened (left broken
+/// by an earlier, killed run) is made anew: it holds nothing that cannot be fetched again.
+pub fn open_or_init(git_dir: &Path) -> Result<gix::Repository, SyncError> {
+    if git_dir.exists() {
+        match gix::open(git_dir) {
+            Ok(repo) => return Ok(repo),
+            Err(error) => {
+                podkit::warn!(
+                    "repository unreadable, fetching anew",
+                    path = git_dir.display(),
+                    error = one_line(&error)
+                );
+                std::fs::remove_dir_all(git_dir).map_err(|e| SyncError::Local {
+                    what: format!("removing {}", git_dir.display()),
+                    error: e.to_string(),
+                })?;
+            }
+        }
+    }
+    gix::init_bare(git_dir).map_err(|e| SyncError::Local {
+        what: format!("making the repository {}", git_dir.display()),
+        error: one_line(&e),
+    })
+}
+
+/// Fetches `reference` from `url` and returns the commit it names (an annotated tag peeled).
+pub fn fetch(
+    repo: &gix::Repository,
+    url: &gix::Url,
+    credentials: Option<&Credentials>,
+    reference: &RefSpec,
+    depth: u32,
+    interrupt: &AtomicBool,
+) -> Result<ObjectId, SyncError> {
+    let source = match reference {
+        RefSpec::Head => "HEAD".to_owned(),
+        RefSpec::Commit(id) => id.to_string(),
+        RefSpec::Name(name) => name.clone(),
+    };
+    let spec = format!("+{source}:{SYNCED}");
+    let remote = repo
+        .remote_at(url.clone())
+        .and_then(|remote| remote.with_refspecs(Some(spec.as_str()), Direction::Fetch))
+        .map_err(|e| SyncError::Local {
+            what: "setting up the remote".to_owned(),
+            error: one_line(&e),
+        })?
+        .with_fetch_tags(gix::remote::fetch::Tags::None);
+    let connection = remote
+        .connect(Direction::Fetch)
+        .map_err(|e| SyncError::Remote(one_line(&e)))?;
+    let password = match credentials {
+        Some(credentials) => Some(credentials.password.read().map_err(SyncError::Password)?),
+        None => None,
+    };
+    let username = credentials.map(|c| c.username.clone());
+    let connection = connection.with_credentials(move |action| {
+        authenticate(action, username.as_deref(), password.as_deref())
+    });
+    let shallow = match NonZeroU32::new(depth) {
+        Some(depth) => gix::remote::fetch::Shallow::DepthAtRemote(depth),
+        None => gix::remote::fetch::Shallow::NoChange,
+    };
+    let outcome = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| {
+            let text = one_line(&e);
+            // gix says so in words only: its error carries no kind for it.
+            if text.contains("None of the refspec") {
+                SyncError::NoSuchRef(reference.to_string())
+            } else {
+                SyncError::Remote(text)
+            }
+        })?
+        .with_shallow(shallow)
+        .receive(gix::progress::Discard, interrupt)
+        .map_err(|e| SyncError::Remote(one_line(&e)))?;
+    if outcome.ref_map.mappings.is_empty() {
+        return Err(SyncError::NoSuchRef(reference.to_string()));
+    }
+    let synced = repo
+        .find_reference(SYNCED)
+        .map_err(|_| SyncError::NoSuchRef(reference.to_string()))?
+        .into_fully_peeled_id()
+        .map_err(|e| SyncError::Local {
+            what: format!("reading {SYNCED}"),
+            error: one_line(&e),
+        })?;
+    let commit = synced
+        .object()
+        .and_then(|object| object.peel_to_commit())
+        .map_err(|e| SyncError::Local {
+            what: format!("{} is not a commit", synced),
+            error: one_line(&e),
+        })?;
+    Ok(commit.id)
+}
+
+/// Answers gix's request for credentials with ours; with none, there is nothing to answer, and
+/// a server that asks gets a clear refusal.
+fn authenticate(
+    action: gix::credentials::helper::Action,
+    username: Option<&str>,
+    password: Option<&str>,
+) -> gix::Result<Option<gix::credentials::protocol::Outcome>> {
+    use gix::credentials::helper::Action;
+    match (action, username, password) {
+        (Action::Get(context), Some(username), Some(password)) => {
+            Ok(Some(gix::credentials::protocol::Outcome {
+                credentials: gix::sec::identity::Credentials::UsernamePassword {
+                    username: username.to_owned(),
+                    password: password.to_owned(),
+                    oauth_refresh_token: None,
+                },
+                next: context.into(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// gix's errors chain their causes over several lines; a log or error line takes them as one.
+pub fn one_line(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    parts.join(": ")
+}

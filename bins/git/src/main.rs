@@ -1,0 +1,20 @@
+//! podkit-git: clones a repository into a volume and keeps it fresh, with no git binary inside:
+//! gitoxide fetches, each commit is checked out in a worktree of its own, and a symlink swapped
+//! with rename(2) publishes it whole.
+
+mod checkout;
+mod cli;
+mod fetch;
+mod metrics;
+mod publish;
+mod run;
+mod source;
+mod sync;
+
+use crate::cli::Cli;
+
+fn main() {
+    // Before anything else, while the process has one thread: the environment is changed here.
+    cli::adopt_gitsync_env();
+    podkit::daemon::main::<Cli, _, _>(run::run)
+}
