@@ -105,7 +105,8 @@ pub struct Cli {
     pub webhook_retries: u32,
 
     /// Run this command after each publish ('CMD ARGS', split as a shell would, without a
-    /// shell), in the new worktree, with PODKIT_GIT_SHA set to the published commit
+    /// shell), with PODKIT_GIT_SHA set to the published commit and PODKIT_CHANGED to its
+    /// worktree
     #[arg(long, value_name = "'CMD ARGS'", value_parser = parse_command)]
     pub exechook_command: Option<Command>,
 
