@@ -3,7 +3,7 @@
 //! ([`adopt_gitsync_env`]).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgMatches, Parser};
@@ -13,6 +13,7 @@ use podkit::cli::{parse, LogArgs, UsageError};
 use podkit::http::{Statuses, StatusesError, Url, UrlError};
 
 use crate::source::{Credentials, Password, RefSpec, Source};
+use crate::transport::{read_cacert, Limits};
 
 pub const EXIT_CODES: &str = "\
 Exit status:
@@ -138,6 +139,7 @@ pub struct Config {
     pub root: PathBuf,
     pub link: String,
     pub depth: u32,
+    pub limits: Limits,
     pub one_time: bool,
     pub period: Duration,
     /// `None`: no limit.
@@ -182,13 +184,12 @@ impl podkit::daemon::Daemon for Cli {
         let source = source
             .with_credentials(credentials)
             .map_err(|e| UsageError::flag("--repo", e))?;
-        if let Some(cacert) = &self.cacert {
-            check_readable(cacert).map_err(|e| UsageError::flag("--cacert", e))?;
-            // reqwest's rustls verifier reads its roots through rustls-native-certs, which
-            // takes SSL_CERT_FILE instead of the system's: curl's --cacert. Set before any
-            // thread starts (the runtime is built after this).
-            std::env::set_var("SSL_CERT_FILE", cacert);
-        }
+        let cacert = match &self.cacert {
+            Some(path) => Some(std::sync::Arc::new(
+                read_cacert(path).map_err(|e| UsageError::flag("--cacert", e))?,
+            )),
+            None => None,
+        };
         let link = match self.link {
             Some(link) => link,
             None => source.name().to_owned(),
@@ -225,6 +226,10 @@ impl podkit::daemon::Daemon for Cli {
             root: self.root,
             link,
             depth: self.depth,
+            limits: Limits {
+                io_timeout: self.sync_timeout,
+                cacert,
+            },
             one_time: self.one_time,
             period: self.period,
             max_failures: u64::try_from(self.max_failures).ok(),
@@ -291,12 +296,6 @@ fn check_link(link: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn check_readable(path: &Path) -> Result<(), String> {
-    std::fs::read(path)
-        .map(drop)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn parse_url(text: &str) -> Result<Url, UrlError> {

@@ -15,6 +15,7 @@ use gix::ObjectId;
 
 use crate::source::{Credentials, RefSpec};
 use crate::sync::SyncError;
+use crate::transport::Limits;
 
 /// Where the fetched commit is kept between syncs.
 const SYNCED: &str = "refs/podkit/synced";
@@ -51,6 +52,7 @@ pub fn fetch(
     credentials: Option<&Credentials>,
     reference: &RefSpec,
     depth: u32,
+    limits: &Limits,
     interrupt: &AtomicBool,
 ) -> Result<ObjectId, SyncError> {
     let source = match reference {
@@ -67,9 +69,7 @@ pub fn fetch(
             error: one_line(&e),
         })?
         .with_fetch_tags(gix::remote::fetch::Tags::None);
-    let connection = remote
-        .connect(Direction::Fetch)
-        .map_err(|e| SyncError::Remote(one_line(&e)))?;
+    let connection = crate::transport::connect(&remote, url, limits)?;
     let password = match credentials {
         Some(credentials) => Some(credentials.password.read().map_err(SyncError::Password)?),
         None => None,

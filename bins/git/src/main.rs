@@ -10,6 +10,7 @@ mod publish;
 mod run;
 mod source;
 mod sync;
+mod transport;
 
 use crate::cli::Cli;
 

@@ -36,6 +36,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
         source: config.source,
         reference: config.reference,
         depth: config.depth,
+        limits: config.limits,
         layout,
     });
     podkit::info!(

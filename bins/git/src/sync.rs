@@ -15,6 +15,7 @@ use crate::checkout::{checkout, Written};
 use crate::fetch::{self, one_line};
 use crate::publish::Layout;
 use crate::source::{RefSpec, Source};
+use crate::transport::Limits;
 
 /// Why a sync failed; each prints as one line and never holds a credential.
 #[derive(Debug)]
@@ -90,6 +91,7 @@ pub struct Plan {
     pub source: Source,
     pub reference: RefSpec,
     pub depth: u32,
+    pub limits: Limits,
     pub layout: Layout,
 }
 
@@ -107,6 +109,7 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
                 credentials.as_ref(),
                 &plan.reference,
                 plan.depth,
+                &plan.limits,
                 interrupt,
             )?;
             (&own, commit)
