@@ -45,6 +45,25 @@ pub fn open_or_init(git_dir: &Path) -> Result<gix::Repository, SyncError> {
     })
 }
 
+/// Pack files past which the repository is fetched anew. Each sync that brings a new commit
+/// adds a pack, and gix does not repack nor prune: with `--depth`, a new shallow fetch costs
+/// about what a repack would, and keeps `--root` the size of one commit's objects.
+const MOST_PACKS: usize = 32;
+
+/// Why `--root/.git` should be dropped before this sync, if it should: too many packs, or a
+/// shallow repository when `--depth 0` asks for all history (gix would keep it shallow).
+pub fn start_afresh(git_dir: &Path, depth: u32) -> Option<&'static str> {
+    if depth == 0 && git_dir.join("shallow").exists() {
+        return Some("--depth 0 wants all history, the repository is shallow");
+    }
+    let packs = std::fs::read_dir(git_dir.join("objects/pack"))
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "pack"))
+        .count();
+    (depth > 0 && packs > MOST_PACKS).then_some("too many packs: one fresh shallow fetch instead")
+}
+
 /// Fetches `reference` from `url` and returns the commit it names (an annotated tag peeled).
 pub fn fetch(
     repo: &gix::Repository,

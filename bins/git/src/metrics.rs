@@ -14,6 +14,7 @@ pub struct Metrics {
     syncs: IntCounterVec,
     last_sync: Gauge,
     duration: Histogram,
+    fetch: Histogram,
     commit: IntGaugeVec,
     hooks: IntCounterVec,
 }
@@ -37,6 +38,11 @@ impl Metrics {
                 "How long a sync took: the fetch, and the checkout when there was a new commit.",
                 exponential_buckets(0.01, 2.0, 14)?,
             )?,
+            fetch: metrics.histogram(
+                "podkit_git_fetch_duration_seconds",
+                "How long the fetch of a successful sync took (opening a file:// repository, for one).",
+                exponential_buckets(0.01, 2.0, 14)?,
+            )?,
             commit: metrics.int_gauge_vec(
                 "podkit_git_commit_info",
                 "The commit published now; always 1.",
@@ -53,8 +59,14 @@ impl Metrics {
 
     pub fn synced(&self, outcome: &Result<Synced, SyncError>, took: Duration) {
         let result = match outcome {
-            Ok(Synced::Published { .. }) => "published",
-            Ok(Synced::Unchanged(_)) => "unchanged",
+            Ok(Synced::Published { fetched, .. }) => {
+                self.fetch.observe(fetched.as_secs_f64());
+                "published"
+            }
+            Ok(Synced::Unchanged { fetched, .. }) => {
+                self.fetch.observe(fetched.as_secs_f64());
+                "unchanged"
+            }
             Err(error) => error.kind(),
         };
         self.syncs.with_label_values(&[result]).inc();

@@ -166,7 +166,7 @@ async fn sync_with_timeout(
                 );
             }
         }
-        Ok(Synced::Unchanged(commit)) => podkit::debug!("unchanged", commit = commit),
+        Ok(Synced::Unchanged { commit, .. }) => podkit::debug!("unchanged", commit = commit),
         Err(_) => {}
     }
     outcome

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 
@@ -75,13 +76,14 @@ impl SyncError {
 #[derive(Debug)]
 pub enum Synced {
     /// The commit `--ref` names is the one published.
-    Unchanged(ObjectId),
+    Unchanged { commit: ObjectId, fetched: Duration },
     /// A new commit is published; the one before, if any, is kept until the next publish.
     Published {
         commit: ObjectId,
         previous: Option<ObjectId>,
         worktree: PathBuf,
         written: Written,
+        fetched: Duration,
     },
 }
 
@@ -97,7 +99,13 @@ pub struct Plan {
 
 /// One sync; `interrupt` stops it between steps and during a transfer.
 pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
-    let own = fetch::open_or_init(&plan.layout.git_dir())?;
+    let git_dir = plan.layout.git_dir();
+    if let Some(why) = fetch::start_afresh(&git_dir, plan.depth) {
+        podkit::info!("fetching into a new repository", why = why);
+        remove_if_there(&git_dir)?;
+    }
+    let own = fetch::open_or_init(&git_dir)?;
+    let start = Instant::now();
     let local;
     let (objects, commit) = match &plan.source {
         Source::Remote {
@@ -120,10 +128,11 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
             (&local, commit)
         }
     };
+    let fetched = start.elapsed();
     let layout = &plan.layout;
     let previous = layout.published();
     if previous == Some(commit) {
-        return Ok(Synced::Unchanged(commit));
+        return Ok(Synced::Unchanged { commit, fetched });
     }
     let staging = layout.staging(commit);
     remove_if_there(&staging)?;
@@ -157,6 +166,7 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
         previous,
         worktree,
         written,
+        fetched,
     })
 }
 
