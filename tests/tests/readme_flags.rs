@@ -14,6 +14,7 @@ const TOOLS: &[(&str, &[&str])] = &[
     ("ambassador", &["client", "server"]),
     ("reload", &[]),
     ("metrics", &["", "check"]),
+    ("git", &[]),
 ];
 
 /// One flag as documented: its long name and every variable it reads.
