@@ -111,3 +111,86 @@ impl Layout {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("podkit-git-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn commit(n: u8) -> ObjectId {
+        ObjectId::from_hex(format!("{n:02x}").repeat(20).as_bytes()).unwrap()
+    }
+
+    /// A checkout as sync makes one: staged, then named.
+    fn check_out(layout: &Layout, id: ObjectId, content: &str) {
+        std::fs::create_dir_all(layout.staging(id)).unwrap();
+        std::fs::write(layout.staging(id).join("file"), content).unwrap();
+        layout.finish(id).unwrap();
+    }
+
+    #[test]
+    fn the_link_is_relative_and_names_the_published_commit() {
+        let root = scratch("relative");
+        let layout = Layout::new(root.clone(), "site".into());
+        layout.prepare().unwrap();
+        assert_eq!(layout.published(), None);
+
+        check_out(&layout, commit(1), "one");
+        layout.swap(commit(1)).unwrap();
+
+        let target = std::fs::read_link(root.join("site")).unwrap();
+        assert_eq!(target, Path::new(".worktrees").join(commit(1).to_string()));
+        assert_eq!(layout.published(), Some(commit(1)));
+        assert_eq!(
+            std::fs::read_to_string(root.join("site/file")).unwrap(),
+            "one"
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_swap_keeps_the_tree_before_and_removes_older_ones() {
+        let root = scratch("keep");
+        let layout = Layout::new(root.clone(), "site".into());
+        layout.prepare().unwrap();
+        for n in 1..=3 {
+            check_out(&layout, commit(n), &n.to_string());
+            layout.swap(commit(n)).unwrap();
+            let previous = (n > 1).then(|| commit(n - 1));
+            let keep: Vec<ObjectId> = std::iter::once(commit(n)).chain(previous).collect();
+            layout.remove_others(&keep).unwrap();
+        }
+        std::fs::create_dir_all(layout.staging(commit(9))).unwrap();
+        layout.remove_others(&[commit(3), commit(2)]).unwrap();
+
+        let mut left: Vec<String> = std::fs::read_dir(root.join(WORKTREES))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![commit(2).to_string(), commit(3).to_string()]);
+        assert_eq!(
+            std::fs::read_to_string(root.join("site/file")).unwrap(),
+            "3"
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_link_to_a_missing_tree_is_not_published() {
+        let root = scratch("missing");
+        let layout = Layout::new(root.clone(), "site".into());
+        layout.prepare().unwrap();
+        check_out(&layout, commit(1), "one");
+        layout.swap(commit(1)).unwrap();
+        std::fs::remove_dir_all(layout.worktree(commit(1))).unwrap();
+
+        assert_eq!(layout.published(), None, "sync must publish it again");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}

@@ -29,6 +29,14 @@ impl Source {
     pub fn parse(text: &str) -> Result<(Source, UrlCredentials), String> {
         let mut url = gix::url::parse(BStr::new(text))
             .map_err(|e| format!("not a repository URL: {}", first_line(&e.to_string())))?;
+        if url.scheme == gix::url::Scheme::Ssh {
+            url.set_password(None);
+            return Err(format!(
+                "{}: ssh needs an ssh program, which podkit-git's image does not have: \
+                 use https:// with --username and --password-file",
+                url.to_bstring()
+            ));
+        }
         let user = url.set_user(None);
         let password = url.set_password(None);
         let shown = url.to_bstring().to_string();
@@ -56,12 +64,6 @@ impl Source {
                     .into_owned(),
                 shown,
             },
-            gix::url::Scheme::Ssh => {
-                return Err(format!(
-                    "{shown}: ssh needs an ssh program, which podkit-git's image does not have: \
-                     use https:// with --username and --password-file"
-                ))
-            }
             other => return Err(format!("{shown}: the {other:?} scheme is not supported")),
         };
         if in_url.is_some() && !matches!(source, Source::Remote { .. }) {

@@ -486,6 +486,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_command_gets_the_tools_variables_beside_the_changed_paths() {
+        let scratch = Scratch::new("vars");
+        let out = scratch.file("out");
+        let action = exec(&format!(
+            "sh -c 'printf %s:%s \"$PODKIT_GIT_SHA\" \"$PODKIT_CHANGED\" > {out}'"
+        ));
+
+        action
+            .run_with(&[PathBuf::from("/w/abc")], &[("PODKIT_GIT_SHA", "abc")])
+            .await
+            .expect("the command succeeds");
+
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "abc:/w/abc");
+    }
+
+    #[tokio::test]
     async fn a_command_gets_the_changed_paths_one_per_line() {
         let scratch = Scratch::new("changed");
         let out = scratch.file("out");
