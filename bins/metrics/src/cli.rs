@@ -152,12 +152,19 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
 }
 
 /// An `http://` URL: lib's client speaks TLS only when built with it, and this tool is not,
-/// so an `https://` URL is refused here rather than failing at every fetch.
+/// so an `https://` URL is refused here rather than failing at every fetch. Any other scheme
+/// gets the same answer: lib words that refusal for callers that take both schemes.
 fn parse_json_url(text: &str) -> Result<Url, String> {
+    use podkit::http::UrlProblem;
+    let http_only = |why: &str| {
+        let shown = podkit::log::redact_userinfo(text);
+        format!("invalid URL {shown:?}: the scheme must be http://{why}")
+    };
     Url::parse_http(text).map_err(|e| match e.problem() {
-        podkit::http::UrlProblem::NotHttp => {
-            format!("{e} (https is not supported yet: fetch over http on the pod's network)")
+        UrlProblem::NotHttp => {
+            http_only(" (https:// is not supported yet: fetch over http on the pod's network)")
         }
+        UrlProblem::Scheme => http_only(""),
         _ => e.to_string(),
     })
 }
@@ -351,5 +358,20 @@ mod tests {
         assert_eq!(parse_listen(""), Ok(Listen::Off));
         assert!(parse_listen(":x").is_err());
         assert!(parse_listen("9125").is_err());
+    }
+
+    #[test]
+    fn a_json_url_must_be_http_whatever_other_scheme_it_has() {
+        for text in ["ftp://x/", "https://x/", "file:///etc/passwd"] {
+            let refused = parse_json_url(text).unwrap_err();
+            assert!(refused.contains("must be http://"), "{refused}");
+            assert!(!refused.contains("http or https"), "{refused}");
+        }
+        assert!(parse_json_url("https://x/")
+            .unwrap_err()
+            .contains("https:// is not supported yet"));
+        let refused = parse_json_url("ftp://user:s3cret@x/").unwrap_err();
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(parse_json_url("http://x/status").is_ok());
     }
 }
