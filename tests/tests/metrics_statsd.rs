@@ -369,6 +369,44 @@ fn statsd_over_a_unix_datagram_socket_replaces_a_stale_socket_file() {
 }
 
 #[test]
+fn the_unixgram_socket_file_is_removed_on_sigterm() {
+    let scratch = Scratch::new("metrics-unixgram-stop");
+    let path = scratch.join("statsd.sock");
+    let daemon = Daemon::tool("metrics")
+        .args(["--statsd-unixgram"])
+        .args([&path])
+        .metered()
+        .start();
+    assert!(path.exists(), "the socket is made before the ready line");
+
+    daemon.stop().assert_success();
+
+    assert!(
+        std::fs::symlink_metadata(&path).is_err(),
+        "{} is left behind",
+        path.display()
+    );
+}
+
+#[test]
+fn a_file_that_took_the_unixgram_path_since_is_kept_at_the_stop() {
+    let scratch = Scratch::new("metrics-unixgram-replaced");
+    let path = scratch.join("statsd.sock");
+    let daemon = Daemon::tool("metrics")
+        .args(["--statsd-unixgram"])
+        .args([&path])
+        .metered()
+        .start();
+    // Someone else's file at the path now (a newer run's socket, say): not ours to remove.
+    std::fs::remove_file(&path).expect("remove the socket file");
+    std::fs::write(&path, "theirs").expect("write a file in its place");
+
+    daemon.stop().assert_success();
+
+    assert_eq!(std::fs::read_to_string(&path).expect("kept"), "theirs");
+}
+
+#[test]
 fn a_unixgram_path_that_is_not_a_socket_is_refused_and_kept() {
     let scratch = Scratch::new("metrics-unixgram-file");
     let path = scratch.join("precious.txt");
