@@ -24,6 +24,68 @@ fn a_bad_address_is_refused_naming_the_flag_or_its_variable() {
         .assert_refused(&["--max-series"]);
 }
 
+/// Every variable of podkit-metrics whose empty value means the flag not given.
+const EMPTY_IS_NOT_GIVEN: [&str; 13] = [
+    "PODKIT_STATSD_UDP",
+    "PODKIT_STATSD_TCP",
+    "PODKIT_STATSD_UNIXGRAM",
+    "PODKIT_MAPPING",
+    "PODKIT_LOG",
+    "PODKIT_LOG_RULES",
+    "PODKIT_LOG_FROM_START",
+    "PODKIT_MAX_SERIES",
+    "PODKIT_JSON",
+    "PODKIT_JSON_RULES",
+    "PODKIT_JSON_TIMEOUT",
+    "PODKIT_JSON_INTERVAL",
+    "PODKIT_LINE",
+];
+
+#[test]
+fn an_empty_variable_is_the_flag_not_given() {
+    let mut launch = Daemon::tool("metrics").args(["--statsd-tcp", "127.0.0.1:0"]);
+    for variable in EMPTY_IS_NOT_GIVEN {
+        launch = launch.env(variable, "");
+    }
+    let daemon = launch.metered().start();
+    assert!(
+        daemon.ready_line().contains("udp=off")
+            && daemon.ready_line().contains("unixgram=off")
+            && daemon.ready_line().contains("logs=0"),
+        "{}",
+        daemon.ready_line()
+    );
+    // No mapping file: the mapping count is 0.
+    assert_eq!(daemon.metric("podkit_metrics_mappings"), 0.0);
+    daemon.stop().assert_success();
+
+    // Each alone, too: none is refused, and none counts as an input.
+    for variable in EMPTY_IS_NOT_GIVEN {
+        Daemon::tool("metrics")
+            .env(variable, "")
+            .assert_refused(&["nothing to read"]);
+    }
+}
+
+#[test]
+fn statsd_exporters_empty_defaults_are_accepted_on_the_command_line() {
+    let daemon = Daemon::tool("metrics")
+        .args([
+            "--statsd.listen-udp=",
+            "--statsd.listen-unixgram=",
+            "--statsd.mapping-config=",
+            "--statsd.listen-tcp=127.0.0.1:0",
+        ])
+        .metered()
+        .start();
+    assert!(
+        daemon.ready_line().contains("udp=off") && daemon.ready_line().contains("unixgram=off"),
+        "{}",
+        daemon.ready_line()
+    );
+    daemon.stop().assert_success();
+}
+
 #[test]
 fn a_taken_port_is_refused_naming_the_flag() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");

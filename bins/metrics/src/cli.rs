@@ -41,12 +41,12 @@ pub struct Cli {
 
     /// Read StatsD datagrams from a Unix datagram socket made at this path (a stale socket there
     /// is replaced; anything else there is refused)
-    #[arg(long, value_name = "PATH", visible_alias = "statsd.listen-unixgram")]
+    #[arg(long, value_name = "PATH", visible_alias = "statsd.listen-unixgram", value_parser = path_or_empty())]
     pub statsd_unixgram: Option<PathBuf>,
 
     /// statsd_exporter's mapping file (YAML), unchanged; without one, names are escaped
     /// (`a.b-c` becomes `a_b_c`)
-    #[arg(long, value_name = "FILE", visible_alias = "statsd.mapping-config")]
+    #[arg(long, value_name = "FILE", visible_alias = "statsd.mapping-config", value_parser = path_or_empty())]
     pub mapping: Option<PathBuf>,
 
     /// Follow this log file through rotation, its lines matched by the --log-rules in the same
@@ -60,7 +60,7 @@ pub struct Cli {
     pub log_rules: Vec<PathBuf>,
 
     /// Read each --log from its beginning rather than from its end
-    #[arg(long)]
+    #[arg(long, value_parser = parse::switch)]
     pub log_from_start: bool,
 
     /// Expose at most this many series; new ones beyond it are refused and counted, the others
@@ -110,6 +110,43 @@ pub struct CheckArgs {
     /// A StatsD line to show the series of (repeatable)
     #[arg(long = "line", value_name = "LINE", value_delimiter = '\n')]
     pub lines: Vec<String>,
+}
+
+/// The flags whose empty variable does not mean "not given": `--metrics-addr`, where empty
+/// turns the endpoint off (statsd_exporter's `--web.listen-address`), and the logging flags,
+/// which every podkit tool reads alike.
+const EMPTY_IS_A_VALUE: [&str; 3] = ["metrics_addr", "log_level", "log_format"];
+
+/// Unsets every empty `PODKIT_*` variable of a flag (but [`EMPTY_IS_A_VALUE`]'s), so that it
+/// counts as the flag not given: statsd_exporter's convention, where an empty value turns an
+/// input off, held for every flag alike, so that a template's blank value (`PODKIT_MAPPING=`)
+/// does what leaving the variable out does. Called first thing, while the process is one
+/// thread and before the flags are read.
+pub fn forget_empty_variables() {
+    fn forget(command: &clap::Command) {
+        for arg in command.get_arguments() {
+            if EMPTY_IS_A_VALUE.contains(&arg.get_id().as_str()) {
+                continue;
+            }
+            let Some(variable) = arg.get_env() else {
+                continue;
+            };
+            if std::env::var_os(variable).is_some_and(|value| value.is_empty()) {
+                std::env::remove_var(variable);
+            }
+        }
+        command.get_subcommands().for_each(forget);
+    }
+    forget(&podkit::cli::with_env_vars(
+        <Cli as clap::CommandFactory>::command(),
+    ));
+}
+
+/// A path where an empty value is the flag not given: statsd_exporter's mapping and socket
+/// flags default to "", so `--statsd.mapping-config=` means no mapping there, and here.
+fn path_or_empty() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// An address to listen on, or none (statsd_exporter's empty value turns an input off).
@@ -319,8 +356,8 @@ impl podkit::daemon::Daemon for Cli {
                 "nothing to read: give --statsd-udp, --statsd-tcp, --statsd-unixgram, --log or --json (or `check`)",
             ));
         }
-        let mapper = match &self.mapping {
-            Some(path) => load("--mapping", path)?,
+        let mapper = match self.mapping.filter(|p| !p.as_os_str().is_empty()) {
+            Some(path) => load("--mapping", &path)?,
             None => Mapper::empty(),
         };
         Ok(Config::Serve(Box::new(Serve {
