@@ -1,26 +1,30 @@
 //! Flags and environment into a typed [`Config`], once, at the edge: addresses bound later are
-//! parsed here, and the mapping file is read and compiled here, so a bad one is exit 2 before
-//! anything listens.
+//! parsed here, and the files flags name are read and compiled here ([`load`]), so a bad one is
+//! exit 2 before anything listens, and `check` refuses it with the same line.
+
+mod check;
+pub mod load;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-
+use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use podkit::cli::{parse, LogArgs, UsageError};
 use podkit::http::Url;
 
+use crate::json::rules::Catalog;
 use crate::json::JsonConfig;
-use crate::logs::rules::Rules;
 use crate::logs::Follow;
 use crate::mapping::Mapper;
+pub use check::{Check, CheckArgs};
 
 pub const EXIT_CODES: &str = "\
 Exit status:
-  0  stopped on SIGTERM or SIGINT; `check`: the file is valid
+  0  stopped on SIGTERM or SIGINT; `check`: the files are valid
   1  an internal failure at start (the runtime, signal handling)
-  2  usage or configuration error (a flag, an address in use, the mapping or a --json-rules file)
+  2  usage or configuration error (a flag, an address in use, the mapping or a rules file)
 
 statsd_exporter's flags --statsd.listen-udp, --statsd.listen-tcp, --statsd.mapping-config and
 --web.listen-address are accepted too, as aliases.";
@@ -97,19 +101,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a mapping file and show what StatsD lines become, then exit
+    /// Check a mapping file, log rules or JSON rules, and show what StatsD lines, log lines or
+    /// JSON documents become, then exit
     Check(CheckArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The mapping file to check
-    #[arg(long = "mapping", value_name = "FILE", id = "check_mapping")]
-    pub mapping: PathBuf,
-
-    /// A StatsD line to show the series of (repeatable)
-    #[arg(long = "line", value_name = "LINE", value_delimiter = '\n')]
-    pub lines: Vec<String>,
 }
 
 /// The flags whose empty variable does not mean "not given": `--metrics-addr`, where empty
@@ -243,15 +237,10 @@ fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
             ),
         ));
     }
-    let mut catalog = crate::json::rules::Catalog::default();
+    let mut catalog = Catalog::default();
     let mut inputs = Vec::new();
     for (url, file) in cli.json.iter().zip(files) {
-        let fail = |e: &dyn std::fmt::Display| {
-            UsageError::flag("--json-rules", format!("{}: {e}", file.display()))
-        };
-        let text = std::fs::read_to_string(&file).map_err(|e| fail(&e))?;
-        let rules = catalog.load(&text).map_err(|e| fail(&e))?;
-        inputs.push((url.clone(), rules));
+        inputs.push((url.clone(), load::json_rules(&mut catalog, &file)?));
     }
     catalog.finish();
     Ok(Some(JsonConfig {
@@ -268,9 +257,9 @@ fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
 /// What the flags mean, checked once.
 #[derive(Debug)]
 pub enum Config {
-    /// Boxed: it is built once, and the enum need not be its size.
+    /// Boxed, as is `Check`: each is built once, and the enum need not be its size.
     Serve(Box<Serve>),
-    Check(Check),
+    Check(Box<Check>),
 }
 
 #[derive(Debug)]
@@ -283,19 +272,6 @@ pub struct Serve {
     pub max_series: Option<usize>,
     pub metrics_addr: Option<SocketAddr>,
     pub json: Option<JsonConfig>,
-}
-
-#[derive(Debug)]
-pub struct Check {
-    pub mapper: Mapper,
-    pub lines: Vec<String>,
-}
-
-/// The mapping file, read and compiled; a refusal names the flag and the file.
-fn load(flag: &'static str, path: &std::path::Path) -> Result<Mapper, UsageError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError::flag(flag, format!("{}: {e}", path.display())))?;
-    Mapper::from_yaml(&text).map_err(|e| UsageError::flag(flag, format!("{}: {e}", path.display())))
 }
 
 /// Each `--log` with its `--log-rules`: paired in order, or one rules file for all. Each rules
@@ -317,18 +293,14 @@ fn follows(
     }
     let mut compiled = Vec::with_capacity(rules.len());
     for path in rules {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError::flag("--log-rules", format!("{}: {e}", path.display())))?;
-        let loaded = Rules::from_yaml(&text)
-            .map_err(|e| UsageError::flag("--log-rules", format!("{}: {e}", path.display())))?;
-        compiled.push(std::sync::Arc::new(loaded));
+        compiled.push(Arc::new(load::log_rules(path)?));
     }
     Ok(logs
         .into_iter()
         .enumerate()
         .map(|(at, path)| Follow {
             path,
-            rules: std::sync::Arc::clone(&compiled[at.min(compiled.len() - 1)]),
+            rules: Arc::clone(&compiled[at.min(compiled.len() - 1)]),
             from_start,
         })
         .collect())
@@ -338,11 +310,8 @@ impl podkit::daemon::Daemon for Cli {
     type Config = Config;
 
     fn into_config(self, _: &clap::ArgMatches) -> Result<Config, UsageError> {
-        if let Some(Command::Check(check)) = self.command {
-            return Ok(Config::Check(Check {
-                mapper: load("--mapping", &check.mapping)?,
-                lines: check.lines,
-            }));
+        if let Some(Command::Check(args)) = self.command {
+            return Ok(Config::Check(Box::new(check::config(args)?)));
         }
         let udp = self.statsd_udp.and_then(Listen::addr);
         let tcp = self.statsd_tcp.and_then(Listen::addr);
@@ -357,7 +326,7 @@ impl podkit::daemon::Daemon for Cli {
             ));
         }
         let mapper = match self.mapping.filter(|p| !p.as_os_str().is_empty()) {
-            Some(path) => load("--mapping", &path)?,
+            Some(path) => load::mapping(&path)?,
             None => Mapper::empty(),
         };
         Ok(Config::Serve(Box::new(Serve {
