@@ -3,7 +3,7 @@
 //! exit 2 before anything listens, and `check` refuses it with the same line.
 
 mod check;
-pub mod load;
+mod load;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
