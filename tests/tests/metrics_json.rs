@@ -282,7 +282,11 @@ fn bad_json_flags_and_rules_are_refused_naming_them() {
         .assert_refused(&["--json", "--json-rules"]);
     Daemon::tool("metrics")
         .args(["--json", "https://127.0.0.1:9/", "--json-rules", &rules])
-        .assert_refused(&["--json", "https is not supported yet"]);
+        .assert_refused(&["--json", "https:// is not supported yet"]);
+    let other = Daemon::tool("metrics")
+        .args(["--json", "ftp://127.0.0.1:9/", "--json-rules", &rules])
+        .assert_refused(&["--json", "ftp://", "must be http://"]);
+    assert!(!other.stderr.contains("https"), "{other:?}");
     Daemon::tool("metrics")
         .args(["--json", url, "--json-rules", &bad])
         .assert_refused(&["--json-rules", &bad, "metric \"x\": path"]);

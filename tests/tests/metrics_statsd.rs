@@ -326,6 +326,14 @@ fn one_name_with_other_tags_in_another_datagram_shows_both_under_the_union_of_la
     daemon.stop().assert_success();
 }
 
+/// podkit-metrics reading StatsD from a Unix datagram socket at `path`, `/metrics` metered.
+fn on_unixgram(path: &std::path::Path) -> Launch {
+    Daemon::tool("metrics")
+        .args(["--statsd-unixgram"])
+        .args([path])
+        .metered()
+}
+
 /// Sends `payload` as one datagram to the Unix datagram socket at `path`, with python3.
 fn send_unixgram(path: &std::path::Path, payload: &[u8]) {
     let script = "import socket, sys\n\
@@ -347,11 +355,7 @@ fn statsd_over_a_unix_datagram_socket_replaces_a_stale_socket_file() {
         b"",
     );
     assert_eq!(stale.code, Some(0), "{stale:?}");
-    let daemon = Daemon::tool("metrics")
-        .args(["--statsd-unixgram"])
-        .args([&path])
-        .metered()
-        .start();
+    let daemon = on_unixgram(&path).start();
     assert!(
         daemon.ready_line().contains("statsd.sock"),
         "{}",
@@ -369,14 +373,44 @@ fn statsd_over_a_unix_datagram_socket_replaces_a_stale_socket_file() {
 }
 
 #[test]
+fn the_unixgram_socket_file_is_removed_on_sigterm() {
+    let scratch = Scratch::new("metrics-unixgram-stop");
+    let path = scratch.join("statsd.sock");
+    let daemon = on_unixgram(&path).start();
+    assert!(path.exists(), "the socket is made before the ready line");
+
+    daemon.stop().assert_success();
+
+    assert!(
+        std::fs::symlink_metadata(&path).is_err(),
+        "{} is left behind",
+        path.display()
+    );
+}
+
+#[test]
+fn a_file_that_took_the_unixgram_path_since_is_kept_at_the_stop() {
+    let scratch = Scratch::new("metrics-unixgram-replaced");
+    let path = scratch.join("statsd.sock");
+    let daemon = on_unixgram(&path).start();
+    // Someone else's file at the path now (a newer run's socket, say): not ours to remove.
+    std::fs::remove_file(&path).expect("remove the socket file");
+    std::fs::write(&path, "theirs").expect("write a file in its place");
+
+    daemon.stop().assert_success();
+
+    assert_eq!(std::fs::read_to_string(&path).expect("kept"), "theirs");
+}
+
+#[test]
 fn a_unixgram_path_that_is_not_a_socket_is_refused_and_kept() {
     let scratch = Scratch::new("metrics-unixgram-file");
     let path = scratch.join("precious.txt");
     std::fs::write(&path, "data").expect("write the file");
 
-    Daemon::tool("metrics")
-        .args(["--statsd-unixgram"])
-        .args([&path])
+    // No endpoint: the refusal is the socket's, whoever holds the default port.
+    on_unixgram(&path)
+        .args(["--metrics-addr", ""])
         .assert_refused(&["--statsd-unixgram", "precious.txt", "not a socket"]);
     assert_eq!(std::fs::read_to_string(&path).expect("still there"), "data");
 }

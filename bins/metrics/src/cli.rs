@@ -1,26 +1,30 @@
 //! Flags and environment into a typed [`Config`], once, at the edge: addresses bound later are
-//! parsed here, and the mapping file is read and compiled here, so a bad one is exit 2 before
-//! anything listens.
+//! parsed here, and the files flags name are read and compiled here ([`load`]), so a bad one is
+//! exit 2 before anything listens, and `check` refuses it with the same line.
+
+mod check;
+mod load;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-
+use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use podkit::cli::{parse, LogArgs, UsageError};
 use podkit::http::Url;
 
+use crate::json::rules::Catalog;
 use crate::json::JsonConfig;
-use crate::logs::rules::Rules;
 use crate::logs::Follow;
 use crate::mapping::Mapper;
+pub use check::{Check, CheckArgs};
 
 pub const EXIT_CODES: &str = "\
 Exit status:
-  0  stopped on SIGTERM or SIGINT; `check`: the file is valid
+  0  stopped on SIGTERM or SIGINT; `check`: the files are valid
   1  an internal failure at start (the runtime, signal handling)
-  2  usage or configuration error (a flag, an address in use, the mapping or a --json-rules file)
+  2  usage or configuration error (a flag, an address in use, the mapping or a rules file)
 
 statsd_exporter's flags --statsd.listen-udp, --statsd.listen-tcp, --statsd.mapping-config and
 --web.listen-address are accepted too, as aliases.";
@@ -41,12 +45,12 @@ pub struct Cli {
 
     /// Read StatsD datagrams from a Unix datagram socket made at this path (a stale socket there
     /// is replaced; anything else there is refused)
-    #[arg(long, value_name = "PATH", visible_alias = "statsd.listen-unixgram")]
+    #[arg(long, value_name = "PATH", visible_alias = "statsd.listen-unixgram", value_parser = path_or_empty())]
     pub statsd_unixgram: Option<PathBuf>,
 
     /// statsd_exporter's mapping file (YAML), unchanged; without one, names are escaped
     /// (`a.b-c` becomes `a_b_c`)
-    #[arg(long, value_name = "FILE", visible_alias = "statsd.mapping-config")]
+    #[arg(long, value_name = "FILE", visible_alias = "statsd.mapping-config", value_parser = path_or_empty())]
     pub mapping: Option<PathBuf>,
 
     /// Follow this log file through rotation, its lines matched by the --log-rules in the same
@@ -60,7 +64,7 @@ pub struct Cli {
     pub log_rules: Vec<PathBuf>,
 
     /// Read each --log from its beginning rather than from its end
-    #[arg(long)]
+    #[arg(long, value_parser = parse::switch)]
     pub log_from_start: bool,
 
     /// Expose at most this many series; new ones beyond it are refused and counted, the others
@@ -97,19 +101,46 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a mapping file and show what StatsD lines become, then exit
+    /// Check a mapping file, log rules or JSON rules, and show what StatsD lines, log lines or
+    /// JSON documents become, then exit
     Check(CheckArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The mapping file to check
-    #[arg(long = "mapping", value_name = "FILE", id = "check_mapping")]
-    pub mapping: PathBuf,
+/// The flags whose empty variable does not mean "not given": `--metrics-addr`, where empty
+/// turns the endpoint off (statsd_exporter's `--web.listen-address`), and the logging flags,
+/// which every podkit tool reads alike.
+const EMPTY_IS_A_VALUE: [&str; 3] = ["metrics_addr", "log_level", "log_format"];
 
-    /// A StatsD line to show the series of (repeatable)
-    #[arg(long = "line", value_name = "LINE", value_delimiter = '\n')]
-    pub lines: Vec<String>,
+/// Unsets every empty `PODKIT_*` variable of a flag (but [`EMPTY_IS_A_VALUE`]'s), so that it
+/// counts as the flag not given: statsd_exporter's convention, where an empty value turns an
+/// input off, held for every flag alike, so that a template's blank value (`PODKIT_MAPPING=`)
+/// does what leaving the variable out does. Called first thing, while the process is one
+/// thread and before the flags are read.
+pub fn forget_empty_variables() {
+    fn forget(command: &clap::Command) {
+        for arg in command.get_arguments() {
+            if EMPTY_IS_A_VALUE.contains(&arg.get_id().as_str()) {
+                continue;
+            }
+            let Some(variable) = arg.get_env() else {
+                continue;
+            };
+            if std::env::var_os(variable).is_some_and(|value| value.is_empty()) {
+                std::env::remove_var(variable);
+            }
+        }
+        command.get_subcommands().for_each(forget);
+    }
+    forget(&podkit::cli::with_env_vars(
+        <Cli as clap::CommandFactory>::command(),
+    ));
+}
+
+/// A path where an empty value is the flag not given: statsd_exporter's mapping and socket
+/// flags default to "", so `--statsd.mapping-config=` means no mapping there, and here.
+fn path_or_empty() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// An address to listen on, or none (statsd_exporter's empty value turns an input off).
@@ -152,12 +183,19 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
 }
 
 /// An `http://` URL: lib's client speaks TLS only when built with it, and this tool is not,
-/// so an `https://` URL is refused here rather than failing at every fetch.
+/// so an `https://` URL is refused here rather than failing at every fetch. Any other scheme
+/// gets the same answer: lib words that refusal for callers that take both schemes.
 fn parse_json_url(text: &str) -> Result<Url, String> {
+    use podkit::http::UrlProblem;
+    let http_only = |why: &str| {
+        let shown = podkit::log::redact_userinfo(text);
+        format!("invalid URL {shown:?}: the scheme must be http://{why}")
+    };
     Url::parse_http(text).map_err(|e| match e.problem() {
-        podkit::http::UrlProblem::NotHttp => {
-            format!("{e} (https is not supported yet: fetch over http on the pod's network)")
+        UrlProblem::NotHttp => {
+            http_only(" (https:// is not supported yet: fetch over http on the pod's network)")
         }
+        UrlProblem::Scheme => http_only(""),
         _ => e.to_string(),
     })
 }
@@ -199,15 +237,10 @@ fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
             ),
         ));
     }
-    let mut catalog = crate::json::rules::Catalog::default();
+    let mut catalog = Catalog::default();
     let mut inputs = Vec::new();
     for (url, file) in cli.json.iter().zip(files) {
-        let fail = |e: &dyn std::fmt::Display| {
-            UsageError::flag("--json-rules", format!("{}: {e}", file.display()))
-        };
-        let text = std::fs::read_to_string(&file).map_err(|e| fail(&e))?;
-        let rules = catalog.load(&text).map_err(|e| fail(&e))?;
-        inputs.push((url.clone(), rules));
+        inputs.push((url.clone(), load::json_rules(&mut catalog, &file)?));
     }
     catalog.finish();
     Ok(Some(JsonConfig {
@@ -224,9 +257,9 @@ fn json_config(cli: &Cli) -> Result<Option<JsonConfig>, UsageError> {
 /// What the flags mean, checked once.
 #[derive(Debug)]
 pub enum Config {
-    /// Boxed: it is built once, and the enum need not be its size.
+    /// Boxed, as is `Check`: each is built once, and the enum need not be its size.
     Serve(Box<Serve>),
-    Check(Check),
+    Check(Box<Check>),
 }
 
 #[derive(Debug)]
@@ -239,19 +272,6 @@ pub struct Serve {
     pub max_series: Option<usize>,
     pub metrics_addr: Option<SocketAddr>,
     pub json: Option<JsonConfig>,
-}
-
-#[derive(Debug)]
-pub struct Check {
-    pub mapper: Mapper,
-    pub lines: Vec<String>,
-}
-
-/// The mapping file, read and compiled; a refusal names the flag and the file.
-fn load(flag: &'static str, path: &std::path::Path) -> Result<Mapper, UsageError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError::flag(flag, format!("{}: {e}", path.display())))?;
-    Mapper::from_yaml(&text).map_err(|e| UsageError::flag(flag, format!("{}: {e}", path.display())))
 }
 
 /// Each `--log` with its `--log-rules`: paired in order, or one rules file for all. Each rules
@@ -273,18 +293,14 @@ fn follows(
     }
     let mut compiled = Vec::with_capacity(rules.len());
     for path in rules {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError::flag("--log-rules", format!("{}: {e}", path.display())))?;
-        let loaded = Rules::from_yaml(&text)
-            .map_err(|e| UsageError::flag("--log-rules", format!("{}: {e}", path.display())))?;
-        compiled.push(std::sync::Arc::new(loaded));
+        compiled.push(Arc::new(load::log_rules(path)?));
     }
     Ok(logs
         .into_iter()
         .enumerate()
         .map(|(at, path)| Follow {
             path,
-            rules: std::sync::Arc::clone(&compiled[at.min(compiled.len() - 1)]),
+            rules: Arc::clone(&compiled[at.min(compiled.len() - 1)]),
             from_start,
         })
         .collect())
@@ -294,11 +310,8 @@ impl podkit::daemon::Daemon for Cli {
     type Config = Config;
 
     fn into_config(self, _: &clap::ArgMatches) -> Result<Config, UsageError> {
-        if let Some(Command::Check(check)) = self.command {
-            return Ok(Config::Check(Check {
-                mapper: load("--mapping", &check.mapping)?,
-                lines: check.lines,
-            }));
+        if let Some(Command::Check(args)) = self.command {
+            return Ok(Config::Check(Box::new(check::config(args)?)));
         }
         let udp = self.statsd_udp.and_then(Listen::addr);
         let tcp = self.statsd_tcp.and_then(Listen::addr);
@@ -312,8 +325,8 @@ impl podkit::daemon::Daemon for Cli {
                 "nothing to read: give --statsd-udp, --statsd-tcp, --statsd-unixgram, --log or --json (or `check`)",
             ));
         }
-        let mapper = match &self.mapping {
-            Some(path) => load("--mapping", path)?,
+        let mapper = match self.mapping.filter(|p| !p.as_os_str().is_empty()) {
+            Some(path) => load::mapping(&path)?,
             None => Mapper::empty(),
         };
         Ok(Config::Serve(Box::new(Serve {
@@ -351,5 +364,20 @@ mod tests {
         assert_eq!(parse_listen(""), Ok(Listen::Off));
         assert!(parse_listen(":x").is_err());
         assert!(parse_listen("9125").is_err());
+    }
+
+    #[test]
+    fn a_json_url_must_be_http_whatever_other_scheme_it_has() {
+        for text in ["ftp://x/", "https://x/", "file:///etc/passwd"] {
+            let refused = parse_json_url(text).unwrap_err();
+            assert!(refused.contains("must be http://"), "{refused}");
+            assert!(!refused.contains("http or https"), "{refused}");
+        }
+        assert!(parse_json_url("https://x/")
+            .unwrap_err()
+            .contains("https:// is not supported yet"));
+        let refused = parse_json_url("ftp://user:s3cret@x/").unwrap_err();
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(parse_json_url("http://x/status").is_ok());
     }
 }

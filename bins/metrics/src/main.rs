@@ -16,6 +16,7 @@ mod store;
 use crate::cli::Cli;
 
 fn main() {
+    cli::forget_empty_variables();
     // One thread for the runtime (TCP connections, the sweep, the endpoint); UDP reads on a
     // thread of its own.
     podkit::daemon::main::<Cli, _, _>(run::run)

@@ -62,11 +62,13 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
             .map_err(|e| Failure::internal("cannot start the UDP reader", e))?;
     }
     let mut unixgram_shown = "off".to_owned();
+    let mut socket_file = None;
     if let Some(path) = &config.unixgram {
-        let socket = unixgram::bind(path)
+        let (socket, file) = unixgram::bind(path)
             .map_err(|e| format!("cannot listen on {}: {e}", path.display()))
             .blame("--statsd-unixgram")?;
         unixgram_shown = path.display().to_string();
+        socket_file = Some(file);
         udp::spawn("statsd-unixgram", socket, ingest.clone())
             .map_err(|e| Failure::internal("cannot start the unixgram reader", e))?;
     }
@@ -103,6 +105,17 @@ async fn adapt(config: Serve, started: Started) -> Result<(), Failure> {
     );
     let cause = shutdown.requested().await;
     podkit::info!("stopping", cause = cause);
+    // Left behind, the file would only be replaced by the next run; a clean stop tidies it.
+    if let Some(file) = socket_file {
+        let shown = file.path().display().to_string();
+        if let Err(error) = file.remove() {
+            podkit::warn!(
+                "cannot remove the unixgram socket",
+                path = shown,
+                error = error
+            );
+        }
+    }
     Ok(())
 }
 

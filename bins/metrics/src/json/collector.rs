@@ -13,8 +13,8 @@ use podkit::serve::prometheus::proto::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::rules::Kind;
-use super::select::Skipped;
+use super::rules::{Family, Kind};
+use super::select::{Sample, Skipped, Skips};
 use super::source::{Job, Shared};
 
 /// How much longer than `--json-timeout` a scrape waits for its fetches: they end at the
@@ -68,13 +68,11 @@ impl JsonCollector {
 
     fn render(&self) -> Vec<MetricFamily> {
         let families = &self.shared.families;
-        let mut metrics: Vec<Vec<Metric>> = vec![Vec::new(); families.len()];
-        let mut seen: HashSet<(usize, Vec<String>)> = HashSet::new();
         let mut skipped = Skipped::default();
         // Looked up once per scrape. StatsD may make one of these names between this look and
         // the store's own collect, and that one scrape then shows both under one name; the
         // next leaves the JSON family out.
-        let (taken, mut room): (Vec<bool>, usize) = {
+        let (taken, room): (Vec<bool>, usize) = {
             let state = self.shared.store.lock();
             let taken = families.iter().map(|f| state.has_family(&f.name)).collect();
             // --max-series counts every series exposed: the table's, then these.
@@ -84,68 +82,51 @@ impl JsonCollector {
                 .map_or(usize::MAX, |max| max.saturating_sub(state.series()));
             (taken, room)
         };
-        for input in &self.shared.inputs {
-            let Some(samples) = input.last() else {
-                continue;
-            };
-            for sample in samples.iter() {
-                let Some(family) = families.get(sample.family) else {
-                    continue;
-                };
-                if taken.get(sample.family).copied().unwrap_or(false) {
-                    skipped.count(3);
-                    continue;
-                }
-                let values: Vec<String> = family
+        let lasts: Vec<_> = self
+            .shared
+            .inputs
+            .iter()
+            .filter_map(|input| input.last())
+            .collect();
+        let shown = expose(
+            families,
+            lasts.iter().flat_map(|samples| samples.iter()),
+            &taken,
+            room,
+            &mut skipped,
+        );
+        self.shared.metrics.skipped(&skipped);
+        let mut metrics: Vec<Vec<Metric>> = vec![Vec::new(); families.len()];
+        for series in shown {
+            let family = &families[series.family];
+            let mut metric = Metric::default();
+            metric.set_label(
+                family
                     .labels
                     .iter()
-                    .map(|name| {
-                        sample
-                            .labels
-                            .iter()
-                            .find(|(k, _)| k == name)
-                            .map_or_else(String::new, |(_, v)| v.clone())
+                    .zip(series.values)
+                    .map(|(name, value)| {
+                        let mut pair = LabelPair::default();
+                        pair.set_name(name.to_string());
+                        pair.set_value(value);
+                        pair
                     })
-                    .collect();
-                let mut metric = Metric::default();
-                metric.set_label(
-                    family
-                        .labels
-                        .iter()
-                        .zip(&values)
-                        .map(|(name, value)| {
-                            let mut pair = LabelPair::default();
-                            pair.set_name(name.to_string());
-                            pair.set_value(value.clone());
-                            pair
-                        })
-                        .collect(),
-                );
-                if !seen.insert((sample.family, values)) {
-                    skipped.count(2);
-                    continue;
+                    .collect(),
+            );
+            match family.kind {
+                Kind::Counter => {
+                    let mut counter = Counter::default();
+                    counter.set_value(series.value);
+                    metric.set_counter(counter);
                 }
-                if room == 0 {
-                    skipped.count(4);
-                    continue;
+                Kind::Gauge | Kind::Untyped => {
+                    let mut gauge = Gauge::default();
+                    gauge.set_value(series.value);
+                    metric.set_gauge(gauge);
                 }
-                room -= 1;
-                match family.kind {
-                    Kind::Counter => {
-                        let mut counter = Counter::default();
-                        counter.set_value(sample.value);
-                        metric.set_counter(counter);
-                    }
-                    Kind::Gauge | Kind::Untyped => {
-                        let mut gauge = Gauge::default();
-                        gauge.set_value(sample.value);
-                        metric.set_gauge(gauge);
-                    }
-                }
-                metrics[sample.family].push(metric);
             }
+            metrics[series.family].push(metric);
         }
-        self.shared.metrics.skipped(&skipped);
         families
             .iter()
             .zip(metrics)
@@ -163,6 +144,65 @@ impl JsonCollector {
             })
             .collect()
     }
+}
+
+/// One series as a scrape shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposed {
+    pub family: usize,
+    /// The values of the family's labels (the union of its rules'), in its order; "" where the
+    /// sample has none, which Prometheus reads as absent.
+    pub values: Vec<String>,
+    pub value: f64,
+}
+
+/// What one scrape shows of `samples`, in their order: none of a family the table already fills
+/// (`taken`, by family: `name_taken`), each series once (a second value is a `duplicate`), and
+/// at most `room` of them (`max_series`). `check` shows a document through this too.
+pub fn expose<'a>(
+    families: &[Family],
+    samples: impl IntoIterator<Item = &'a Sample>,
+    taken: &[bool],
+    mut room: usize,
+    skips: &mut impl Skips,
+) -> Vec<Exposed> {
+    let mut seen: HashSet<(usize, Vec<String>)> = HashSet::new();
+    let mut shown = Vec::new();
+    for sample in samples {
+        let Some(family) = families.get(sample.family) else {
+            continue;
+        };
+        if taken.get(sample.family).copied().unwrap_or(false) {
+            skips.skip(3, sample.family, &sample.labels, &sample.value);
+            continue;
+        }
+        let values: Vec<String> = family
+            .labels
+            .iter()
+            .map(|name| {
+                sample
+                    .labels
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map_or_else(String::new, |(_, v)| v.clone())
+            })
+            .collect();
+        if !seen.insert((sample.family, values.clone())) {
+            skips.skip(2, sample.family, &sample.labels, &sample.value);
+            continue;
+        }
+        if room == 0 {
+            skips.skip(4, sample.family, &sample.labels, &sample.value);
+            continue;
+        }
+        room -= 1;
+        shown.push(Exposed {
+            family: sample.family,
+            values,
+            value: sample.value,
+        });
+    }
+    shown
 }
 
 impl Collector for JsonCollector {

@@ -63,9 +63,15 @@ pub async fn fetch(request: &Request, timeout: Duration) -> Result<Value, Failur
     let body = response
         .body
         .map_err(|error| Failure::Error(error.to_string()))?;
-    if body.truncated {
+    document(&body.bytes, body.truncated)
+}
+
+/// The document in a body read up to [`MAX_BODY`] (`truncated`: it went on past it), as a fetch
+/// takes it; `check` takes a file the same way.
+pub fn document(bytes: &[u8], truncated: bool) -> Result<Value, Failure> {
+    if truncated {
         return Err(Failure::TooLarge);
     }
     // serde_json stops at 128 levels of nesting, so no document can exhaust the stack.
-    serde_json::from_slice(&body.bytes).map_err(Failure::Malformed)
+    serde_json::from_slice(bytes).map_err(Failure::Malformed)
 }

@@ -37,12 +37,38 @@ impl Skipped {
     }
 }
 
+/// Where a selected value that gives no sample goes: counted by reason for the adapter's
+/// metrics ([`Skipped`]), or shown one by one by `check`, which so runs the same selection.
+pub trait Skips {
+    /// A value for `family` under `labels` was skipped for [`SKIP_REASONS`]`[reason]`; `value`
+    /// is what was selected.
+    fn skip(
+        &mut self,
+        reason: usize,
+        family: usize,
+        labels: &[(Arc<str>, String)],
+        value: &dyn std::fmt::Display,
+    );
+}
+
+impl Skips for Skipped {
+    fn skip(
+        &mut self,
+        reason: usize,
+        _: usize,
+        _: &[(Arc<str>, String)],
+        _: &dyn std::fmt::Display,
+    ) {
+        self.count(reason);
+    }
+}
+
 /// The samples `document` gives under `rules`.
 pub fn samples(
     rules: &Rules,
     families: &[Family],
     document: &Value,
-    skipped: &mut Skipped,
+    skipped: &mut impl Skips,
 ) -> Vec<Sample> {
     let mut out = Vec::new();
     for rule in &rules.rules {
@@ -53,22 +79,29 @@ pub fn samples(
                 .map(|(name, source)| (Arc::clone(name), label(source, &item, document)))
                 .collect();
             for value in &rule.values {
-                let number = match &value.source {
-                    ValueSource::Item => number(item.value),
-                    ValueSource::Fixed(n) => Some(*n),
+                let found = match &value.source {
+                    ValueSource::Item => Some(item.value),
+                    ValueSource::Fixed(_) => None,
                     ValueSource::Path(path) => path
                         .first(start(path.root, &item, document))
-                        .and_then(|s| number(s.value)),
+                        .map(|s| s.value),
+                };
+                let number = match &value.source {
+                    ValueSource::Fixed(n) => Some(*n),
+                    _ => found.and_then(number),
                 };
                 let Some(number) = number else {
-                    skipped.count(0);
+                    match found {
+                        Some(json) => skipped.skip(0, value.family, &labels, json),
+                        None => skipped.skip(0, value.family, &labels, &"nothing"),
+                    }
                     continue;
                 };
                 let counter = families
                     .get(value.family)
                     .is_some_and(|f| f.kind == Kind::Counter);
                 if counter && (number.is_nan() || number < 0.0) {
-                    skipped.count(1);
+                    skipped.skip(1, value.family, &labels, &number);
                     continue;
                 }
                 out.push(Sample {

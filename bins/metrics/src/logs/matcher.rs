@@ -51,7 +51,7 @@ impl Matcher {
     /// Applies `line` to `state`, counting the outcome in `tally`.
     pub fn apply(&mut self, line: &str, state: &mut State, now: Instant, tally: &mut Tally) {
         tally.lines += 1;
-        let matched = self.updates(line, |made| match made {
+        let matched = self.updates(line, |_, made| match made {
             Some(update) => match state.apply(update, now) {
                 Ok(()) => {}
                 Err(Refusal::MaxSeries) => tally.refused += 1,
@@ -66,17 +66,21 @@ impl Matcher {
         }
     }
 
-    /// Hands `each` the update of every rule that matches `line` (`None` for a rule whose
-    /// captured value is not a usable number); whether any matched.
-    pub fn updates(&mut self, line: &str, mut each: impl FnMut(Option<&Update<'_>>)) -> bool {
+    /// Hands `each` the position of every rule that matches `line` and its update (`None` when
+    /// its captured value is not a usable number); whether any matched.
+    pub fn updates(
+        &mut self,
+        line: &str,
+        mut each: impl FnMut(usize, Option<&Update<'_>>),
+    ) -> bool {
         let mut matched = false;
-        for (rule, groups) in self.rules.rules.iter().zip(&mut self.groups) {
+        for (at, (rule, groups)) in self.rules.rules.iter().zip(&mut self.groups).enumerate() {
             if rule.regex.captures_read(groups, line).is_none() {
                 continue;
             }
             matched = true;
             let Some(op) = operation(rule, line, groups) else {
-                each(None);
+                each(at, None);
                 continue;
             };
             fill_labels(&mut self.labels, rule, line, groups);
@@ -88,7 +92,7 @@ impl Matcher {
                 ttl: None,
                 observer: &rule.observer,
             };
-            each(Some(&update));
+            each(at, Some(&update));
             self.labels = update.labels;
         }
         matched

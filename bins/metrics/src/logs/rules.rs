@@ -295,7 +295,7 @@ fn compile(raw: RawRule, earlier: &[Rule]) -> Result<Rule, String> {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
