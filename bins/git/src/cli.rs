@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use clap::{ArgMatches, Parser};
 use http::Method;
-use podkit::action::{Action, Actions, Command, ParseCommandError, Webhook};
+use podkit::action::{values as actions, Action, Actions, Command, Webhook};
 use podkit::cli::{parse, LogArgs, UsageError};
-use podkit::http::{Statuses, StatusesError, Url, UrlError};
+use podkit::http::{Statuses, Url};
 
 use crate::source::{Credentials, Password, RefSpec, Source};
 use crate::transport::{read_cacert, Limits};
@@ -86,15 +86,15 @@ pub struct Cli {
     pub cacert: Option<PathBuf>,
 
     /// POST to this http:// URL after each publish, retried with backoff
-    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    #[arg(long, value_name = "URL", value_parser = actions::url)]
     pub webhook_url: Option<Url>,
 
     /// The webhook's method
-    #[arg(long, value_name = "METHOD", default_value = "POST", value_parser = parse_method)]
+    #[arg(long, value_name = "METHOD", default_value = "POST", value_parser = actions::method)]
     pub webhook_method: Method,
 
     /// Statuses that count as success: 200-299, 204, or a list such as 200-299,304
-    #[arg(long, value_name = "STATUSES", default_value = "200-299", value_parser = parse_statuses)]
+    #[arg(long, value_name = "STATUSES", default_value = "200-299", value_parser = actions::statuses)]
     pub webhook_success_status: Statuses,
 
     /// Give up one webhook attempt after this long
@@ -108,7 +108,7 @@ pub struct Cli {
     /// Run this command after each publish ('CMD ARGS', split as a shell would, without a
     /// shell), with PODKIT_GIT_SHA set to the published commit and PODKIT_CHANGED to its
     /// worktree
-    #[arg(long, value_name = "'CMD ARGS'", value_parser = parse_command)]
+    #[arg(long, value_name = "'CMD ARGS'", value_parser = actions::command)]
     pub exechook_command: Option<Command>,
 
     /// Kill the --exechook-command after this long
@@ -296,20 +296,4 @@ fn check_link(link: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn parse_url(text: &str) -> Result<Url, UrlError> {
-    Url::parse_http(text)
-}
-
-fn parse_statuses(text: &str) -> Result<Statuses, StatusesError> {
-    text.parse()
-}
-
-fn parse_command(text: &str) -> Result<Command, ParseCommandError> {
-    text.parse()
-}
-
-fn parse_method(text: &str) -> Result<Method, http::method::InvalidMethod> {
-    Method::from_bytes(text.as_bytes())
 }

@@ -14,9 +14,9 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use http::Method;
 
-use super::{Action, Actions, Command, Kind, ParseCommandError, Target, Webhook};
+use super::{Action, Actions, Command, Kind, Target, Webhook};
 use crate::cli::{parse, UsageError};
-use crate::http::{Header, HeaderError, Statuses, StatusesError, Url, UrlError};
+use crate::http::{Header, Statuses, Url};
 use crate::signal::Signal;
 
 /// The action flags, to flatten into a tool's `Cli` with `#[command(flatten)]`. Every flag reads
@@ -26,25 +26,25 @@ use crate::signal::Signal;
 pub struct ActionArgs {
     /// Call this URL on a change (repeatable; http:// only); user:password@ becomes basic auth,
     /// never logged
-    #[arg(long = "webhook", value_name = "URL", value_parser = parse_url, value_delimiter = '\n')]
+    #[arg(long = "webhook", value_name = "URL", value_parser = values::url, value_delimiter = '\n')]
     pub webhooks: Vec<Url>,
 
     /// The webhook's method
-    #[arg(long, default_value = "POST", value_parser = parse_method)]
+    #[arg(long, default_value = "POST", value_parser = values::method)]
     pub webhook_method: Method,
 
     /// An extra webhook header 'Name: value' (repeatable)
     #[arg(
         long = "webhook-header",
         value_name = "'K: V'",
-        value_parser = parse_header,
+        value_parser = values::header,
         value_delimiter = '\n'
     )]
     pub webhook_headers: Vec<Header>,
 
     /// Statuses that count as success: a range such as 200-299, one status such as 204, or a
     /// list such as 200-299,304
-    #[arg(long, default_value = "200-299", value_parser = parse_statuses)]
+    #[arg(long, default_value = "200-299", value_parser = values::statuses)]
     pub webhook_status: Statuses,
 
     /// Give up on one webhook attempt after this long
@@ -75,7 +75,7 @@ pub struct ActionArgs {
 
     /// Run this command on a change ('CMD ARGS', split as a shell would, without a shell);
     /// PODKIT_CHANGED lists the changed paths
-    #[arg(long, value_name = "'CMD ARGS'", value_parser = parse_command)]
+    #[arg(long, value_name = "'CMD ARGS'", value_parser = values::command)]
     pub exec: Option<Command>,
 
     /// Kill a command still running after this long, with every process it started (webhooks
@@ -157,25 +157,38 @@ fn order_as_given(actions: &mut Vec<Action>, matches: &ArgMatches) {
     actions.extend(keyed.into_iter().map(|(_, action)| action));
 }
 
-fn parse_url(text: &str) -> Result<Url, UrlError> {
-    Url::parse_http(text)
-}
+/// The action flags' value parsers, in the shape clap's `value_parser` wants, for a tool whose
+/// action flags have names of their own (podkit-git's git-sync names).
+pub mod values {
+    use http::Method;
 
-fn parse_header(text: &str) -> Result<Header, HeaderError> {
-    Header::parse(text)
-}
+    use crate::action::{Command, ParseCommandError};
+    use crate::http::{Header, HeaderError, Statuses, StatusesError, Url, UrlError};
 
-fn parse_statuses(text: &str) -> Result<Statuses, StatusesError> {
-    text.parse()
-}
+    /// A webhook's `http://` URL.
+    pub fn url(text: &str) -> Result<Url, UrlError> {
+        Url::parse_http(text)
+    }
 
-fn parse_command(text: &str) -> Result<Command, ParseCommandError> {
-    text.parse()
-}
+    /// `Name: value`.
+    pub fn header(text: &str) -> Result<Header, HeaderError> {
+        Header::parse(text)
+    }
 
-/// A method as HTTP spells it: `POST`, `PUT`, or any token.
-fn parse_method(text: &str) -> Result<Method, http::method::InvalidMethod> {
-    Method::from_bytes(text.as_bytes())
+    /// `200-299,304`.
+    pub fn statuses(text: &str) -> Result<Statuses, StatusesError> {
+        text.parse()
+    }
+
+    /// `'CMD ARGS'`, split as a shell would.
+    pub fn command(text: &str) -> Result<Command, ParseCommandError> {
+        text.parse()
+    }
+
+    /// A method as HTTP spells it: `POST`, `PUT`, or any token.
+    pub fn method(text: &str) -> Result<Method, http::method::InvalidMethod> {
+        Method::from_bytes(text.as_bytes())
+    }
 }
 
 #[cfg(test)]

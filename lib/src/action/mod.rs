@@ -48,7 +48,7 @@ pub use signal::{SendError, Target};
 pub use webhook::{Webhook, WebhookError};
 
 #[cfg(feature = "clap")]
-pub use args::ActionArgs;
+pub use args::{values, ActionArgs};
 
 use crate::signal::Signal;
 
