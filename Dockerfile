@@ -40,8 +40,12 @@ ENTRYPOINT ["/podkit-metrics"]
 
 # The git-clone initializer and sync sidecar: fetches over https (so the CA bundle), http and
 # git://; writes into the volume at --root, which must be writable by its user (fsGroup).
+# /git, empty and owned by that user, is a mount point for --root=/git: Docker gives a new named
+# volume mounted there the directory's owner and mode, so `-v site:/git` is writable as
+# 65532 with no chown (in Kubernetes, fsGroup does it for the volume, and /git is not needed).
 FROM scratch AS git
 COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --chown=65532:65532 target/image-root/git/ /git/
 COPY target/x86_64-unknown-linux-musl/release/podkit-git /podkit-git
 USER 65532:65532
 ENTRYPOINT ["/podkit-git"]

@@ -46,7 +46,8 @@ build:
 CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
 
 images: build
-	@mkdir -p target/image-root/etc/ssl/certs && cp $(CA_BUNDLE) target/image-root/etc/ssl/certs/
+	@# The git image's /git: an empty directory (Dockerfile).
+	@mkdir -p target/image-root/etc/ssl/certs target/image-root/git && cp $(CA_BUNDLE) target/image-root/etc/ssl/certs/
 	@if docker info >/dev/null 2>&1; then \
 	  for tool in $(TOOLS); do \
 	    docker build --quiet --target $$tool --tag podkit/$$tool:latest . >/dev/null || exit 1; \
@@ -75,6 +76,7 @@ bench: build
 	python3 bench/reload.py
 	python3 bench/metrics.py
 	python3 bench/metrics_logs.py
+	python3 bench/git.py
 
 clean:
 	cargo clean

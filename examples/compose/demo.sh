@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every Compose demo, one after the other: podkit-init (init/demo.sh), podkit-probe
-# (probe/demo.sh), podkit-ambassador (ambassador/demo.sh), podkit-reload (reload/demo.sh), then
-# podkit-metrics (metrics/demo.sh).
+# (probe/demo.sh), podkit-ambassador (ambassador/demo.sh), podkit-reload (reload/demo.sh),
+# podkit-metrics (metrics/demo.sh), then podkit-git (git/demo.sh).
 # Each one checks what it shows, prints "demo OK" and cleans up after itself.
 #
 #   make demo                    # from the repository root: builds the images first
@@ -14,7 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 
 failed=()
-for demo in init probe ambassador reload metrics; do
+for demo in init probe ambassador reload metrics git; do
   printf '\n%s######## podkit-%s (examples/compose/%s/demo.sh)%s\n' "$bold" "$demo" "$demo" "$plain"
   if "$here/$demo/demo.sh"; then
     :

@@ -47,6 +47,10 @@ pub enum Step {
         text: String,
     },
     ServeHttp(SocketAddr),
+    ServeFiles {
+        dir: PathBuf,
+        addr: SocketAddr,
+    },
     ServeEcho(SocketAddr),
     WaitSignal(Signal),
 }
@@ -79,6 +83,7 @@ const SYNTAX: &[(&str, &str)] = &[
     ("pid", "pid"),
     ("send-udp", "send-udp IP:PORT TEXT"),
     ("serve-http", "serve-http IP:PORT"),
+    ("serve-files", "serve-files DIR IP:PORT"),
     ("serve-echo", "serve-echo IP:PORT"),
     ("wait-signal", "wait-signal SIG"),
 ];
@@ -128,6 +133,7 @@ impl Step {
             Step::Pid => "pid",
             Step::SendUdp { .. } => "send-udp",
             Step::ServeHttp(_) => "serve-http",
+            Step::ServeFiles { .. } => "serve-files",
             Step::ServeEcho(_) => "serve-echo",
             Step::WaitSignal(_) => "wait-signal",
         }
@@ -143,6 +149,7 @@ impl Step {
                 | Step::Signals { .. }
                 | Step::Burst { .. }
                 | Step::ServeHttp(_)
+                | Step::ServeFiles { .. }
                 | Step::ServeEcho(_)
         )
     }
@@ -234,6 +241,13 @@ fn parse_step(words: &[String]) -> Result<Step, String> {
         "serve-http" => {
             let [addr] = args.positional()?;
             Step::ServeHttp(args.check(socket_addr(addr))?)
+        }
+        "serve-files" => {
+            let [dir, addr] = args.positional()?;
+            Step::ServeFiles {
+                dir: PathBuf::from(dir),
+                addr: args.check(socket_addr(addr))?,
+            }
         }
         "serve-echo" => {
             let [addr] = args.positional()?;

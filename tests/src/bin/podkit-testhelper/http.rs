@@ -1,5 +1,7 @@
-//! The `serve-http` connection handler: just enough HTTP/1.1 for a probe, a proxy or curl. Every
-//! request gets `200 OK` with the body `ok\n`, and the connection closes after one exchange.
+//! Just enough HTTP/1.1 for a probe, a proxy or curl: one request read per connection, one
+//! answer, then the connection closes. `serve-http` answers every request `200 OK` with the body
+//! `ok\n` ([`answer`]); `serve-files` answers with a file (files.rs), through [`read_request`]
+//! and [`reply`].
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, TcpStream};
@@ -12,12 +14,30 @@ const HEAD_LIMIT: usize = 64 * 1024;
 /// A client that stops sending mid-request gives up its thread after this long.
 const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
-const HEADERS: &str =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n";
-const BODY: &str = "ok\n";
+/// The parts of a request the handlers look at.
+pub struct Request {
+    pub method: String,
+    /// The request target as sent: `/index.html`, `/a?b=c`.
+    pub target: String,
+}
 
 /// Reads one request, drains its body, answers it and closes the connection.
 pub fn answer(mut stream: TcpStream) -> io::Result<()> {
+    let Some(request) = read_request(&mut stream)? else {
+        return Ok(());
+    };
+    reply(
+        &mut stream,
+        &request,
+        "200 OK",
+        "text/plain",
+        b"ok\n".as_slice(),
+    )
+}
+
+/// Reads one request head and drains its body; `None` when the client closed before a whole
+/// head, like a TCP probe: there is nothing to answer.
+pub fn read_request(stream: &mut TcpStream) -> io::Result<Option<Request>> {
     stream.set_read_timeout(Some(IDLE_LIMIT))?;
     let mut received = Vec::new();
     let head_len = loop {
@@ -29,8 +49,7 @@ pub fn answer(mut stream: TcpStream) -> io::Result<()> {
         }
         let mut chunk = [0; 4096];
         match stream.read(&mut chunk)? {
-            // Closed before a whole request, like a TCP probe: nothing to answer.
-            0 => return Ok(()),
+            0 => return Ok(None),
             count => received.extend_from_slice(&chunk[..count]),
         }
     };
@@ -39,12 +58,32 @@ pub fn answer(mut stream: TcpStream) -> io::Result<()> {
     // reset, which can destroy the answer before the client reads it. Only Content-Length bodies
     // are understood; no test sends a chunked one.
     let unread = content_length(&head).saturating_sub(received.len() - head_len);
-    io::copy(&mut (&stream).take(unread as u64), &mut io::sink())?;
-    let mut reply = HEADERS.to_owned();
-    if !head.starts_with("HEAD ") {
-        reply.push_str(BODY);
+    io::copy(&mut (&*stream).take(unread as u64), &mut io::sink())?;
+    let mut words = head.lines().next().unwrap_or("").split_whitespace();
+    Ok(Some(Request {
+        method: words.next().unwrap_or("").to_owned(),
+        target: words.next().unwrap_or("").to_owned(),
+    }))
+}
+
+/// Sends `status` with `body` (none for a HEAD request) and `Connection: close`, then shuts
+/// down the sending side.
+pub fn reply(
+    stream: &mut TcpStream,
+    request: &Request,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+) -> io::Result<()> {
+    let mut reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if request.method != "HEAD" {
+        reply.extend_from_slice(body);
     }
-    stream.write_all(reply.as_bytes())?;
+    stream.write_all(&reply)?;
     stream.shutdown(Shutdown::Write)
 }
 

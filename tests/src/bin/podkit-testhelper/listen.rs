@@ -1,9 +1,10 @@
-//! What the two servers share: bind, announce the address, and give each connection its own
-//! thread until the process is killed.
+//! What the servers share: bind, announce the address, and give each connection its own thread
+//! until the process is killed.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -15,7 +16,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Binds `addr`, prints `listening ADDR` with the bound address (the real port when `addr` asked
 /// for port 0), and hands every connection to `handle` on a thread of its own.
-pub fn serve(addr: SocketAddr, handle: fn(TcpStream) -> io::Result<()>) -> io::Result<Infallible> {
+pub fn serve<H>(addr: SocketAddr, handle: H) -> io::Result<Infallible>
+where
+    H: Fn(TcpStream) -> io::Result<()> + Send + Sync + 'static,
+{
+    let handle = Arc::new(handle);
     // The helper runs with SIGPIPE at its default (see main.rs); a client hanging up mid-reply
     // must cost only its own connection (an EPIPE error), not kill the server.
     Signal::PIPE.ignore()?;
@@ -25,6 +30,7 @@ pub fn serve(addr: SocketAddr, handle: fn(TcpStream) -> io::Result<()>) -> io::R
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
+                let handle = Arc::clone(&handle);
                 let spawned = thread::Builder::new().spawn(move || {
                     if let Err(err) = handle(stream) {
                         out::warn(&format!("connection from {peer}: {err}"));

@@ -81,6 +81,12 @@
 //! - `serve-http IP:PORT` (*last*): HTTP/1.1 server, a thread per connection, answering every
 //!   request `200 OK` with body `ok\n` and `Connection: close`. Prints `listening IP:PORT` (the
 //!   bound address) once bound.
+//! - `serve-files DIR IP:PORT` (*last*): HTTP/1.1 static file server, a thread per connection:
+//!   `GET /PATH` answers `200 OK` with the file DIR/PATH (`index.html` for a path ending in `/`),
+//!   `404` when there is none or the path has a `..`, `405` for a method but GET and HEAD;
+//!   `Connection: close`. The path is looked up anew for each request, through symlinks, so a
+//!   symlink swapped in DIR shows at the next one (a volume podkit-git publishes into). Prints
+//!   `listening IP:PORT` once bound.
 //! - `serve-echo IP:PORT` (*last*): TCP echo server, a thread per connection. After the client
 //!   shuts down its sending side, the rest is echoed and then the server's side is shut down too.
 //!   Prints `listening IP:PORT` once bound.
@@ -93,6 +99,7 @@ mod children;
 mod cli;
 mod echo;
 mod families;
+mod files;
 mod http;
 mod listen;
 mod orphans;
@@ -164,6 +171,12 @@ fn run(step: &Step) -> io::Result<()> {
             Ok(())
         }
         Step::ServeHttp(addr) => endless(listen::serve(*addr, http::answer)),
+        Step::ServeFiles { dir, addr } => {
+            let dir = dir.clone();
+            endless(listen::serve(*addr, move |stream| {
+                files::serve_file(&dir, stream)
+            }))
+        }
         Step::ServeEcho(addr) => endless(listen::serve(*addr, echo::echo)),
         Step::WaitSignal(signal) => sigwait::wait_signal(*signal),
     }
