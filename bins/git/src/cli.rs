@@ -253,12 +253,14 @@ impl podkit::daemon::Daemon for Cli {
     }
 }
 
-/// The password from `PODKIT_PASSWORD`, removed from the environment so that no hook inherits
-/// it. Called while the process has one thread.
+/// The password from `PODKIT_PASSWORD` (or git-sync's `GITSYNC_PASSWORD`), removed from the
+/// environment so that no hook inherits it. Called while the process has one thread.
 fn take_env_password() -> Option<String> {
-    let password = std::env::var("PODKIT_PASSWORD").ok()?;
+    let password = std::env::var("PODKIT_PASSWORD").ok();
+    // git-sync's name for it was copied to PODKIT_PASSWORD by adopt_gitsync_env.
     std::env::remove_var("PODKIT_PASSWORD");
-    Some(password)
+    std::env::remove_var("GITSYNC_PASSWORD");
+    password
 }
 
 /// git-sync v4's variables stand in for ours: `GITSYNC_REPO` for `PODKIT_REPO`, and so on
@@ -280,6 +282,32 @@ pub fn adopt_gitsync_env() {
             std::env::set_var(name, value);
         }
     }
+}
+
+/// The `GITSYNC_*` variables that name no flag of podkit-git (a git-sync flag it does not have,
+/// such as `GITSYNC_GROUP_WRITE`), and git-sync v3's `GIT_SYNC_*`, which are not read: a
+/// `GIT_SYNC_BRANCH` silently ignored would sync the wrong branch, so each gets a warning.
+pub fn unread_gitsync_env() -> Vec<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let ours: Vec<String> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .map(podkit::cli::env_name)
+        .collect();
+    std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            if name.starts_with("GIT_SYNC_") {
+                return true;
+            }
+            match name.strip_prefix("GITSYNC_") {
+                Some("HTTP_BIND") | Some("PASSWORD") => false,
+                Some(rest) => !ours.contains(&format!("PODKIT_{rest}")),
+                None => false,
+            }
+        })
+        .collect()
 }
 
 /// The link is one name inside --root: a path would publish outside it.

@@ -22,9 +22,13 @@ const SYNCED: &str = "refs/podkit/synced";
 
 /// Opens `--root/.git`, or makes it when it is missing; one that cannot be opened (left broken
 /// by an earlier, killed run) is made anew: it holds nothing that cannot be fetched again.
+///
+/// It is opened isolated: no system or user git configuration, no attributes files of the
+/// user's, so that a `.gitconfig` where podkit-git runs (a filter, a URL rewrite) has no say,
+/// and an unreadable `$HOME` (uid 65532 with `HOME=/root`) is no failure.
 pub fn open_or_init(git_dir: &Path) -> Result<gix::Repository, SyncError> {
     if git_dir.exists() {
-        match gix::open(git_dir) {
+        match open_isolated(git_dir) {
             Ok(repo) => return Ok(repo),
             Err(error) => {
                 podkit::warn!(
@@ -39,9 +43,28 @@ pub fn open_or_init(git_dir: &Path) -> Result<gix::Repository, SyncError> {
             }
         }
     }
-    gix::init_bare(git_dir).map_err(|e| SyncError::Local {
+    let made = |e: &dyn std::fmt::Display| SyncError::Local {
         what: format!("making the repository {}", git_dir.display()),
-        error: one_line(&e),
+        error: one_line(e),
+    };
+    gix::init_bare(git_dir).map_err(|e| made(&e))?;
+    open_isolated(git_dir).map_err(|e| made(&e))
+}
+
+/// A repository opened with its own configuration only.
+pub fn open_isolated(git_dir: &Path) -> gix::Result<gix::Repository> {
+    gix::open_opts(git_dir, isolated())
+}
+
+/// No configuration from outside the repository, and no attributes files from outside it.
+pub fn isolated() -> gix::open::Options {
+    gix::open::Options::isolated().permissions(gix::open::Permissions {
+        attributes: gix::open::permissions::Attributes {
+            git_binary: false,
+            system: false,
+            git: false,
+        },
+        ..gix::open::Permissions::isolated()
     })
 }
 

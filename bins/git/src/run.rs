@@ -47,6 +47,12 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
         link = config.link,
         one_time = config.one_time
     );
+    for name in crate::cli::unread_gitsync_env() {
+        podkit::warn!(
+            "variable not read: podkit-git has no such setting (git-sync v3's GIT_SYNC_* are not read; v4's GITSYNC_* and PODKIT_* are)",
+            variable = name
+        );
+    }
     let mut failures: u64 = 0;
     let mut backoff = podkit::backoff::Backoff::new(
         Duration::from_secs(1),

@@ -172,7 +172,7 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
 
 /// A `file://` repository, opened where it is, with no configuration from outside it.
 fn open_local(path: &std::path::Path) -> Result<gix::Repository, SyncError> {
-    gix::open_opts(path, gix::open::Options::isolated())
+    gix::open_opts(path, fetch::isolated())
         .map_err(|e| SyncError::Remote(format!("opening {}: {}", path.display(), one_line(&e))))
 }
 
