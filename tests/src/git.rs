@@ -1,7 +1,8 @@
 //! Real git for podkit-git's tests: a source repository made with Debian's `git` ([`GitRepo`],
 //! with hostile commits a sync must survive), the servers a sync fetches from ([`GitDaemon`] for
 //! `git://`, [`HttpGit`] for smart HTTP(S) through `git http-backend`), and a checked-out tree as
-//! data ([`tree_listing`]), so that what podkit-git publishes can be compared with `git clone`.
+//! data ([`tree_listing`]), so that what podkit-git publishes can be compared with `git clone`;
+//! and podkit-git itself as its tests run it, its `--root` read as a reader would ([`Root`]).
 //!
 //! Every git command runs through [`git`]: Debian's binary, with the configuration it needs given
 //! on its command line and none read from the machine (no system file, HOME in a scratch
@@ -11,6 +12,7 @@
 mod daemon;
 mod http;
 mod repo;
+mod sidecar;
 mod tree;
 
 use std::path::Path;
@@ -19,6 +21,10 @@ use std::process::Command;
 pub use daemon::GitDaemon;
 pub use http::{HttpGit, HttpOptions};
 pub use repo::{Blob, GitRepo};
+pub use sidecar::{
+    assert_failed, clone_of, one_time, one_time_with, sidecar, Checkout, Root, ERROR, PUBLISHED,
+    STARTING, SYNC_FAILED,
+};
 pub use tree::{tree_listing, Bytes, Entry};
 
 use crate::run::command;

@@ -40,6 +40,13 @@ impl Source {
         let user = url.set_user(None);
         let password = url.set_password(None);
         let shown = url.to_bstring().to_string();
+        // Before the user name is looked at: an ssh URL has one (git@host:repo) and no password.
+        if url.scheme == gix::url::Scheme::Ssh {
+            return Err(format!(
+                "{shown}: ssh needs an ssh program, which podkit-git's image does not have: \
+                 use https:// with --username and --password-file"
+            ));
+        }
         let in_url = match (user, password) {
             (Some(user), Some(password)) => Some((user, password)),
             (Some(_), None) => {

@@ -30,6 +30,8 @@ pub struct HttpGit {
     nginx: Nginx,
     _fcgiwrap: Group,
     pki: Option<TlsPki>,
+    /// nginx's `auth_basic_user_file`, with basic authentication: see [`HttpGit::set_password`].
+    htpasswd: Option<std::path::PathBuf>,
     _dir: Scratch,
 }
 
@@ -51,18 +53,22 @@ impl HttpGit {
             }
             None => String::new(),
         };
-        let auth = match options.basic_auth {
+        let htpasswd = match options.basic_auth {
             Some((user, password)) => {
                 if !installed(test, "openssl", &["version"], "openssl") {
                     return None;
                 }
                 let file = dir.join("htpasswd");
-                std::fs::write(&file, format!("{user}:{}\n", hash_password(password))).unwrap();
-                format!(
-                    "auth_basic \"git\"; auth_basic_user_file {};",
-                    file.display()
-                )
+                write_htpasswd(&file, user, password);
+                Some(file)
             }
+            None => None,
+        };
+        let auth = match &htpasswd {
+            Some(file) => format!(
+                "auth_basic \"git\"; auth_basic_user_file {};",
+                file.display()
+            ),
             None => String::new(),
         };
         let root = repo.serve_root().display().to_string();
@@ -103,8 +109,20 @@ impl HttpGit {
             nginx,
             _fcgiwrap: fcgiwrap,
             pki,
+            htpasswd,
             _dir: dir,
         })
+    }
+
+    /// Makes `user` with `password` the one account the server accepts from the next request
+    /// on, as a password rotation on a git host does: nginx reads its user file at each request.
+    /// Panics unless the server was started with basic authentication.
+    pub fn set_password(&self, user: &str, password: &str) {
+        let file = self
+            .htpasswd
+            .as_ref()
+            .expect("set_password on a server started with basic_auth");
+        write_htpasswd(file, user, password);
     }
 
     pub fn port(&self) -> u16 {
@@ -170,6 +188,14 @@ fn start_fcgiwrap(dir: &Scratch) -> Group {
         UnixStream::connect(&socket).ok()
     });
     process
+}
+
+/// Writes `user:HASH` to `file` whole (a new file renamed over it): nginx reads it at each request
+/// and must never see half of it.
+fn write_htpasswd(file: &std::path::Path, user: &str, password: &str) {
+    let next = file.with_extension("next");
+    std::fs::write(&next, format!("{user}:{}\n", hash_password(password))).unwrap();
+    std::fs::rename(&next, file).unwrap();
 }
 
 /// `password` hashed for nginx's `auth_basic_user_file` (`openssl passwd -5`: SHA-256 crypt,
