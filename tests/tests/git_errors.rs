@@ -34,9 +34,6 @@ fn a_missing_branch_or_tag_fails_with_exit_1_naming_it() {
 }
 
 #[test]
-#[ignore = "podkit-git bug: over git:// and http:// the error is `fetch failed: Could not decode \
-            server reply`: fetch::one_line drops gix's source chain, which holds the server's \
-            `upload-pack: not our ref SHA`"]
 fn a_missing_commit_sha_fails_with_exit_1_naming_it() {
     let test = "a_missing_commit_sha_fails_with_exit_1_naming_it";
     let Some(repo) = GitRepo::new(test) else {

@@ -19,6 +19,17 @@ pub struct Written {
     pub submodules: usize,
 }
 
+impl Written {
+    /// Nothing written: a whole worktree of the commit was there already.
+    pub fn reused() -> Written {
+        Written {
+            files: 0,
+            bytes: 0,
+            submodules: 0,
+        }
+    }
+}
+
 /// Writes `commit`'s tree into `dir`, which must not exist. Objects come from `objects`; the
 /// checkout's settings (filters, attributes) from `settings`, podkit-git's own repository, so
 /// that a `file://` source's configuration cannot make it run a filter program.
@@ -29,7 +40,7 @@ pub fn checkout(
     dir: &Path,
     interrupt: &AtomicBool,
 ) -> Result<Written, SyncError> {
-    let failed = |what: &str, error: &dyn std::fmt::Display| {
+    let failed = |what: &str, error: &dyn std::error::Error| {
         SyncError::Checkout(format!("{what}: {}", one_line(error)))
     };
     let tree = objects

@@ -43,7 +43,7 @@ pub fn open_or_init(git_dir: &Path) -> Result<gix::Repository, SyncError> {
             }
         }
     }
-    let made = |e: &dyn std::fmt::Display| SyncError::Local {
+    let made = |e: &dyn std::error::Error| SyncError::Local {
         what: format!("making the repository {}", git_dir.display()),
         error: one_line(e),
     };
@@ -126,18 +126,10 @@ pub fn fetch(
     };
     let outcome = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| {
-            let text = one_line(&e);
-            // gix says so in words only: its error carries no kind for it.
-            if text.contains("None of the refspec") {
-                SyncError::NoSuchRef(reference.to_string())
-            } else {
-                SyncError::Remote(text)
-            }
-        })?
+        .map_err(|e| fetch_error(reference, &e))?
         .with_shallow(shallow)
         .receive(gix::progress::Discard, interrupt)
-        .map_err(|e| SyncError::Remote(one_line(&e)))?;
+        .map_err(|e| fetch_error(reference, &e))?;
     if outcome.ref_map.mappings.is_empty() {
         return Err(SyncError::NoSuchRef(reference.to_string()));
     }
@@ -157,6 +149,17 @@ pub fn fetch(
             error: one_line(&e),
         })?;
     Ok(commit.id)
+}
+
+/// A failed fetch, told apart when it is a ref the server does not have: gix says so in words
+/// only (its own for a name, upload-pack's for a SHA), its error carries no kind for it.
+fn fetch_error(reference: &RefSpec, error: &gix::Error) -> SyncError {
+    let text = one_line(error);
+    if text.contains("None of the refspec") || text.contains("not our ref") {
+        SyncError::NoSuchRef(reference.to_string())
+    } else {
+        SyncError::Remote(text)
+    }
 }
 
 /// Answers gix's request for credentials with ours; with none, there is nothing to answer, and
@@ -182,13 +185,42 @@ fn authenticate(
     }
 }
 
-/// gix's errors chain their causes over several lines; a log or error line takes them as one.
-pub fn one_line(error: &dyn std::fmt::Display) -> String {
-    let text = error.to_string();
-    let parts: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect();
+/// An error and the causes it chains, on one line: gix's top message alone ("Could not decode
+/// server reply") hides the server's reason ("not our ref ...") a few causes down. A cause
+/// whose text its parent already shows is left out.
+pub fn one_line<E: std::error::Error + ?Sized>(error: &E) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(error.as_dyn());
+    while let Some(error) = next {
+        let text: Vec<String> = error
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let text = text.join(": ");
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = error.source();
+    }
     parts.join(": ")
+}
+
+/// `&E` as `&dyn Error` whether or not `E` is sized.
+trait AsDynError {
+    fn as_dyn(&self) -> &dyn std::error::Error;
+}
+
+impl<E: std::error::Error> AsDynError for E {
+    fn as_dyn(&self) -> &dyn std::error::Error {
+        self
+    }
+}
+
+impl AsDynError for dyn std::error::Error + '_ {
+    fn as_dyn(&self) -> &dyn std::error::Error {
+        self
+    }
 }

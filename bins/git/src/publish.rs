@@ -61,13 +61,10 @@ impl Layout {
         self.worktree(commit).is_dir().then_some(commit)
     }
 
-    /// Moves a finished checkout from staging to its name, replacing a leftover of the same
-    /// commit that was never published.
+    /// Moves a finished checkout from staging to its name, where nothing is: a worktree
+    /// named by a SHA is whole and is used as it is.
     pub fn finish(&self, commit: ObjectId) -> io::Result<PathBuf> {
         let done = self.worktree(commit);
-        if done.exists() {
-            std::fs::remove_dir_all(&done)?;
-        }
         std::fs::rename(self.staging(commit), &done)?;
         Ok(done)
     }

@@ -134,16 +134,6 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
     if previous == Some(commit) {
         return Ok(Synced::Unchanged { commit, fetched });
     }
-    let staging = layout.staging(commit);
-    remove_if_there(&staging)?;
-    let written = match checkout(&own, objects, commit, &staging, interrupt) {
-        Ok(written) => written,
-        Err(error) => {
-            // Half a tree is of no use to anyone.
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(error);
-        }
-    };
     let local_error = |what: &str| {
         let what = what.to_owned();
         move |error: std::io::Error| SyncError::Local {
@@ -151,9 +141,27 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
             error: error.to_string(),
         }
     };
-    let worktree = layout
-        .finish(commit)
-        .map_err(local_error("naming the worktree"))?;
+    let worktree = layout.worktree(commit);
+    let written = if worktree.is_dir() {
+        // Named by its SHA only once whole: the tree kept from the publish before (a revert
+        // to it), or one a killed run finished. Used as it is: a reader may be in it.
+        Written::reused()
+    } else {
+        let staging = layout.staging(commit);
+        remove_if_there(&staging)?;
+        let written = match checkout(&own, objects, commit, &staging, interrupt) {
+            Ok(written) => written,
+            Err(error) => {
+                // Half a tree is of no use to anyone.
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(error);
+            }
+        };
+        layout
+            .finish(commit)
+            .map_err(local_error("naming the worktree"))?;
+        written
+    };
     layout
         .swap(commit)
         .map_err(local_error("swapping the link"))?;

@@ -123,7 +123,7 @@ fn http_options(
     limits: &Limits,
 ) -> Result<Box<dyn std::any::Any>, SyncError> {
     use gix::protocol::transport::client::blocking_io::http;
-    let local = |e: &dyn std::fmt::Display| SyncError::Local {
+    let local = |e: &dyn std::error::Error| SyncError::Local {
         what: "HTTP settings".to_owned(),
         error: one_line(e),
     };
