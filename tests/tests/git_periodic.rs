@@ -391,3 +391,49 @@ fn a_killed_sidecar_restarted_on_its_root_is_ready_at_once_and_goes_on() {
     assert_eq!(root.worktrees(), expected);
     restarted.stop().assert_success();
 }
+
+#[test]
+fn a_revert_to_the_tree_kept_from_before_publishes_that_tree_as_it_is() {
+    let Some(repo) =
+        GitRepo::new("a_revert_to_the_tree_kept_from_before_publishes_that_tree_as_it_is")
+    else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let first = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let root = Root::in_repo(&repo, "root");
+    let sidecar = sidecar([
+        "--repo".to_owned(),
+        daemon.url(),
+        "--root".to_owned(),
+        root.arg(),
+        "--period".to_owned(),
+        PERIOD.to_owned(),
+    ])
+    .metered()
+    .start();
+    root.wait_published(&first, &sidecar);
+    repo.write("file", "2\n");
+    let second = repo.commit("two");
+    root.wait_published(&second, &sidecar);
+    let kept = root.dir().join(".worktrees").join(&first);
+    let inode_before = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&kept).unwrap());
+    // A reader still in the tree from before: its open file must stay the published one's.
+    let reader = std::fs::File::open(kept.join("file")).unwrap();
+
+    repo.run(&["reset", "--hard", &first]);
+    repo.push_all();
+    root.wait_published(&first, &sidecar);
+
+    let inode_after = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&kept).unwrap());
+    assert_eq!(
+        inode_after, inode_before,
+        "the kept tree was rebuilt, not reused"
+    );
+    assert_eq!(root.tree()["file"], Entry::file("1\n"));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &reader, &mut text).unwrap();
+    assert_eq!(text, "1\n");
+    sidecar.stop().assert_success();
+}
