@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every Compose demo, one after the other: podkit-init (init/demo.sh), podkit-probe
+# Every Compose demo, one after the other: first the podkit pod, all six tools together
+# (pod/demo.sh), then what each tool does beyond it: podkit-init (init/demo.sh), podkit-probe
 # (probe/demo.sh), podkit-ambassador (ambassador/demo.sh), podkit-reload (reload/demo.sh),
 # podkit-metrics (metrics/demo.sh), then podkit-git (git/demo.sh).
 # Each one checks what it shows, prints "demo OK" and cleans up after itself.
@@ -14,8 +15,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 
 failed=()
-for demo in init probe ambassador reload metrics git; do
-  printf '\n%s######## podkit-%s (examples/compose/%s/demo.sh)%s\n' "$bold" "$demo" "$demo" "$plain"
+for demo in pod init probe ambassador reload metrics git; do
+  case "$demo" in
+    pod) title="the podkit pod" ;;
+    *) title="podkit-$demo" ;;
+  esac
+  printf '\n%s######## %s (examples/compose/%s/demo.sh)%s\n' "$bold" "$title" "$demo" "$plain"
   if "$here/$demo/demo.sh"; then
     :
   else

@@ -69,6 +69,7 @@ impl fmt::Display for ParseSignalError {
 impl std::error::Error for ParseSignalError {}
 
 impl Signal {
+    pub const HUP: Signal = Signal(libc::SIGHUP);
     pub const INT: Signal = Signal(libc::SIGINT);
     pub const QUIT: Signal = Signal(libc::SIGQUIT);
     pub const KILL: Signal = Signal(libc::SIGKILL);

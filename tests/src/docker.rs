@@ -1,9 +1,10 @@
 //! Containers from the real images, for tests that need them. Every docker command runs to its
 //! end under [`DOCKER_GUARD`], which only stops a hang.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::run::{command, run_with_guard, try_run, Finished};
+use crate::run::{command, run_with_guard, try_run, try_run_with_guard, Finished};
 
 /// How long one docker command may take: above `docker stop --time 60`, an image build or a
 /// save of an image. Only a hang takes that long.
@@ -87,6 +88,19 @@ pub fn compose_demo(
     binaries: &[&str],
     guard: Duration,
 ) -> Option<Finished> {
+    compose_demo_with(test, name, images, binaries, &[], guard)
+}
+
+/// As [`compose_demo`], with these variables in the demo's environment (a project name of the
+/// test's own, say).
+pub fn compose_demo_with(
+    test: &str,
+    name: &str,
+    images: &[&str],
+    binaries: &[&str],
+    env: &[(&str, &str)],
+    guard: Duration,
+) -> Option<Finished> {
     if !images.iter().all(|image| available(test, image)) {
         return None;
     }
@@ -98,9 +112,48 @@ pub fn compose_demo(
     for binary in binaries {
         crate::bins::path(binary);
     }
-    let script = format!(
-        "{}/../examples/compose/{name}/demo.sh",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    Some(run_with_guard(&mut command(script), guard))
+    Some(run_with_guard(
+        command(compose_dir(name).join("demo.sh")).envs(env.iter().copied()),
+        guard,
+    ))
+}
+
+/// `examples/compose/<name>/`.
+pub fn compose_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/compose/{name}"))
+}
+
+/// A Compose project of the test's own, taken down with its volumes when the test ends, however
+/// it ends: a demo cleans up after itself, but not when the hang guard has killed it.
+pub struct ComposeProject {
+    pub name: String,
+    file: PathBuf,
+    /// Variables the file needs even to be taken down (`${VAR:?}`), and their stand-in values.
+    env: Vec<(String, String)>,
+}
+
+impl ComposeProject {
+    /// The project `<label>-<pid>` of `examples/compose/<example>/docker-compose.yml`; `env`
+    /// gives the variables the file insists on.
+    pub fn new(label: &str, example: &str, env: &[(&str, &str)]) -> ComposeProject {
+        ComposeProject {
+            name: format!("{label}-{}", std::process::id()),
+            file: compose_dir(example).join("docker-compose.yml"),
+            env: env
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+}
+
+impl Drop for ComposeProject {
+    fn drop(&mut self) {
+        let mut down = command("docker-compose");
+        down.args(["--ansi", "never", "-p", &self.name, "-f"])
+            .arg(&self.file)
+            .args(["down", "-v", "--timeout", "1", "--remove-orphans"])
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
+        let _ = try_run_with_guard(&mut down, DOCKER_GUARD);
+    }
 }

@@ -249,6 +249,11 @@ pub fn run_with_guard(command: &mut Command, guard: Duration) -> Finished {
     run_to_end(command, b"", guard, None)
 }
 
+/// As [`run_with_guard`], but `Err` when the program cannot be started at all.
+pub fn try_run_with_guard(command: &mut Command, guard: Duration) -> std::io::Result<Finished> {
+    try_run_to_end(command, b"", guard, None)
+}
+
 /// As [`run`], failing the test at once if stderr says `unexpected` (a tool that should have
 /// refused to start says it listens, and would run until the hang guard).
 pub fn run_unless(command: &mut Command, unexpected: &str) -> Finished {

@@ -50,9 +50,21 @@ pub enum Step {
     ServeFiles {
         dir: PathBuf,
         addr: SocketAddr,
+        app: AppOptions,
     },
     ServeEcho(SocketAddr),
     WaitSignal(Signal),
+}
+
+/// What makes `serve-files` an app for a pod's sidecars to work with; every part optional.
+#[derive(Default)]
+pub struct AppOptions {
+    /// `--log PATH`: the app's log, a line per request and per configuration load.
+    pub log: Option<PathBuf>,
+    /// `--statsd IP:PORT`: where each request's StatsD datagram goes.
+    pub statsd: Option<SocketAddr>,
+    /// `--config FILE`: read at start and again on SIGHUP, shown at `/-/config`.
+    pub config: Option<PathBuf>,
 }
 
 /// How long `sleep` sleeps.
@@ -83,7 +95,10 @@ const SYNTAX: &[(&str, &str)] = &[
     ("pid", "pid"),
     ("send-udp", "send-udp IP:PORT TEXT"),
     ("serve-http", "serve-http IP:PORT"),
-    ("serve-files", "serve-files DIR IP:PORT"),
+    (
+        "serve-files",
+        "serve-files DIR IP:PORT [--log PATH] [--statsd IP:PORT] [--config FILE]",
+    ),
     ("serve-echo", "serve-echo IP:PORT"),
     ("wait-signal", "wait-signal SIG"),
 ];
@@ -243,10 +258,20 @@ fn parse_step(words: &[String]) -> Result<Step, String> {
             Step::ServeHttp(args.check(socket_addr(addr))?)
         }
         "serve-files" => {
+            let statsd = match args.last_value("--statsd") {
+                Some(to) => Some(args.check(socket_addr(to))?),
+                None => None,
+            };
+            let app = AppOptions {
+                log: args.last_value("--log").map(PathBuf::from),
+                statsd,
+                config: args.last_value("--config").map(PathBuf::from),
+            };
             let [dir, addr] = args.positional()?;
             Step::ServeFiles {
                 dir: PathBuf::from(dir),
                 addr: args.check(socket_addr(addr))?,
+                app,
             }
         }
         "serve-echo" => {

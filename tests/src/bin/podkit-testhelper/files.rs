@@ -1,44 +1,49 @@
 //! The `serve-files` connection handler: a static file server over a directory, enough to serve
 //! a volume the way nginx would in a pod. The path is looked up anew for each request, through
 //! whatever symlinks the directory holds, so a symlink swapped under it (podkit-git's publish) is
-//! seen by the next request.
+//! seen by the next request. What the app adds around it (its log, StatsD, its configuration) is
+//! app.rs.
 
 use std::io;
 use std::net::TcpStream;
 use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
 
+use crate::app::App;
 use crate::http::{read_request, reply};
 
 /// Answers one request with the file its path names under `root`: `404` when there is none, a
 /// `/` at the end standing for `index.html`. A path that would leave `root` (a `..`) is refused
-/// with `404` too, as nginx does.
-pub fn serve_file(root: &Path, mut stream: TcpStream) -> io::Result<()> {
+/// with `404` too, as nginx does. A page of the app's own (`/-/config`) comes first; then the
+/// app is told what was served.
+pub fn serve_file(root: &Path, app: &App, mut stream: TcpStream) -> io::Result<()> {
     let Some(request) = read_request(&mut stream)? else {
         return Ok(());
     };
-    if request.method != "GET" && request.method != "HEAD" {
-        return reply(
-            &mut stream,
-            &request,
+    let started = Instant::now();
+    let (status, kind, body) = if request.method != "GET" && request.method != "HEAD" {
+        (
             "405 Method Not Allowed",
             "text/plain",
-            b"GET or HEAD\n",
-        );
-    }
-    let found = file_path(root, &request.target).and_then(|path| std::fs::read(&path).ok());
-    match found {
-        Some(body) => {
-            let kind = content_type(&request.target);
-            reply(&mut stream, &request, "200 OK", kind, &body)
+            b"GET or HEAD\n".to_vec(),
+        )
+    } else if let Some(page) = app.own_page(&request) {
+        ("200 OK", "text/plain", page)
+    } else {
+        match file_path(root, &request.target).and_then(|path| std::fs::read(&path).ok()) {
+            Some(body) => ("200 OK", content_type(&request.target), body),
+            None => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
         }
-        None => reply(
-            &mut stream,
-            &request,
-            "404 Not Found",
-            "text/plain",
-            b"not found\n",
-        ),
-    }
+    };
+    reply(&mut stream, &request, status, kind, &body)?;
+    let code = status[..3].parse().unwrap_or(0);
+    let sent = if request.method == "HEAD" {
+        0
+    } else {
+        body.len()
+    };
+    app.served(&request, code, sent, started.elapsed());
+    Ok(())
 }
 
 /// The file under `root` that `target` names, or `None` when it would be outside `root`.

@@ -81,12 +81,19 @@
 //! - `serve-http IP:PORT` (*last*): HTTP/1.1 server, a thread per connection, answering every
 //!   request `200 OK` with body `ok\n` and `Connection: close`. Prints `listening IP:PORT` (the
 //!   bound address) once bound.
-//! - `serve-files DIR IP:PORT` (*last*): HTTP/1.1 static file server, a thread per connection:
-//!   `GET /PATH` answers `200 OK` with the file DIR/PATH (`index.html` for a path ending in `/`),
-//!   `404` when there is none or the path has a `..`, `405` for a method but GET and HEAD;
-//!   `Connection: close`. The path is looked up anew for each request, through symlinks, so a
-//!   symlink swapped in DIR shows at the next one (a volume podkit-git publishes into). Prints
-//!   `listening IP:PORT` once bound.
+//! - `serve-files DIR IP:PORT [--log PATH] [--statsd IP:PORT] [--config FILE]` (*last*): HTTP/1.1
+//!   static file server, a thread per connection: `GET /PATH` answers `200 OK` with the file
+//!   DIR/PATH (`index.html` for a path ending in `/`), `404` when there is none or the path has a
+//!   `..`, `405` for a method but GET and HEAD; `Connection: close`. The path is looked up anew for
+//!   each request, through symlinks, so a symlink swapped in DIR shows at the next one (a volume
+//!   podkit-git publishes into). Prints `listening IP:PORT` once bound. The flags make it an app
+//!   for a pod's sidecars: `--log` appends a line per request served, `METHOD TARGET STATUS
+//!   SECONDS` (`GET /index.html 200 0.000113`), to PATH; `--statsd` sends one datagram per
+//!   request, `http.request.duration:MS|ms|#method:GET,code:200` and
+//!   `http.response.bytes:N|c|#method:GET,code:200`; `--config` reads FILE at start (failing the
+//!   step if it cannot) and again on each SIGHUP (an unreadable file keeps the old content, with a
+//!   warning), answers `GET /-/config` with the content loaded, and prints (and logs, with
+//!   `--log`) `config loaded path=FILE bytes=N cause=start|SIGHUP` for each load.
 //! - `serve-echo IP:PORT` (*last*): TCP echo server, a thread per connection. After the client
 //!   shuts down its sending side, the rest is echoed and then the server's side is shut down too.
 //!   Prints `listening IP:PORT` once bound.
@@ -94,6 +101,7 @@
 //!   signal mask. SIG is blocked only when the step starts: a test must not send it before the
 //!   previous step's output, or its default action applies.
 
+mod app;
 mod burst;
 mod children;
 mod cli;
@@ -116,6 +124,7 @@ use std::convert::Infallible;
 use std::io;
 use std::thread;
 
+use app::App;
 use cli::{Nap, Step};
 use signal::{Disposition, Signal};
 
@@ -171,10 +180,12 @@ fn run(step: &Step) -> io::Result<()> {
             Ok(())
         }
         Step::ServeHttp(addr) => endless(listen::serve(*addr, http::answer)),
-        Step::ServeFiles { dir, addr } => {
+        Step::ServeFiles { dir, addr, app } => {
             let dir = dir.clone();
+            // Before the listener's threads: the app may block SIGHUP for all of them.
+            let app = App::start(app)?;
             endless(listen::serve(*addr, move |stream| {
-                files::serve_file(&dir, stream)
+                files::serve_file(&dir, &app, stream)
             }))
         }
         Step::ServeEcho(addr) => endless(listen::serve(*addr, echo::echo)),

@@ -1,4 +1,4 @@
-//! The `signals` and `wait-signal` steps.
+//! The `signals` and `wait-signal` steps, and `serve-files`' reload on SIGHUP ([`on_each`]).
 //!
 //! Signals are blocked and taken with sigwaitinfo(2) rather than caught by handlers: nothing runs
 //! in signal context, every arrival is reported from the main thread in the order the kernel hands
@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::io;
 use std::mem;
 use std::path::Path;
+use std::thread;
 
 use crate::out::{self, AppendFile};
 use crate::process;
@@ -69,6 +70,33 @@ pub fn wait_signal(signal: Signal) -> io::Result<()> {
     let got = set.wait()?;
     out::say(&format!("got {got}"));
     previous.make_mask()
+}
+
+/// Runs `action` on a thread of its own each time `signal` arrives, for as long as the process
+/// lives. Must be called before the process starts any other thread: the signal is blocked in the
+/// calling thread, and only threads started after that inherit the block, so that the kernel
+/// leaves it pending for the waiting thread rather than taking its default action in another.
+pub fn on_each<F>(signal: Signal, mut action: F) -> io::Result<()>
+where
+    F: FnMut() + Send + 'static,
+{
+    let set = SigSet::of([signal]);
+    set.block()?;
+    // Blocked first, so nothing sent from here on is lost; then the default disposition, since an
+    // inherited SIG_IGN (nohup) would discard the signal even while it is blocked.
+    signal.reset()?;
+    thread::Builder::new()
+        .name(format!("on-{signal}"))
+        .spawn(move || loop {
+            match set.wait() {
+                Ok(_) => action(),
+                Err(err) => {
+                    out::warn(&format!("waiting for {signal}: {err}"));
+                    return;
+                }
+            }
+        })?;
+    Ok(())
 }
 
 fn report(log: &mut Option<AppendFile>, line: &str) -> io::Result<()> {
