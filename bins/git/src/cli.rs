@@ -169,16 +169,21 @@ impl podkit::daemon::Daemon for Cli {
             }
             (Some(file), None) => {
                 // Read once now so that a wrong path is exit 2 at start, not a failed sync.
-                std::fs::read(file).map_err(|e| {
-                    UsageError::flag("--password-file", format!("{}: {e}", file.display()))
-                })?;
-                Some(Password::File(file.clone()))
+                let password = Password::File(file.clone());
+                password
+                    .read()
+                    .map_err(|e| UsageError::flag("--password-file", e))?;
+                Some(password)
             }
             (None, Some(text)) => Some(Password::Fixed(text)),
             (None, None) => None,
         };
         let (source, in_url) =
             Source::parse(&self.repo).map_err(|e| UsageError::flag("--repo", e))?;
+        if in_url.is_some() {
+            // The URL came with its password; a hook inherits this environment.
+            scrub_repo_env(&source.to_string());
+        }
         let credentials = Credentials::combine(self.username, password, in_url)
             .map_err(|e| UsageError::flag("--username", e))?;
         let source = source
@@ -263,6 +268,16 @@ fn take_env_password() -> Option<String> {
     password
 }
 
+/// `PODKIT_REPO` and `GITSYNC_REPO`, where set, replaced by the URL without its credentials.
+/// Called while the process has one thread.
+fn scrub_repo_env(shown: &str) {
+    for name in ["PODKIT_REPO", "GITSYNC_REPO"] {
+        if std::env::var_os(name).is_some() {
+            std::env::set_var(name, shown);
+        }
+    }
+}
+
 /// git-sync v4's variables stand in for ours: `GITSYNC_REPO` for `PODKIT_REPO`, and so on
 /// (`GITSYNC_HTTP_BIND` for `PODKIT_METRICS_ADDR`), where the `PODKIT_*` one is not set. Called
 /// first thing in `main`, while the process has one thread.
@@ -274,7 +289,7 @@ pub fn adopt_gitsync_env() {
                 "HTTP_BIND" => "METRICS_ADDR".to_owned(),
                 rest => rest.to_owned(),
             };
-            Some((format!("PODKIT_{ours}"), value))
+            Some((format!("PODKIT_{ours}"), go_bool(&ours, value)))
         })
         .collect();
     for (name, value) in renamed {
@@ -310,6 +325,19 @@ pub fn unread_gitsync_env() -> Vec<String> {
         .collect()
 }
 
+/// A switch's value as git-sync (Go's `strconv.ParseBool`) reads it (`1`, `t`, `T`, `TRUE`,
+/// `true`, `True` and their false forms), in the form podkit's switches take.
+fn go_bool(name: &str, value: std::ffi::OsString) -> std::ffi::OsString {
+    if name != "ONE_TIME" {
+        return value;
+    }
+    match value.to_str() {
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => "true".into(),
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => "false".into(),
+        _ => value,
+    }
+}
+
 /// The link is one name inside --root: a path would publish outside it.
 fn check_link(link: &str) -> Result<(), String> {
     if link.is_empty()
@@ -318,9 +346,11 @@ fn check_link(link: &str) -> Result<(), String> {
         || link.contains('/')
         || link.starts_with(".worktrees")
         || link == ".git"
+        || link == ".podkit-git.lock"
+        || link.chars().any(char::is_control)
     {
         return Err(format!(
-            "{link:?}: give one file name (not .git, .worktrees, nor a path)"
+            "{link:?}: give one file name (not .git, .worktrees, nor a path, no control character)"
         ));
     }
     Ok(())

@@ -27,6 +27,7 @@ const SYNCED: &str = "refs/podkit/synced";
 /// user's, so that a `.gitconfig` where podkit-git runs (a filter, a URL rewrite) has no say,
 /// and an unreadable `$HOME` (uid 65532 with `HOME=/root`) is no failure.
 pub fn open_or_init(git_dir: &Path) -> Result<gix::Repository, SyncError> {
+    remove_stale_locks(git_dir);
     if git_dir.exists() {
         match open_isolated(git_dir) {
             Ok(repo) => return Ok(repo),
@@ -49,6 +50,32 @@ pub fn open_or_init(git_dir: &Path) -> Result<gix::Repository, SyncError> {
     };
     gix::init_bare(git_dir).map_err(|e| made(&e))?;
     open_isolated(git_dir).map_err(|e| made(&e))
+}
+
+/// Removes the `*.lock` files a killed or stopped process left in the repository (gix's
+/// `shallow.lock`, a ref's lock): with `--root` locked by this process ([`crate::publish::Layout::lock`]),
+/// none is anyone's, and each would fail every later fetch.
+fn remove_stale_locks(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => remove_stale_locks(&path),
+            Ok(kind)
+                if kind.is_file()
+                    && path.extension().is_some_and(|ext| ext == "lock")
+                    && std::fs::remove_file(&path).is_ok() =>
+            {
+                podkit::info!(
+                    "removed a lock left by a stopped run",
+                    path = path.display()
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A repository opened with its own configuration only.
@@ -157,6 +184,12 @@ fn fetch_error(reference: &RefSpec, error: &gix::Error) -> SyncError {
     let text = one_line(error);
     if text.contains("None of the refspec") || text.contains("not our ref") {
         SyncError::NoSuchRef(reference.to_string())
+    } else if text.contains("No credentials were returned") {
+        SyncError::Auth(
+            "the server asks for credentials: give --username and --password-file".to_owned(),
+        )
+    } else if text.contains("HTTP status 401") {
+        SyncError::Auth("the server refused the credentials (HTTP 401)".to_owned())
     } else {
         SyncError::Remote(text)
     }

@@ -53,6 +53,28 @@ impl Layout {
         std::fs::create_dir_all(self.root.join(WORKTREES))
     }
 
+    /// Takes `--root` for this process alone, for its whole life: two podkit-git on one root
+    /// would fight over its repository's locks and link. `Err` of kind `WouldBlock` when
+    /// another process holds it. The lock ends with the process, however it ends.
+    pub fn lock(&self) -> io::Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".podkit-git.lock"))?;
+        // SAFETY: flock on a descriptor this function owns; no memory is involved.
+        let taken = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        };
+        if taken != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(file)
+    }
+
     /// The commit the link points at, when the tree it points at is there.
     pub fn published(&self) -> Option<ObjectId> {
         let target = std::fs::read_link(self.link()).ok()?;
@@ -78,7 +100,10 @@ impl Layout {
             _ => {}
         }
         std::os::unix::fs::symlink(&target, &temporary)?;
-        std::fs::rename(&temporary, self.link())
+        std::fs::rename(&temporary, self.link()).inspect_err(|_| {
+            // A directory where the link goes, say: leave no stray symlink beside it.
+            let _ = std::fs::remove_file(&temporary);
+        })
     }
 
     /// Removes every worktree but `keep` (the published one and the one before it), and

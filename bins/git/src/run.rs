@@ -25,6 +25,14 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
     layout
         .prepare()
         .map_err(|e| Failure::usage(format!("--root: cannot make {}", config.root.display()), e))?;
+    let _root_lock = layout.lock().map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::WouldBlock {
+            "another podkit-git syncs into it".to_owned()
+        } else {
+            e.to_string()
+        };
+        Failure::usage(format!("--root {}", config.root.display()), why)
+    })?;
     let metrics = Metrics::register(&started.registry)
         .map_err(|e| Failure::internal("cannot register metrics", e))?;
     if let Some(commit) = layout.published() {
@@ -54,6 +62,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
         );
     }
     let mut failures: u64 = 0;
+    let mut announced: Option<gix::ObjectId> = None;
     let mut backoff = podkit::backoff::Backoff::new(
         Duration::from_secs(1),
         config.period.max(Duration::from_secs(1)),
@@ -73,11 +82,30 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
                     Duration::from_secs(1),
                     config.period.max(Duration::from_secs(1)),
                 );
-                if let Synced::Published {
-                    commit, worktree, ..
-                } = &synced
-                {
-                    run_hooks(&config.hooks, *commit, worktree, &metrics).await;
+                let commit = synced.commit();
+                // Announced once per commit this process publishes or finds published (a
+                // restart: the hooks of a publish cut off by a crash run then); a failed hook is
+                // tried again at the next sync.
+                if announced != Some(commit) {
+                    let worktree = plan.layout.worktree(commit);
+                    let hooks = run_hooks(&config.hooks, commit, &worktree, &metrics);
+                    let all = tokio::select! {
+                        all = hooks => all,
+                        cause = started.shutdown.requested() => {
+                            // Dropping the hooks kills a command under way with its group.
+                            podkit::info!("stopping", cause = cause);
+                            return Ok(());
+                        }
+                    };
+                    if all {
+                        announced = Some(commit);
+                    } else if config.one_time {
+                        return Err(Failure::with_code(
+                            EXIT_FAILED,
+                            plan.source.to_string(),
+                            format!("{commit} is published, but a hook failed"),
+                        ));
+                    }
                 }
                 started.readiness.set_ready();
                 if config.one_time {
@@ -189,23 +217,30 @@ impl Drop for InterruptOnDrop {
 }
 
 /// The hooks after a publish: touch the file, then the webhook and the command in order, each
-/// retried on its own; a failed hook is logged and counted, and does not undo the publish.
+/// retried on its own; true when all of them succeeded. A failed hook is logged and counted,
+/// and does not undo the publish.
 async fn run_hooks(
     hooks: &Hooks,
     commit: gix::ObjectId,
     worktree: &std::path::Path,
     metrics: &Metrics,
-) {
+) -> bool {
+    let mut all = true;
     if let Some(file) = &hooks.touch_file {
         let touched = touch(file);
+        all &= touched.is_ok();
         metrics.hook("touch", touched.is_ok());
         if let Err(error) = touched {
             podkit::error!("touch failed", file = file.display(), error = error);
         }
     }
     let sha = commit.to_string();
-    let vars = [("PODKIT_GIT_SHA", sha.as_str())];
-    hooks
+    // git-sync's name for it too, so that its users' scripts work unchanged.
+    let vars = [
+        ("PODKIT_GIT_SHA", sha.as_str()),
+        ("GITSYNC_HASH", sha.as_str()),
+    ];
+    all &= hooks
         .actions
         .run_with(&[worktree.to_path_buf()], &vars, |action, result| {
             metrics.hook(action.label(), result.is_ok());
@@ -220,6 +255,7 @@ async fn run_hooks(
             }
         })
         .await;
+    all
 }
 
 /// Creates `file`, or sets its modification time to now.

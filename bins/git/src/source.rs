@@ -27,8 +27,13 @@ pub type UrlCredentials = Option<(String, String)>;
 impl Source {
     /// `https://`, `http://`, `git://` or `file://` (and a bare absolute path, as git takes one).
     pub fn parse(text: &str) -> Result<(Source, UrlCredentials), String> {
-        let mut url = gix::url::parse(BStr::new(text))
-            .map_err(|e| format!("not a repository URL: {}", first_line(&e.to_string())))?;
+        // gix quotes its input back in its error: a password in it is masked.
+        let mut url = gix::url::parse(BStr::new(text)).map_err(|e| {
+            format!(
+                "not a repository URL: {}",
+                podkit::log::redact_userinfo(first_line(&e.to_string()))
+            )
+        })?;
         if url.scheme == gix::url::Scheme::Ssh {
             url.set_password(None);
             return Err(format!(
@@ -71,7 +76,12 @@ impl Source {
                     .into_owned(),
                 shown,
             },
-            other => return Err(format!("{shown}: the {other:?} scheme is not supported")),
+            other => {
+                return Err(format!(
+                    "{shown}: the {} scheme is not supported: give https://, http://, git:// or file://",
+                    other.as_str()
+                ))
+            }
         };
         if in_url.is_some() && !matches!(source, Source::Remote { .. }) {
             return Err(format!("{source}: credentials only go with https://"));
@@ -153,11 +163,27 @@ impl Password {
     pub fn read(&self) -> Result<String, String> {
         match self {
             Password::Fixed(text) => Ok(text.clone()),
-            Password::File(path) => std::fs::read_to_string(path)
+            Password::File(path) => read_capped(path)
                 .map(|text| text.trim_end_matches(['\n', '\r']).to_owned())
                 .map_err(|e| format!("--password-file {}: {e}", path.display())),
         }
     }
+}
+
+/// The most a password file may hold: a token is a few hundred bytes; `/dev/zero` named by
+/// mistake must not fill the memory.
+const PASSWORD_MOST: u64 = 64 * 1024;
+
+fn read_capped(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(PASSWORD_MOST + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > PASSWORD_MOST {
+        return Err(std::io::Error::other("more than 64 KiB: not a password"));
+    }
+    Ok(text)
 }
 
 impl Credentials {
@@ -206,13 +232,6 @@ impl RefSpec {
             return gix::ObjectId::from_hex(text.as_bytes())
                 .map(RefSpec::Commit)
                 .map_err(|e| format!("{text:?}: {e}"));
-        }
-        if text.len() < 40 && text.len() >= 7 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            // Could be a branch named so, but far more often a short SHA, which no server
-            // resolves: say so rather than report a missing branch.
-            return Err(format!(
-                "{text:?} looks like a short commit SHA: give all 40 hex digits, or a branch or tag"
-            ));
         }
         let name: Result<&gix::refs::PartialNameRef, _> = text.try_into();
         match name {
@@ -278,9 +297,11 @@ mod tests {
         assert_eq!(RefSpec::parse("v1.0"), Ok(RefSpec::Name("v1.0".into())));
         let sha = "0123456789abcdef0123456789abcdef01234567";
         assert!(matches!(RefSpec::parse(sha), Ok(RefSpec::Commit(_))));
-        assert!(RefSpec::parse("0123abc")
-            .unwrap_err()
-            .contains("short commit SHA"));
+        // A tag named by a date, or a short SHA: the server says which.
+        assert_eq!(
+            RefSpec::parse("20240101"),
+            Ok(RefSpec::Name("20240101".into()))
+        );
         assert!(RefSpec::parse("a..b").is_err());
         assert!(RefSpec::parse("").is_err());
     }

@@ -6,7 +6,6 @@
 //! leaves the link where it was.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -27,6 +26,8 @@ pub enum SyncError {
     NoSuchRef(String),
     /// The password file could not be read.
     Password(String),
+    /// The server wants credentials, or refused ours.
+    Auth(String),
     /// The commit could not be written out.
     Checkout(String),
     /// Something on the local file system.
@@ -42,9 +43,15 @@ impl fmt::Display for SyncError {
         match self {
             SyncError::Remote(error) => write!(f, "fetch failed: {error}"),
             SyncError::NoSuchRef(name) => {
-                write!(f, "no branch, tag or commit {name:?} in the repository")
+                write!(f, "no branch, tag or commit {name:?} in the repository")?;
+                if (7..40).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    // No server resolves a short SHA.
+                    f.write_str(" (a short commit SHA? give all 40 hex digits)")?;
+                }
+                Ok(())
             }
             SyncError::Password(error) => f.write_str(error),
+            SyncError::Auth(why) => write!(f, "fetch failed: {why}"),
             SyncError::Checkout(error) => write!(f, "checkout failed: {error}"),
             SyncError::Local { what, error } => write!(f, "{what}: {error}"),
             SyncError::Interrupted => f.write_str("interrupted"),
@@ -64,6 +71,7 @@ impl SyncError {
             SyncError::Remote(_) => "fetch_error",
             SyncError::NoSuchRef(_) => "no_such_ref",
             SyncError::Password(_) => "password_error",
+            SyncError::Auth(_) => "auth_error",
             SyncError::Checkout(_) => "checkout_error",
             SyncError::Local { .. } => "local_error",
             SyncError::Interrupted => "interrupted",
@@ -81,10 +89,18 @@ pub enum Synced {
     Published {
         commit: ObjectId,
         previous: Option<ObjectId>,
-        worktree: PathBuf,
         written: Written,
         fetched: Duration,
     },
+}
+
+impl Synced {
+    /// The commit published now.
+    pub fn commit(&self) -> ObjectId {
+        match self {
+            Synced::Unchanged { commit, .. } | Synced::Published { commit, .. } => *commit,
+        }
+    }
 }
 
 /// What a sync needs, shared with its thread.
@@ -141,8 +157,7 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
             error: error.to_string(),
         }
     };
-    let worktree = layout.worktree(commit);
-    let written = if worktree.is_dir() {
+    let written = if layout.worktree(commit).is_dir() {
         // Named by its SHA only once whole: the tree kept from the publish before (a revert
         // to it), or one a killed run finished. Used as it is: a reader may be in it.
         Written::reused()
@@ -172,7 +187,6 @@ pub fn sync(plan: &Plan, interrupt: &AtomicBool) -> Result<Synced, SyncError> {
     Ok(Synced::Published {
         commit,
         previous,
-        worktree,
         written,
         fetched,
     })
@@ -222,5 +236,18 @@ fn remove_if_there(dir: &std::path::Path) -> Result<(), SyncError> {
             error: e.to_string(),
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_short_sha_is_told_to_be_one() {
+        let message = SyncError::NoSuchRef("0123abc".into()).to_string();
+        assert!(message.contains("give all 40 hex digits"), "{message}");
+        let message = SyncError::NoSuchRef("main".into()).to_string();
+        assert!(!message.contains("hex"), "{message}");
     }
 }
