@@ -106,8 +106,8 @@ pub struct Cli {
     pub webhook_retries: u32,
 
     /// Run this command after each publish ('CMD ARGS', split as a shell would, without a
-    /// shell), with PODKIT_GIT_SHA set to the published commit and PODKIT_CHANGED to its
-    /// worktree
+    /// shell), with PODKIT_GIT_SHA (and git-sync's GITSYNC_HASH) set to the published commit and
+    /// PODKIT_CHANGED to its worktree
     #[arg(long, value_name = "'CMD ARGS'", value_parser = actions::command)]
     pub exechook_command: Option<Command>,
 
@@ -119,7 +119,8 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value = "3")]
     pub exechook_retries: u32,
 
-    /// Touch (create, or update the time of) this file after each publish; relative to --root
+    /// Touch (create, or update the time of) this file after each publish; relative to --root,
+    /// or absolute
     #[arg(long, value_name = "FILE")]
     pub touch_file: Option<PathBuf>,
 
