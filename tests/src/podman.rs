@@ -2,8 +2,8 @@
 //! play` runs them, and checked as a user would check them.
 //!
 //! - [`Podman`] is an engine of the test's own: rootful podman with its storage, run directory,
-//!   locks, networks and `containers.conf` in a scratch directory (nothing under
-//!   /var/lib/containers, so tests run side by side), reset and removed when the test ends.
+//!   locks, networks and `containers.conf` in a scratch directory (not /var/lib/containers, so
+//!   tests run side by side; two caches excepted, below), reset and removed when the test ends.
 //! - Nothing is pulled. podkit's images come from the Docker engine (`docker save | podman
 //!   load`); the other images a manifest names are stand-ins built from Debian's packages and
 //!   podkit's binaries (`images.rs` lists them); the pods' pause (infra) container is podkit's
@@ -29,9 +29,14 @@
 //!   `infra_image` is podkit's pause image instead (examples' `Dockerfile.pause`: podkit-init
 //!   as the pause process, which reaps a shared PID namespace's orphans), built with `--pull
 //!   never` from the loaded podkit/init.
-//! - `lock_type = "file"`: podman's default shared-memory locks are one set for every podman
-//!   of the machine, and a new run directory makes podman "refresh", which frees all of them,
-//!   those of another test's engine included.
+//! - `lock_type = "file"`: podman's default shared-memory locks (`/dev/shm/libpod_lock`) are
+//!   one set for every podman of the machine, and a new run directory makes podman "refresh"
+//!   its state, which frees every lock of that set, those of another test's engine included.
+//! - Two caches stay the machine's, whatever `--root` says: containers/image's blob-info cache
+//!   (`/var/lib/containers/cache/blob-info-cache-v1.boltdb`, digests of layers, written by
+//!   `podman load` and `podman build`; podman 4.3 has no setting for its place), and CNI's
+//!   results (`/var/lib/cni/results`, a file per pod on a [`Network`], removed when the pod
+//!   leaves it).
 //! - Networks: a pod plays with `--network none` (its own loopback only) unless the test gives
 //!   it a [`Network`] of its own: macvlan on a bridge of the test's, with no route, NAT or
 //!   firewall rule on the host, written as a CNI configuration in the engine's
