@@ -153,7 +153,9 @@ pub fn client_args(target: &str, cacert: &str, extra: &[&str]) -> Vec<String> {
     fixed.iter().chain(extra).map(|s| (*s).to_owned()).collect()
 }
 
-fn make_ca(dir: &Scratch, name: &str) -> Issuer<'static, KeyPair> {
+/// A CA certificate and key, `NAME.crt` and `NAME.key` in `dir`; the issuer of leaves. Also
+/// the cluster CA of the podman tests' cert-manager stand-in.
+pub(crate) fn make_ca(dir: &Scratch, name: &str) -> Issuer<'static, KeyPair> {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params

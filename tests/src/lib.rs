@@ -1,8 +1,8 @@
 //! The harness podkit's cross-binary tests share: where the built binaries are, how every program
 //! a test starts is started ([`run`]), a long-running tool under test ([`daemon`]), PID
 //! namespaces with a real process as PID 1, the process tree as the host's /proc shows it,
-//! containers, real git repositories and servers ([`git`]), and the examples' manifests
-//! ([`manifests`]).
+//! containers, real git repositories and servers ([`git`]), the examples' manifests
+//! ([`manifests`]) and those manifests played by podman ([`podman`]).
 //!
 //! The tests run the static release binaries (`make build` puts them in
 //! `target/x86_64-unknown-linux-musl/release`, or `PODKIT_BIN_DIR`), the same files the images
@@ -18,6 +18,7 @@ pub mod kubelet;
 pub mod lines;
 pub mod manifests;
 pub mod pidns;
+pub mod podman;
 pub mod procs;
 pub mod pty;
 pub mod run;

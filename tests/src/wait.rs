@@ -15,14 +15,20 @@ pub fn until<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
 
 /// As [`until`], but returns `None` at the hang guard instead of panicking, for a caller that
 /// has more to say about the hang (a log, the last value seen).
-pub fn within_guard<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn within_guard<T>(check: impl FnMut() -> Option<T>) -> Option<T> {
+    within(HANG_GUARD, check)
+}
+
+/// As [`within_guard`], with `bound` in place of the hang guard, for a condition that takes
+/// longer by design (a sidecar's period): `bound` still only stops a hang.
+pub fn within<T>(bound: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(2);
     loop {
         if let Some(value) = check() {
             return Some(value);
         }
-        if start.elapsed() >= HANG_GUARD {
+        if start.elapsed() >= bound {
             return None;
         }
         std::thread::sleep(pause);
