@@ -77,6 +77,20 @@ impl Pidfd {
         Ok(Pidfd { fd, pid })
     }
 
+    /// Whether the process has exited (a zombie not reaped yet counts: it runs no more).
+    pub fn exited(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut poll = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one pollfd this function owns, with no timeout: a pidfd is readable
+        // once its process has exited.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready > 0
+    }
+
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: i32) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;

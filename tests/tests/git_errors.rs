@@ -1,12 +1,14 @@
-//! How podkit-git fails: a sync that cannot be done (a missing ref, a server that refuses the
-//! connection, one that never answers) ends a `--one-time` run with exit 1 and one error line
-//! naming the repository, after `--max-failures` more tries; what cannot work at all (an ssh://
-//! URL) is refused at start with exit 2, naming the flag.
+//! How podkit-git fails: a sync that cannot be done (a missing ref, a short commit SHA, which no
+//! server resolves, a server that refuses the connection, one that never answers) ends a
+//! `--one-time` run with exit 1 and one error line naming the repository, after `--max-failures`
+//! more tries; so does a hook that fails after a `--one-time` publish, which stays published.
+//! What cannot work at all (an ssh:// URL, a `--link` with a control character) is refused at
+//! start with exit 2, naming the flag.
 
 use podkit_tests::git::{
     assert_failed, one_time, sidecar, GitDaemon, GitRepo, HttpGit, HttpOptions, Root, SYNC_FAILED,
 };
-use podkit_tests::servers::{DeadPort, Scratch};
+use podkit_tests::servers::{DeadPort, HttpServer, Scratch};
 use podkit_tests::tcp::SilentServer;
 
 #[test]
@@ -125,6 +127,76 @@ fn an_ssh_url_is_refused_at_start_with_exit_2() {
     ] {
         sidecar(["--repo", url, "--root", &scratch.file("root")])
             .assert_refused(&["--repo", "ssh"]);
+    }
+    assert!(!scratch.join("root").exists(), "nothing was made");
+}
+
+#[test]
+fn a_short_commit_sha_fails_with_exit_1_hinting_at_40_hex_digits() {
+    let test = "a_short_commit_sha_fails_with_exit_1_hinting_at_40_hex_digits";
+    let Some(repo) = GitRepo::new(test) else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let sha = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let Some(http) = HttpGit::start(test, &repo, HttpOptions::default()) else {
+        return;
+    };
+    let file = format!("file://{}", repo.bare_path().display());
+
+    // The commit's own short SHA, as `git log --oneline` shows it, and one of no commit: no
+    // server resolves either.
+    for url in [daemon.url(), http.url(), file] {
+        for short in [&sha[..7], "0123abc"] {
+            let root = Root::in_repo(&repo, "root");
+            let done = one_time(["--repo", &url, "--root", &root.arg(), "--ref", short]);
+            assert_failed(&done, 1, &[&url, short, "40 hex digits"]);
+            assert_eq!(root.published(), None, "{url} {short}");
+        }
+    }
+}
+
+#[test]
+fn a_one_time_run_whose_webhook_fails_exits_1_with_the_tree_published() {
+    let Some(repo) =
+        GitRepo::new("a_one_time_run_whose_webhook_fails_exits_1_with_the_tree_published")
+    else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let sha = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let mut webhook = HttpServer::local();
+    let root = Root::in_repo(&repo, "root");
+    let done = one_time([
+        "--repo",
+        &daemon.url(),
+        "--root",
+        &root.arg(),
+        "--webhook-url",
+        &webhook.url("/status/500"),
+        "--webhook-retries",
+        "0",
+    ]);
+    assert_failed(&done, 1, &[&daemon.url(), &sha, "a hook failed"]);
+    assert_eq!(root.published(), Some(sha), "the publish is not undone");
+    assert_eq!(webhook.requests().len(), 1, "one try, no retry");
+}
+
+#[test]
+fn a_link_with_a_control_character_is_refused_at_start_with_exit_2() {
+    let scratch = Scratch::new("git-link-control");
+    for link in ["a\nb", "a\rb", "a\tb", "site\n"] {
+        sidecar([
+            "--repo",
+            "git://127.0.0.1:9/origin.git",
+            "--root",
+            &scratch.file("root"),
+            "--link",
+            link,
+        ])
+        .assert_refused(&["--link"]);
     }
     assert!(!scratch.join("root").exists(), "nothing was made");
 }

@@ -1,9 +1,12 @@
 //! podkit-git as a sidecar: it syncs every `--period`, becomes ready at its first publish,
 //! publishes each commit pushed since (the link moved with rename(2): a reader of the link never
 //! sees a missing or partial tree), runs its hooks once per new commit and never for a sync that
-//! found nothing new, keeps the tree published before and removes older ones, stops with exit 0
-//! on SIGTERM even while a sync hangs, and, killed and restarted on its root, serves the tree it
-//! published at once.
+//! found nothing new (once, too, for the commit it finds published when it starts: a restart
+//! announces a publish whose hooks a stop cut off), keeps the tree published before and removes
+//! older ones, stops with exit 0 on SIGTERM even while a sync hangs or a hook runs (the hook
+//! killed with it), and, killed and restarted on its root, serves the tree it published at once.
+//! It holds its root alone (a second podkit-git on it is refused, exit 2), and the locks a
+//! stopped run left in the root's repository do not fail the runs after it.
 //!
 //! Where a test must show that something did not happen (a webhook for an unchanged sync), it
 //! waits for later syncs that found nothing new, counted in `/metrics`, and then counts what
@@ -15,7 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use podkit_tests::daemon::Daemon;
-use podkit_tests::git::{sidecar, Entry, GitDaemon, GitRepo, Root, PUBLISHED, SYNC_FAILED};
+use podkit_tests::git::{
+    one_time, sidecar, Entry, GitDaemon, GitRepo, Root, PUBLISHED, SYNC_FAILED,
+};
+use podkit_tests::procs::Pidfd;
 use podkit_tests::servers::{parse_request, HttpServer, Scratch};
 use podkit_tests::tcp::{http_get, SilentServer};
 use podkit_tests::wait;
@@ -436,4 +442,186 @@ fn a_revert_to_the_tree_kept_from_before_publishes_that_tree_as_it_is() {
     std::io::Read::read_to_string(&mut &reader, &mut text).unwrap();
     assert_eq!(text, "1\n");
     sidecar.stop().assert_success();
+}
+
+#[test]
+fn locks_left_by_a_stopped_run_do_not_stop_the_next_run_from_syncing() {
+    let Some(repo) =
+        GitRepo::new("locks_left_by_a_stopped_run_do_not_stop_the_next_run_from_syncing")
+    else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let first = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let root = Root::in_repo(&repo, "root");
+    let args = [
+        "--repo".to_owned(),
+        daemon.url(),
+        "--root".to_owned(),
+        root.arg(),
+    ];
+    let done = one_time(&args);
+    assert_eq!(done.code, Some(0), "{done:#?}");
+    assert_eq!(root.published().as_deref(), Some(first.as_str()));
+
+    // What a run killed in the middle of a fetch leaves: the lock of the shallow file (--depth
+    // 1) and the lock of the ref podkit-git keeps the fetched commit in. Each alone failed every
+    // later sync.
+    for (n, file) in [(2, "shallow"), (3, "refs/podkit/synced")] {
+        let locked = root.git_dir().join(file);
+        assert!(locked.is_file(), "{} is podkit-git's", locked.display());
+        let lock = root.git_dir().join(format!("{file}.lock"));
+        std::fs::write(&lock, "").unwrap();
+        repo.write("file", format!("{n}\n"));
+        let sha = repo.commit(&format!("commit {n}"));
+
+        let done = one_time(&args);
+        assert_eq!(done.code, Some(0), "with {}: {done:#?}", lock.display());
+        assert_eq!(root.published(), Some(sha), "with {}", lock.display());
+        assert_eq!(root.tree()["file"], Entry::file(&format!("{n}\n")));
+    }
+}
+
+#[test]
+fn a_second_podkit_git_on_the_same_root_is_refused_with_exit_2_while_the_first_runs() {
+    let Some(repo) = GitRepo::new(
+        "a_second_podkit_git_on_the_same_root_is_refused_with_exit_2_while_the_first_runs",
+    ) else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let first = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let root = Root::in_repo(&repo, "root");
+    let args = [
+        "--repo".to_owned(),
+        daemon.url(),
+        "--root".to_owned(),
+        root.arg(),
+        "--period".to_owned(),
+        PERIOD.to_owned(),
+    ];
+    let running = sidecar(&args).start();
+    root.wait_published(&first, &running);
+
+    sidecar(&args).assert_refused(&["--root", &root.arg()]);
+    // The first one goes on as if nothing happened.
+    repo.write("file", "2\n");
+    let second = repo.commit("two");
+    root.wait_published(&second, &running);
+    let log = running.stop().assert_success();
+    assert!(!log.contains(SYNC_FAILED), "{log}");
+}
+
+/// The processes of a hook, held by pidfds; killed when dropped if still running, so that a
+/// podkit-git that left them behind does not leave them to outlive the test.
+struct HookProcesses(Vec<Pidfd>);
+
+impl Drop for HookProcesses {
+    fn drop(&mut self) {
+        for process in &self.0 {
+            let _ = process.signal(libc::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn sigterm_while_an_exechook_runs_stops_with_exit_0_and_kills_the_hook() {
+    let Some(repo) =
+        GitRepo::new("sigterm_while_an_exechook_runs_stops_with_exit_0_and_kills_the_hook")
+    else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let sha = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let root = Root::in_repo(&repo, "root");
+    // The shell and the sleep it waits for, both in the hook's process group; their pids written
+    // whole (renamed into place) before the wait.
+    let pids = repo.dir("hook-pids");
+    let exechook = format!(
+        "sh -c 'sleep 300 & echo $$ $! > {0}.next && mv {0}.next {0}; wait'",
+        pids.display()
+    );
+    let sidecar = sidecar([
+        "--repo",
+        &daemon.url(),
+        "--root",
+        &root.arg(),
+        "--exechook-command",
+        &exechook,
+        "--exechook-timeout",
+        "5m",
+    ])
+    .start();
+    let written = wait::until("the hook to write its pids", || {
+        std::fs::read_to_string(&pids).ok()
+    });
+    let hook = HookProcesses(
+        written
+            .split_whitespace()
+            .map(|pid| Pidfd::open(pid.parse().expect("a pid")).expect("the hook runs"))
+            .collect(),
+    );
+    assert_eq!(hook.0.len(), 2, "{written:?}");
+    assert!(
+        hook.0.iter().all(|process| !process.exited()),
+        "the hook runs"
+    );
+
+    let log = sidecar.stop().assert_success();
+    assert!(log.contains("stopping"), "{log}");
+    let gone = wait::within_guard(|| hook.0.iter().all(Pidfd::exited).then_some(()));
+    assert!(
+        gone.is_some(),
+        "the hook outlived podkit-git: {written:?}\n{log}"
+    );
+    assert_eq!(root.published(), Some(sha), "the tree stays published");
+}
+
+#[test]
+fn a_sidecar_that_finds_its_commit_already_published_runs_its_hooks_once() {
+    let Some(repo) =
+        GitRepo::new("a_sidecar_that_finds_its_commit_already_published_runs_its_hooks_once")
+    else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let sha = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let root = Root::in_repo(&repo, "root");
+    // A run that published and stopped before its hooks told anyone.
+    let done = one_time(["--repo", &daemon.url(), "--root", &root.arg()]);
+    assert_eq!(done.code, Some(0), "{done:#?}");
+    assert_eq!(root.published().as_deref(), Some(sha.as_str()));
+
+    let mut webhook = HttpServer::local();
+    let restarted = sidecar([
+        "--repo",
+        &daemon.url(),
+        "--root",
+        &root.arg(),
+        "--period",
+        PERIOD,
+        "--webhook-url",
+        &webhook.url("/status/200"),
+    ])
+    .metered()
+    .start();
+    // Three syncs that found nothing new: the first finds the commit published and announces
+    // it; hooks run before the next sync starts, so those of the first two have run by the time
+    // the third is counted.
+    wait_unchanged_syncs(&restarted, 0.0, 3.0);
+    let requests = webhook.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let request = parse_request(&requests[0]);
+    assert_eq!(request["path"], "/status/200", "{request}");
+    assert_eq!(
+        syncs(&restarted, "published"),
+        0.0,
+        "nothing new was published"
+    );
+    assert_eq!(root.published(), Some(sha));
+    restarted.stop().assert_success();
 }

@@ -1,10 +1,12 @@
 //! podkit-git publishes what `git clone` checks out: over every transport it fetches (`git://`,
 //! `http://`, `https://` with basic authentication and a private CA, `file://` of a bare and of a
 //! work repository), for every kind of `--ref` (the remote's HEAD, a branch, a lightweight and an
-//! annotated tag, the full sha of a branch tip and of a commit no ref names), at `--depth` 1 (a
-//! shallow repository) or 0 (the whole history); under the link git-sync's readers expect
-//! (`basename(readlink(ROOT/LINK))` is the commit, the target is relative); and configured by
-//! git-sync's `GITSYNC_*` variables where no `PODKIT_*` one is set.
+//! annotated tag, one named by hex digits as a short SHA could be, the full sha of a branch tip and
+//! of a commit no ref names), at `--depth` 1 (a shallow repository) or 0 (the whole history);
+//! under the link git-sync's readers expect (`basename(readlink(ROOT/LINK))` is the commit, the
+//! target is relative); and configured by git-sync's `GITSYNC_*` variables where no `PODKIT_*` one
+//! is set (`GITSYNC_ONE_TIME` read as git-sync reads a boolean), its hook given the commit as
+//! git-sync's `GITSYNC_HASH` too.
 //!
 //! Each test runs `podkit-git --one-time` to its end, then compares `ROOT/LINK` with a `git clone`
 //! of the same URL and ref made by Debian's git.
@@ -16,8 +18,8 @@ use podkit_tests::run::{command, run, Finished};
 
 use podkit_tests::bins;
 use podkit_tests::git::{
-    clone_of, one_time, tree_listing, Checkout, Entry, GitDaemon, GitRepo, HttpGit, HttpOptions,
-    Root,
+    clone_of, one_time, sidecar, tree_listing, Checkout, Entry, GitDaemon, GitRepo, HttpGit,
+    HttpOptions, Root,
 };
 
 /// A work tree with what a checkout must reproduce: a file, an empty file, an executable, a
@@ -351,4 +353,103 @@ fn run_with_env(vars: &[(&str, &str)]) -> Finished {
     }
     podkit_git.envs(vars.iter().copied());
     run(&mut podkit_git)
+}
+
+#[test]
+fn a_branch_or_tag_named_by_hex_digits_publishes_what_git_clone_checks_out() {
+    let Some(repo) =
+        GitRepo::new("a_branch_or_tag_named_by_hex_digits_publishes_what_git_clone_checks_out")
+    else {
+        return;
+    };
+    // Names a short SHA could have: a tag for a date, a branch spelled in hex. Each names a
+    // commit that is not HEAD, so that a fallback to the default branch shows.
+    repo.write("file", "1\n");
+    let tagged = repo.commit("one");
+    repo.tag("20240101", false);
+    repo.write("file", "2\n");
+    let branched = repo.commit("two");
+    repo.branch("deadbeef");
+    repo.write("file", "3\n");
+    repo.commit("three");
+    let daemon = GitDaemon::start(&repo);
+    let file = format!("file://{}", repo.bare_path().display());
+
+    for (transport, url) in [("git", daemon.url()), ("file", file)] {
+        for (reference, sha) in [("20240101", &tagged), ("deadbeef", &branched)] {
+            let what = format!("--ref {reference} over {transport}://");
+            let root = Root::in_repo(&repo, &format!("{transport}-{reference}"));
+            let done = one_time(["--repo", &url, "--root", &root.arg(), "--ref", reference]);
+            assert_eq!(done.code, Some(0), "{what}: {done:#?}");
+            let name = format!("clone-{transport}-{reference}");
+            let expected = clone_of(&repo, &url, reference, &name, |_| {});
+            assert_eq!(&expected.sha, sha, "{what}: git clone's commit");
+            assert_published(&root, &expected, &what);
+        }
+    }
+}
+
+#[test]
+fn the_exechook_gets_the_commit_as_gitsync_hash_too() {
+    let Some(repo) = GitRepo::new("the_exechook_gets_the_commit_as_gitsync_hash_too") else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let sha = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let root = Root::in_repo(&repo, "root");
+    let seen = repo.dir("hook-saw");
+    // git-sync's scripts read GITSYNC_HASH.
+    let exechook = format!(
+        "sh -c 'echo \"$PODKIT_GIT_SHA $GITSYNC_HASH\" > {}'",
+        seen.display()
+    );
+    let done = one_time([
+        "--repo",
+        &daemon.url(),
+        "--root",
+        &root.arg(),
+        "--exechook-command",
+        &exechook,
+    ]);
+    assert_eq!(done.code, Some(0), "{done:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        format!("{sha} {sha}\n"),
+        "PODKIT_GIT_SHA, then GITSYNC_HASH"
+    );
+}
+
+#[test]
+fn gitsync_one_time_is_read_as_git_sync_reads_a_boolean() {
+    let Some(repo) = GitRepo::new("gitsync_one_time_is_read_as_git_sync_reads_a_boolean") else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let sha = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let url = daemon.url();
+
+    // Go's strconv.ParseBool, as git-sync reads it: each of these is true.
+    for (n, value) in ["True", "TRUE", "t", "T", "1", "true"].iter().enumerate() {
+        let root = Root::in_repo(&repo, &format!("root-{n}"));
+        let done = run_with_env(&[
+            ("GITSYNC_REPO", url.as_str()),
+            ("GITSYNC_ROOT", &root.arg()),
+            ("GITSYNC_ONE_TIME", value),
+        ]);
+        assert_eq!(done.code, Some(0), "GITSYNC_ONE_TIME={value}: {done:#?}");
+        assert_eq!(root.published().as_deref(), Some(sha.as_str()), "{value}");
+    }
+    // And this one false: a sidecar.
+    let root = Root::in_repo(&repo, "sidecar");
+    let sidecar = sidecar(["--repo", &url, "--root", &root.arg()])
+        .env("GITSYNC_ONE_TIME", "False")
+        .start();
+    assert!(
+        sidecar.ready_line().contains("one_time=false"),
+        "{}",
+        sidecar.ready_line()
+    );
+    sidecar.stop().assert_success();
 }
