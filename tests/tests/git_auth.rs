@@ -257,7 +257,6 @@ fn a_refused_repo_url_never_shows_its_password() {
 }
 
 #[test]
-#[ignore = "podkit-git shows the password of an scp-like --repo in its refusal (fix pending)"]
 fn a_refused_scp_like_repo_never_shows_its_password() {
     let scratch = Scratch::new("git-refused-scp");
     let secret = "s3cret-8f1e";

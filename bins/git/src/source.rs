@@ -34,23 +34,19 @@ impl Source {
                 podkit::log::redact_userinfo(first_line(&e.to_string()))
             )
         })?;
-        if url.scheme == gix::url::Scheme::Ssh {
-            url.set_password(None);
-            return Err(format!(
-                "{}: ssh needs an ssh program, which podkit-git's image does not have: \
-                 use https:// with --username and --password-file",
-                url.to_bstring()
-            ));
-        }
         let user = url.set_user(None);
         let password = url.set_password(None);
         let shown = url.to_bstring().to_string();
-        // Before the user name is looked at: an ssh URL has one (git@host:repo) and no password.
+        // Before the user name is looked at: an ssh URL has one (git@host:repo). Not quoted
+        // back: in the scp-like form a password may be anywhere ("u:pw@host:repo" reads as
+        // host "u" and path "pw@host:repo").
         if url.scheme == gix::url::Scheme::Ssh {
-            return Err(format!(
-                "{shown}: ssh needs an ssh program, which podkit-git's image does not have: \
-                 use https:// with --username and --password-file"
-            ));
+            return Err(
+                "an ssh URL (ssh:// or host:path): ssh needs an ssh program, which \
+                 podkit-git's image does not have: use https:// with --username and \
+                 --password-file"
+                    .to_owned(),
+            );
         }
         let in_url = match (user, password) {
             (Some(user), Some(password)) => Some((user, password)),

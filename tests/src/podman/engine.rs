@@ -267,9 +267,16 @@ fn containers_conf(scratch: &Path) -> String {
     )
 }
 
+/// getrlimit's resource type: glibc has one of its own, musl takes an int (`make build` builds
+/// this crate for musl, `cargo test` for the host).
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
 /// This process's hard limit for `resource`: what runc, started by podman as root without
 /// CAP_SYS_RESOURCE over it, may give a container.
-fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
+fn hard_limit(resource: RlimitResource) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
