@@ -47,11 +47,13 @@ mod engine;
 mod images;
 mod overlay;
 mod played;
+mod readme;
 mod volumes;
 
 pub use engine::{Network, Podman, PODMAN_GUARD};
 pub use overlay::Overlay;
 pub use played::{Played, Response};
+pub use readme::ReadmeSecrets;
 
 /// The path of an example manifest, relative to `examples/k8s/`: the one place the tests name
 /// where the examples are.

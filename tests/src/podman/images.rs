@@ -7,6 +7,8 @@
 //! | `podkit/<tool>:<tag>` | `localhost/podkit/<tool>:latest`, `docker save podkit/<tool>:latest` loaded |
 //! | `nginxinc/nginx-unprivileged:<tag>` | Debian's nginx laid out as that image: user 101, listens where `conf.d/*.conf` say, pid file and temporary files in /tmp |
 //! | `prom/prometheus:<tag>` | Debian's prometheus as `/bin/prometheus`, user nobody (65534), as that image |
+//! | `curlimages/curl:<tag>` | Debian's curl, with dash as `/bin/sh` and coreutils' `sleep`: what the manifests' shell loops around curl call |
+//! | `python:<tag>` | Debian's python3 (`/usr/bin/python3`) with its standard library, tests and caches left out: the manifests' scripts use nothing else |
 //! | anything else (`my-app:1.0`: the user's app) | the test helper as `/app/server`, under podkit-init, beside podkit-probe: what `Dockerfile.app-example` builds; the test gives its arguments ([`Overlay::app`](super::Overlay::app)) |
 //!
 //! Each stand-in is `FROM scratch` with the program, the shared libraries `ldd` names, and the
@@ -25,6 +27,11 @@ pub(super) const PAUSE: &str = "localhost/podkit/pause:latest";
 const NGINX: &str = "localhost/podkit-test/nginx-unprivileged:latest";
 const PROMETHEUS: &str = "localhost/podkit-test/prometheus:latest";
 const APP: &str = "localhost/podkit-test/app:latest";
+const CURL: &str = "localhost/podkit-test/curl:latest";
+const PYTHON: &str = "localhost/podkit-test/python:latest";
+
+/// The PATH of the curl and python stand-ins, as their images set it.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What an image a manifest names is played as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +40,8 @@ pub(super) enum StandIn<'a> {
     Podkit(&'a str),
     Nginx,
     Prometheus,
+    Curl,
+    Python,
     /// The user's own app.
     App,
 }
@@ -45,6 +54,8 @@ impl StandIn<'_> {
         match name {
             "nginxinc/nginx-unprivileged" => StandIn::Nginx,
             "prom/prometheus" => StandIn::Prometheus,
+            "curlimages/curl" => StandIn::Curl,
+            "python" => StandIn::Python,
             _ => match name.strip_prefix("podkit/") {
                 Some(tool) => StandIn::Podkit(tool),
                 None => StandIn::App,
@@ -61,6 +72,8 @@ impl Podman {
             StandIn::Podkit(tool) => self.image(&format!("podkit/{tool}:latest")),
             StandIn::Nginx => self.built(NGINX, nginx),
             StandIn::Prometheus => self.built(PROMETHEUS, prometheus),
+            StandIn::Curl => self.built(CURL, curl),
+            StandIn::Python => self.built(PYTHON, python),
             StandIn::App => self.built(APP, app),
         }
     }
@@ -170,6 +183,67 @@ fn prometheus(context: &Path) {
         "USER 65534:65534\nWORKDIR /prometheus\nENTRYPOINT [\"/bin/prometheus\"]\n\
          CMD [\"--config.file=/etc/prometheus/prometheus.yml\", \"--storage.tsdb.path=/prometheus\"]\n",
     );
+}
+
+/// curlimages/curl's programs for a manifest's `sh -c` loop: curl, a POSIX shell and `sleep`.
+fn curl(context: &Path) {
+    let root = context.join("rootfs");
+    with_libraries(&root, "/usr/bin/curl", "/usr/bin/curl");
+    with_libraries(&root, "/usr/bin/dash", "/bin/sh");
+    with_libraries(&root, "/usr/bin/sleep", "/bin/sleep");
+    users(&root, &[("curl_user", 100)]);
+    containerfile(
+        context,
+        &format!("ENV PATH={PATH}\nUSER 100:100\nENTRYPOINT [\"/usr/bin/curl\"]\n"),
+    );
+}
+
+/// The python image's interpreter: Debian's, at the path its standard library is found from.
+fn python(context: &Path) {
+    let root = context.join("rootfs");
+    let version = "python3.11";
+    let program = format!("/usr/bin/{version}");
+    with_libraries(&root, &program, &program);
+    copy(&root, &program, "/usr/bin/python3");
+    let library = format!("/usr/lib/{version}");
+    copy_tree(
+        Path::new(&library),
+        &place(&root, &library),
+        &PYTHON_LEFT_OUT,
+    );
+    containerfile(context, &format!("ENV PATH={PATH}\nCMD [\"python3\"]\n"));
+}
+
+/// What of the standard library the stand-in leaves out: tests, caches and the packages of the
+/// host's own Python programs.
+const PYTHON_LEFT_OUT: [&str; 5] = [
+    "test",
+    "__pycache__",
+    "dist-packages",
+    "site-packages",
+    "idlelib",
+];
+
+/// The directory `from` copied to `to`, files by content, symlinks followed, entries named in
+/// `left_out` skipped at every depth.
+fn copy_tree(from: &Path, to: &Path, left_out: &[&str]) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("a directory entry");
+        let name = entry.file_name();
+        if left_out.iter().any(|skip| name == *skip) {
+            continue;
+        }
+        let (source, target) = (entry.path(), to.join(&name));
+        if source.is_dir() {
+            copy_tree(&source, &target, left_out);
+        } else if source.exists() {
+            std::fs::copy(&source, &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+        }
+    }
 }
 
 /// The user's app: the test helper as `/app/server` under podkit-init, with podkit-probe for

@@ -40,7 +40,7 @@
 //!      timestamped directory, `..data`, one link per key), files with `defaultMode` (0644
 //!      unless said) and the pod's `fsGroup` as their group, from a ConfigMap of the manifest
 //!      (or of another, [`Overlay::config_maps_of`]), a Secret or Certificate (`certs.rs`) of
-//!      the manifest, or a Secret the test gives ([`Overlay::secret`]).
+//!      the manifest, a Secret the test gives ([`Overlay::secret`]) or one a README made (rule 11).
 //!      [`Played::update_config_map`] updates it as the kubelet does. podman 4.3 copies a
 //!      ConfigMap's keys once into a plain volume (no `..data`, never updated), and crashes on
 //!      a secret volume ("panic: runtime error: invalid memory address or nil pointer
@@ -57,6 +57,11 @@
 //!     `file:///src/<name>`, a bare repository the test made with git, mounted read-only at
 //!     `/src/<name>` ([`Overlay::repo`]); the user's app's `args` (`my-app:1.0`, played by the
 //!     test helper) are the ones the test gives ([`Overlay::app`]); its `command`, if any, stays.
+//! 11. **Secrets the README has the user make by hand** (`kubectl create secret generic NAME
+//!     --from-file=...`, the certificates made with openssl first): made as the README says,
+//!     its commands run for real ([`ReadmeSecrets`], [`Overlay::readme_secrets`]), then mounted
+//!     as rule 7 mounts a Secret. Where the README offers cert-manager as well
+//!     (`certificates.yaml`), the hand-made way is played: it is the one with no cluster add-on.
 //!
 //! Left as written, and not checked by these tests: probes (podman 4.3 turns a liveness probe
 //! into a healthcheck that needs systemd's timers, absent here, so none runs), lifecycle hooks,
@@ -74,6 +79,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Sequence, Value};
 
 use super::images::StandIn;
+use super::readme::ReadmeSecrets;
 use super::volumes::{KubeletVolume, Payload};
 use super::Podman;
 
@@ -125,6 +131,12 @@ impl Overlay {
     pub fn secret(mut self, name: &str, keys: &[(&str, &[u8])]) -> Overlay {
         let payload = keys.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec()));
         self.secrets.insert(name.to_owned(), payload.collect());
+        self
+    }
+
+    /// The Secrets a README's commands made, as if the user had created them (rule 11).
+    pub fn readme_secrets(mut self, made: &ReadmeSecrets) -> Overlay {
+        self.secrets.extend(made.secrets.clone());
         self
     }
 
@@ -414,7 +426,7 @@ impl Sources<'_> {
 
     fn secret(&self, name: &str) -> Payload {
         let payload = self.secrets.get(name).unwrap_or_else(|| {
-            panic!("Secret {name}: no Secret or Certificate of the manifest makes it (Overlay::secret)")
+            panic!("Secret {name}: no Secret or Certificate of the manifest makes it (Overlay::secret, Overlay::readme_secrets)")
         });
         payload.clone()
     }

@@ -204,6 +204,17 @@ impl Played<'_> {
         format!("{}{}", done.stdout, done.stderr)
     }
 
+    /// Waits until the container `name`'s log holds `wanted` (`kubectl logs -f`), and returns
+    /// the log.
+    pub fn until_log(&self, name: &str, wanted: &str) -> String {
+        let mut last = String::new();
+        let found = wait::within_guard(|| {
+            last = self.logs(name);
+            last.contains(wanted).then(|| last.clone())
+        });
+        found.unwrap_or_else(|| panic!("hung waiting for {wanted:?} in {name}'s log:\n{last}"))
+    }
+
     /// The directory that stands for the emptyDir `volume` of the pod `pod` (the manifest's
     /// name for it: a Deployment's).
     pub fn empty_dir(&self, pod: &str, volume: &str) -> &Path {
