@@ -1,6 +1,7 @@
 # podkit: build static binaries, scratch images, and run everything.
 #   make build    static musl binaries for amd64 and arm64, in target/<triple>/release/
-#   make images   podkit/<tool>:latest for every tool (skipped when no Docker engine answers)
+#   make images   podkit/<tool>:latest (amd64) and podkit/<tool>:latest-arm64 for every tool
+#                 (skipped when no Docker engine answers)
 #   make test     lint, unit tests, PID-namespace and container tests
 #   make demo     build everything and run the example pod
 #   make bench    side-by-side comparisons with the tools podkit replaces
@@ -59,13 +60,39 @@ build:
 # The CA bundle for the images of tools that make TLS connections, from Debian's ca-certificates.
 CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
 
+# The images' name is $(IMAGE_PREFIX)/<tool>: `make images IMAGE_PREFIX=me` builds a second set
+# beside podkit's own (tests/tests/arm64_images.rs reads it as PODKIT_IMAGE_PREFIX; the other
+# container tests expect podkit/).
+IMAGE_PREFIX ?= podkit
+export PODKIT_IMAGE_PREFIX := $(IMAGE_PREFIX)
+# The OCI labels of every image, from the workspace's Cargo.toml and the git checkout (a
+# revision with changes not committed is marked -dirty).
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+LICENSES := $(shell sed -n 's/^license = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+SOURCE   := $(shell sed -n 's/^repository = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LABELS   := --label org.opencontainers.image.source=$(SOURCE) \
+            --label org.opencontainers.image.version=$(VERSION) \
+            --label org.opencontainers.image.revision=$(REVISION) \
+            --label org.opencontainers.image.licenses=$(LICENSES)
+# The images' architectures, each with its binaries' directory: amd64's tag is plain (`latest`,
+# the host's), the others' carry their name (`latest-arm64`): Docker's image store holds one
+# architecture per tag.
+ARCHES := amd64:$(BIN_DIR) arm64:$(ARM64_BIN_DIR)
+
 images: build
 	@# The git image's /git: an empty directory (Dockerfile).
 	@mkdir -p target/image-root/etc/ssl/certs target/image-root/git && cp $(CA_BUNDLE) target/image-root/etc/ssl/certs/
 	@if docker info >/dev/null 2>&1; then \
-	  for tool in $(TOOLS); do \
-	    docker build --quiet --target $$tool --tag podkit/$$tool:latest . >/dev/null || exit 1; \
-	    echo "built podkit/$$tool:latest ($$(docker image inspect -f '{{.Size}}' podkit/$$tool:latest) bytes)"; \
+	  for arch_dir in $(ARCHES); do \
+	    arch=$${arch_dir%%:*}; dir=$${arch_dir#*:}; \
+	    rm -rf target/image-bin && mkdir -p target/image-bin && cp $(TOOLS:%=$$dir/podkit-%) target/image-bin/ || exit 1; \
+	    for tool in $(TOOLS); do \
+	      tag=$(IMAGE_PREFIX)/$$tool:latest; [ $$arch = amd64 ] || tag=$$tag-$$arch; \
+	      docker build --quiet --platform linux/$$arch --target $$tool $(LABELS) \
+	        --label org.opencontainers.image.title=podkit-$$tool --tag $$tag . >/dev/null || exit 1; \
+	      echo "built $$tag ($$(docker image inspect -f '{{.Size}}' $$tag) bytes)"; \
+	    done; \
 	  done; \
 	else \
 	  echo "images: skipped, no Docker engine answers (docker info failed)"; \
