@@ -2,6 +2,7 @@
 #   make build    static musl binaries for amd64 and arm64, in target/<triple>/release/
 #   make images   podkit/<tool>:latest (amd64) and podkit/<tool>:latest-arm64 for every tool
 #                 (skipped when no Docker engine answers)
+#   make release  each image as a two-architecture OCI image index (target/dist/), with SBOMs
 #   make test     lint, unit tests, PID-namespace and container tests
 #   make demo     build everything and run the example pod
 #   make bench    side-by-side comparisons with the tools podkit replaces
@@ -29,7 +30,7 @@ GIT_MAX_BYTES        := 11500000
 export PODKIT_BIN_DIR := $(BIN_DIR)
 export PODKIT_ARM64_BIN_DIR := $(ARM64_BIN_DIR)
 
-.PHONY: build images lint test demo bench clean
+.PHONY: build images release lint test demo bench clean
 
 build:
 	@for target in $(TARGET) $(ARM64_TARGET); do \
@@ -98,11 +99,47 @@ images: build
 	  echo "images: skipped, no Docker engine answers (docker info failed)"; \
 	fi
 
+# Each image as an OCI image index of both architectures, written as an OCI layout
+# (target/dist/oci/podkit-<tool>/) and as the same layout in one archive
+# (target/dist/podkit-<tool>-<version>.oci.tar), both named <version>, from the images
+# `make images` built and the tests ran; and the CycloneDX SBOM of each binary
+# (target/dist/sbom/podkit-<tool>-<version>-<arch>.cdx.json, see release/sbom.py). No registry is
+# involved; one command pushes both architectures:
+#   skopeo copy --all oci-archive:target/dist/podkit-init-$(VERSION).oci.tar docker://REGISTRY/podkit/init:$(VERSION)
+# Not under target/release/: cargo owns that directory (host builds, build scripts, `cargo clean
+# --release`).
+DIST := target/dist
+ANNOTATIONS := $(subst --label,--annotation,$(LABELS))
+
+release: images
+	@command -v skopeo >/dev/null || { echo "release: skopeo is missing (Debian: apt-get install skopeo)"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "release: no Docker engine answers, and the images are in it"; exit 1; }
+	@git diff --quiet HEAD 2>/dev/null || echo "release: uncommitted changes: the images' revision is $(REVISION)"
+	@rm -rf $(DIST) && mkdir -p $(DIST)/oci $(DIST)/sbom
+	@for tool in $(TOOLS); do \
+	  layout=$(DIST)/oci/podkit-$$tool; archive=$(DIST)/podkit-$$tool-$(VERSION).oci.tar; \
+	  for arch_dir in $(ARCHES); do \
+	    arch=$${arch_dir%%:*}; tag=$(IMAGE_PREFIX)/$$tool:latest; [ $$arch = amd64 ] || tag=$$tag-$$arch; \
+	    skopeo copy --quiet docker-daemon:$$tag oci:$$layout:$$arch || exit 1; \
+	  done; \
+	  python3 release/oci_index.py $$layout $(VERSION) $(foreach a,$(ARCHES),$(firstword $(subst :, ,$(a)))) \
+	    $(ANNOTATIONS) --annotation org.opencontainers.image.title=podkit-$$tool || exit 1; \
+	  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C $$layout -cf $$archive . || exit 1; \
+	  skopeo inspect --raw oci-archive:$$archive:$(VERSION) | grep -q '"architecture":"arm64"' \
+	    || { echo "release: skopeo does not read $$archive as an index with arm64"; exit 1; }; \
+	  echo "released $$archive"; \
+	  for triple in $(TARGET):amd64 $(ARM64_TARGET):arm64; do \
+	    python3 release/sbom.py podkit-$$tool $${triple%%:*} --revision $(REVISION) --source $(SOURCE) \
+	      > $(DIST)/sbom/podkit-$$tool-$(VERSION)-$${triple##*:}.cdx.json || exit 1; \
+	  done; \
+	done
+	@echo "push one with: skopeo copy --all oci-archive:$(DIST)/podkit-init-$(VERSION).oci.tar docker://REGISTRY/podkit/init:$(VERSION)"
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-test: lint images
+test: lint release
 	cargo test --workspace --locked
 	# The lib's feature-gated parts, whichever tools use them yet.
 	cargo test -p podkit --all-features --locked
