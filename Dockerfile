@@ -1,31 +1,39 @@
 # One FROM scratch stage per tool: the image holds the static binary and nothing else.
-# The binaries are built on the host first (`make build`; `make images` does both):
-#   docker build --target init -t podkit/init .
+# The binaries are built on the host first, for amd64 and arm64 (`make build`), and `make images`
+# builds each image for each architecture in turn, from target/image-bin/, where it puts the
+# binaries of the architecture it builds just before:
+#   docker build --platform linux/arm64 --target init -t podkit/init:latest-arm64 .
+# Why not one context for both, picked by TARGETARCH: Docker's classic builder (20.10, without
+# buildx: this machine's) sets no TARGETARCH, commits an ARG step inside a stage as an image of
+# the host's platform, and finds cached steps whatever their platform, so an image built for one
+# architecture breaks the next build for the other ("does not match the specified platform").
+# Each stage therefore starts with its architecture's binary, so that no cached step is shared
+# between the two, and the files both share (the CA bundle, /git) come after it.
 
 FROM scratch AS init
-COPY target/x86_64-unknown-linux-musl/release/podkit-init /podkit-init
+COPY target/image-bin/podkit-init /podkit-init
 # Unprivileged by default (distroless's "nonroot"); run as root only if the workload needs it.
 USER 65532:65532
 ENTRYPOINT ["/podkit-init"]
 
 FROM scratch AS probe
+COPY target/image-bin/podkit-probe /podkit-probe
 COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY target/x86_64-unknown-linux-musl/release/podkit-probe /podkit-probe
 USER 65532:65532
 ENTRYPOINT ["/podkit-probe"]
 
 # TLS ambassador and terminator: makes TLS connections (client mode), so it carries the CA bundle
 # for targets verified against the system roots.
 FROM scratch AS ambassador
+COPY target/image-bin/podkit-ambassador /podkit-ambassador
 COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY target/x86_64-unknown-linux-musl/release/podkit-ambassador /podkit-ambassador
 USER 65532:65532
 ENTRYPOINT ["/podkit-ambassador"]
 
 # ConfigMap/Secret reload sidecar: watches mounted volumes, calls webhooks on the pod's loopback,
 # signals processes of a pod with a shared process namespace, runs commands. No TLS, no CA bundle.
 FROM scratch AS reload
-COPY target/x86_64-unknown-linux-musl/release/podkit-reload /podkit-reload
+COPY target/image-bin/podkit-reload /podkit-reload
 USER 65532:65532
 ENTRYPOINT ["/podkit-reload"]
 
@@ -33,7 +41,7 @@ ENTRYPOINT ["/podkit-reload"]
 # volume, fetches its JSON endpoints, serves /metrics on 9102. Its only outgoing connections are
 # plain-http:// --json fetches, so no CA bundle.
 FROM scratch AS metrics
-COPY target/x86_64-unknown-linux-musl/release/podkit-metrics /podkit-metrics
+COPY target/image-bin/podkit-metrics /podkit-metrics
 USER 65532:65532
 EXPOSE 9102
 ENTRYPOINT ["/podkit-metrics"]
@@ -44,8 +52,8 @@ ENTRYPOINT ["/podkit-metrics"]
 # volume mounted there the directory's owner and mode, so `-v site:/git` is writable as
 # 65532 with no chown (in Kubernetes, fsGroup does it for the volume, and /git is not needed).
 FROM scratch AS git
+COPY target/image-bin/podkit-git /podkit-git
 COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --chown=65532:65532 target/image-root/git/ /git/
-COPY target/x86_64-unknown-linux-musl/release/podkit-git /podkit-git
 USER 65532:65532
 ENTRYPOINT ["/podkit-git"]

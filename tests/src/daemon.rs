@@ -13,6 +13,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 
 use crate::lines::Lines;
@@ -24,6 +25,8 @@ use crate::{bins, pidns, wait};
 /// How to start a tool: see [`Daemon::tool`].
 pub struct Launch {
     tool: String,
+    /// The binary, when not `podkit-TOOL` of [`bins`] (the arm64 build, the toolbox).
+    binary: Option<PathBuf>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     ready: String,
@@ -38,6 +41,20 @@ impl Launch {
         self.args
             .extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
         self
+    }
+
+    /// Runs `binary` instead of `podkit-TOOL` of [`bins`]: another build of the same tool (the
+    /// arm64 one, under qemu-user), read by the same harness.
+    pub fn binary(mut self, binary: impl Into<PathBuf>) -> Launch {
+        self.binary = Some(binary.into());
+        self
+    }
+
+    /// The binary it runs.
+    fn path(&self) -> PathBuf {
+        self.binary
+            .clone()
+            .unwrap_or_else(|| bins::path(&self.tool))
     }
 
     /// Sets `key` to `value` in its environment.
@@ -82,7 +99,7 @@ impl Launch {
     #[track_caller]
     pub fn assert_refused(self, named: &[&str]) -> Finished {
         let shown = format!("podkit-{} {:?} {:?}", self.tool, self.args, self.env);
-        let mut command = command(bins::path(&self.tool));
+        let mut command = command(self.path());
         command.args(&self.args).envs(self.env);
         let done = run_unless(&mut command, &self.ready);
         let prefix = format!("podkit-{}: error: ", self.tool);
@@ -111,7 +128,7 @@ impl Launch {
             self.args.push("--metrics-addr".into());
             self.args.push(port.address.clone().into());
         }
-        let path = bins::path(&self.tool);
+        let path = self.path();
         let mut command = match self.as_pid1 {
             true => {
                 let mut argv = vec![path.into_os_string()];
@@ -184,6 +201,7 @@ impl Daemon {
     pub fn tool(tool: &str) -> Launch {
         Launch {
             tool: tool.to_owned(),
+            binary: None,
             args: Vec::new(),
             env: Vec::new(),
             ready: "listening".to_owned(),
