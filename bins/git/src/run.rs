@@ -63,10 +63,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
     }
     let mut failures: u64 = 0;
     let mut announced: Option<gix::ObjectId> = None;
-    let mut backoff = podkit::backoff::Backoff::new(
-        Duration::from_secs(1),
-        config.period.max(Duration::from_secs(1)),
-    );
+    let mut backoff = retry_backoff(config.period);
     loop {
         let outcome = tokio::select! {
             outcome = sync_with_timeout(&plan, config.sync_timeout, &metrics) => outcome,
@@ -78,10 +75,7 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
         let wait = match outcome {
             Ok(synced) => {
                 failures = 0;
-                backoff = podkit::backoff::Backoff::new(
-                    Duration::from_secs(1),
-                    config.period.max(Duration::from_secs(1)),
-                );
+                backoff = retry_backoff(config.period);
                 let commit = synced.commit();
                 // Announced once per commit this process publishes or finds published (a
                 // restart: the hooks of a publish cut off by a crash run then); a failed hook is
@@ -140,6 +134,11 @@ pub async fn run(config: Config, started: Started) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// The waits before retrying a failed sync: 1 s, doubling, at most the period.
+fn retry_backoff(period: Duration) -> podkit::backoff::Backoff {
+    podkit::backoff::Backoff::new(Duration::from_secs(1), period.max(Duration::from_secs(1)))
 }
 
 /// One sync on a thread of its own, within `timeout`: past it, the sync is interrupted and
