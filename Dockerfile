@@ -57,3 +57,14 @@ COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certi
 COPY --chown=65532:65532 target/image-root/git/ /git/
 USER 65532:65532
 ENTRYPOINT ["/podkit-git"]
+
+# podkit/toolbox: every tool in one binary, /podkit (bins/toolbox), for one image that serves as
+# many sidecars: `podkit TOOL ARGS`, or /podkit-TOOL, a link to it (`make images` makes the links
+# in target/image-bin/toolbox/, and COPY of a directory keeps them links). The CA bundle and /git
+# of the tools that need them.
+FROM scratch AS toolbox
+COPY target/image-bin/toolbox/ /
+COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --chown=65532:65532 target/image-root/git/ /git/
+USER 65532:65532
+ENTRYPOINT ["/podkit"]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every Compose demo, one after the other: first the podkit pod, all six tools together
-# (pod/demo.sh), then what each tool does beyond it: podkit-init (init/demo.sh), podkit-probe
-# (probe/demo.sh), podkit-ambassador (ambassador/demo.sh), podkit-reload (reload/demo.sh),
-# podkit-metrics (metrics/demo.sh), then podkit-git (git/demo.sh).
+# (pod/demo.sh), then what a tool does beyond it: podkit-init (init/demo.sh), podkit-probe
+# (probe/demo.sh), podkit-ambassador (ambassador/demo.sh), podkit-reload (reload/demo.sh) and
+# podkit-metrics (metrics/demo.sh). podkit-git has no demo of its own: the pod shows all it does.
 # Each one checks what it shows, prints "demo OK" and cleans up after itself.
 #
 #   make demo                    # from the repository root: builds the images first
@@ -15,7 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 
 failed=()
-for demo in pod init probe ambassador reload metrics git; do
+for demo in pod init probe ambassador reload metrics; do
   case "$demo" in
     pod) title="the podkit pod" ;;
     *) title="podkit-$demo" ;;

@@ -31,7 +31,8 @@
 //! }
 //!
 //! fn main() {
-//!     podkit::daemon::main::<Cli, _, _>(|_config, started: Started| async move {
+//!     let args = std::env::args_os().collect();
+//!     podkit::daemon::main::<Cli, _, _>(args, |_config, started: Started| async move {
 //!         started.readiness.set_ready();
 //!         let cause = started.shutdown.requested().await;
 //!         podkit::info!("stopping", cause = cause);
@@ -42,6 +43,7 @@
 
 use std::borrow::Cow;
 use std::error::Error;
+use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -169,11 +171,11 @@ impl Error for Failure {
     }
 }
 
-/// Runs the tool `D` from its command line to its exit: `run` gets the configuration and
-/// [`Started`], and its end is the process's end (0 when it returns `Ok`). Every failure before
-/// or during `run` prints one line, `podkit-<tool>: error: ...`, whatever the log format, since
-/// it is for the person who wrote the command line.
-pub fn main<D, F, Fut>(run: F) -> !
+/// Runs the tool `D` from its command line `args` (the program's name first) to its exit: `run`
+/// gets the configuration and [`Started`], and its end is the process's end (0 when it returns
+/// `Ok`). Every failure before or during `run` prints one line, `podkit-<tool>: error: ...`,
+/// whatever the log format, since it is for the person who wrote the command line.
+pub fn main<D, F, Fut>(args: Vec<OsString>, run: F) -> !
 where
     D: Daemon,
     F: FnOnce(D::Config, Started) -> Fut,
@@ -184,7 +186,7 @@ where
         eprintln!("{name}: error: {failure}");
         failure.exit_code()
     };
-    let code = match configure::<D>(name) {
+    let code = match configure::<D>(name, args) {
         Err(failure) => report(&failure),
         Ok(config) => match D::runtime().enable_all().build() {
             Err(error) => report(&Failure::internal("cannot start the runtime", error)),
@@ -201,8 +203,8 @@ where
 }
 
 /// The command line, parsed once, into logging and the typed configuration.
-fn configure<D: Daemon>(name: &'static str) -> Result<D::Config, Failure> {
-    let Parsed { cli, matches } = crate::cli::parse::<D>()?;
+fn configure<D: Daemon>(name: &'static str, args: Vec<OsString>) -> Result<D::Config, Failure> {
+    let Parsed { cli, matches } = crate::cli::parse::<D>(args)?;
     LogArgs::from_matches(&matches).init(name);
     Ok(cli.into_config(&matches)?)
 }

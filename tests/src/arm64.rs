@@ -4,24 +4,25 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::bins;
+
 /// The directory of the arm64 release binaries: `PODKIT_ARM64_BIN_DIR`, else the workspace's.
 pub fn dir() -> PathBuf {
-    match std::env::var_os("PODKIT_ARM64_BIN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/aarch64-unknown-linux-musl/release"),
-    }
+    bins::release_dir(
+        "PODKIT_ARM64_BIN_DIR",
+        "arm64/aarch64-unknown-linux-musl/release",
+    )
 }
 
 /// The path of the arm64 `podkit-<tool>`; panics with the fix when it has not been built.
 pub fn path(tool: &str) -> PathBuf {
-    let path = dir().join(format!("podkit-{tool}"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `make build` first",
-        path.display()
-    );
-    path
+    bins::binary_in(&dir(), &format!("podkit-{tool}"))
+}
+
+/// The arm64 `podkit`, the multi-call binary of every tool; panics with the fix when it has not
+/// been built.
+pub fn toolbox() -> PathBuf {
+    bins::binary_in(&dir(), "podkit")
 }
 
 /// Whether arm64 programs run here: a binfmt_misc handler for aarch64 ELF files is registered

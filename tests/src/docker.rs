@@ -23,6 +23,13 @@ pub fn available(test: &str, image: &str) -> bool {
     true
 }
 
+/// The image `make images` tagged `PREFIX/NAME:TAG` (`latest` for amd64, `latest-arm64`):
+/// PREFIX is `PODKIT_IMAGE_PREFIX` (the Makefile's `IMAGE_PREFIX`), `podkit` by default.
+pub fn image(name: &str, tag: &str) -> String {
+    let prefix = std::env::var("PODKIT_IMAGE_PREFIX").unwrap_or_else(|_| "podkit".to_owned());
+    format!("{prefix}/{name}:{tag}")
+}
+
 /// Runs `docker ARGS` to its end.
 pub fn docker(args: &[&str]) -> Finished {
     run_with_guard(command("docker").args(args), DOCKER_GUARD)
@@ -75,6 +82,23 @@ impl Drop for Container {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", &self.name]);
     }
+}
+
+/// `docker run ARGS... /helper pid then sleep forever`: the test helper, mounted at /helper, as
+/// the app under podkit-init (ARGS: the platform, the image and what comes before the app's
+/// command); then `docker stop`, which must reach the app: asserts exit 143, where a SIGTERM
+/// that never got there would leave Docker's SIGKILL, 60 s later, and 137.
+pub fn assert_docker_stop_reaches_the_app(label: &str, args: &[&str]) {
+    let mount = format!("{}:/helper:ro", crate::bins::helper());
+    let mut run = vec!["-v", &mount];
+    run.extend_from_slice(args);
+    run.extend_from_slice(&["/helper", "pid", "then", "sleep", "forever"]);
+    let container = Container::run(label, &run);
+    crate::wait::until("the helper to start", || {
+        container.logs().contains("pid ").then_some(())
+    });
+    docker_ok(&["stop", "--time", "60", &container.name]);
+    assert_eq!(container.wait(), 143, "{args:?}: {}", container.logs());
 }
 
 /// Runs the Compose demo `examples/compose/<name>/demo.sh` to its end, as `make demo` runs it,

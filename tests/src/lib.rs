@@ -6,7 +6,7 @@
 //!
 //! The tests run the static release binaries (`make build` puts them in
 //! `target/x86_64-unknown-linux-musl/release`, or `PODKIT_BIN_DIR`, and the arm64 ones, run under
-//! qemu-user, in `target/aarch64-unknown-linux-musl/release`: [`arm64`]), the same files the
+//! qemu-user, in `target/arm64/aarch64-unknown-linux-musl/release`: [`arm64`]), the same files the
 //! images ship. Anything that signals runs inside a new PID namespace or a container, so a bug can never
 //! signal a process of the machine running the tests.
 

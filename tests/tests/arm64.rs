@@ -8,14 +8,13 @@ use std::net::UdpSocket;
 
 use podkit_tests::ambassador::{client_args, metered, server_args, TlsPki};
 use podkit_tests::arm64::{self, EM_AARCH64};
+use podkit_tests::bins::{self, TOOLS};
 use podkit_tests::daemon::Daemon;
 use podkit_tests::git::{clone_of, GitRepo, Root};
 use podkit_tests::pidns::{self, Namespace};
 use podkit_tests::run::{command, run};
 use podkit_tests::servers::{parse_request, HttpServer, Scratch};
-use podkit_tests::{bins, wait};
-
-const TOOLS: [&str; 6] = ["init", "probe", "ambassador", "reload", "metrics", "git"];
+use podkit_tests::wait;
 
 #[test]
 fn every_tool_is_built_for_arm64_and_prints_its_version_and_help_under_qemu() {

@@ -3,19 +3,9 @@
 //! their labels, and podkit-init and podkit-probe at work in them.
 
 use podkit_tests::arm64;
-use podkit_tests::bins::helper;
-use podkit_tests::docker::{self, docker, docker_ok, Container};
+use podkit_tests::bins::TOOLS;
+use podkit_tests::docker::{self, docker, docker_ok, image};
 use podkit_tests::servers::{HttpServer, Scratch};
-use podkit_tests::wait;
-
-const TOOLS: [&str; 6] = ["init", "probe", "ambassador", "reload", "metrics", "git"];
-
-/// `PREFIX/TOOL:TAG`, where PREFIX is the name `make images` gave (`PODKIT_IMAGE_PREFIX`,
-/// `podkit` by default).
-fn image(tool: &str, tag: &str) -> String {
-    let prefix = std::env::var("PODKIT_IMAGE_PREFIX").unwrap_or_else(|_| "podkit".to_owned());
-    format!("{prefix}/{tool}:{tag}")
-}
 
 /// The arm64 image of `tool`.
 fn arm64_image(tool: &str) -> String {
@@ -82,7 +72,7 @@ fn every_image_of_both_architectures_carries_the_oci_labels() {
     if !docker::available(test, &arm64_image("init")) {
         return;
     }
-    for tool in TOOLS {
+    for tool in TOOLS.iter().chain(&["toolbox"]) {
         for image in [image(tool, "latest"), arm64_image(tool)] {
             let labels: serde_json::Value =
                 serde_json::from_str(&inspect(&image, "{{json .Config.Labels}}")).unwrap();
@@ -113,30 +103,11 @@ fn the_arm64_init_image_passes_docker_stops_sigterm_to_its_app_and_exits_143() {
         return;
     }
     // podkit-init (arm64, under qemu) as the container's PID 1, the app the amd64 test helper.
-    let mount = format!("{}:/helper:ro", helper());
     let image = arm64_image("init");
-    let container = Container::run(
+    docker::assert_docker_stop_reaches_the_app(
         "arm64-init",
-        &[
-            "--platform",
-            "linux/arm64",
-            "-v",
-            &mount,
-            &image,
-            "--",
-            "/helper",
-            "pid",
-            "then",
-            "sleep",
-            "forever",
-        ],
+        &["--platform", "linux/arm64", &image, "--"],
     );
-    wait::until("the helper to start", || {
-        container.logs().contains("pid ").then_some(())
-    });
-    // With 60 s before Docker's own SIGKILL, a 137 would mean the SIGTERM never reached the app.
-    docker_ok(&["stop", "--time", "60", &container.name]);
-    assert_eq!(container.wait(), 143, "{}", container.logs());
 }
 
 #[test]

@@ -14,7 +14,16 @@ use podkit_tests::run::{command, installed, run_with_guard, Finished, Process};
 use podkit_tests::servers::{DeadPort, Scratch};
 use podkit_tests::{bins, wait};
 
-const TOOLS: [&str; 6] = ["init", "probe", "ambassador", "reload", "metrics", "git"];
+/// Every image `make release` writes: one per tool, and the toolbox of all six.
+const IMAGES: [&str; 7] = [
+    "init",
+    "probe",
+    "ambassador",
+    "reload",
+    "metrics",
+    "git",
+    "toolbox",
+];
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// target/dist, where `make release` writes.
@@ -73,7 +82,7 @@ fn every_release_archive_is_one_index_of_amd64_and_arm64_images_with_the_oci_lab
     if !installed(test, "skopeo", &["--version"], "skopeo") {
         return;
     }
-    for tool in TOOLS {
+    for tool in IMAGES {
         let source = format!("oci-archive:{}:{VERSION}", archive(tool));
         let index = skopeo_json(&["inspect", "--raw", &source]);
         assert_eq!(platforms(&index), ["linux/amd64", "linux/arm64"], "{tool}");
@@ -234,8 +243,12 @@ fn traced_crates(binary: &[u8]) -> BTreeSet<String> {
 
 #[test]
 fn each_binarys_sbom_lists_every_crate_it_holds_and_none_its_tool_does_not_build() {
-    for tool in TOOLS {
-        for (arch, binary) in [("amd64", bins::path(tool)), ("arm64", arm64::path(tool))] {
+    for tool in IMAGES {
+        let binaries = match tool {
+            "toolbox" => [bins::toolbox(), arm64::toolbox()],
+            tool => [bins::path(tool), arm64::path(tool)],
+        };
+        for (arch, binary) in ["amd64", "arm64"].into_iter().zip(binaries) {
             let path = dist().join(format!("sbom/podkit-{tool}-{VERSION}-{arch}.cdx.json"));
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}: run `make release` first", path.display()));

@@ -1,21 +1,5 @@
-//! podkit-git: clones a repository into a volume and keeps it fresh, with no git binary inside:
-//! gitoxide fetches, each commit is checked out in a worktree of its own, and a symlink swapped
-//! with rename(2) publishes it whole.
-
-mod checkout;
-mod cli;
-mod fetch;
-mod metrics;
-mod publish;
-mod run;
-mod source;
-mod sync;
-mod transport;
-
-use crate::cli::Cli;
+//! The podkit-git binary: [`podkit_git::main`] with the process's arguments.
 
 fn main() {
-    // Before anything else, while the process has one thread: the environment is changed here.
-    cli::adopt_gitsync_env();
-    podkit::daemon::main::<Cli, _, _>(run::run)
+    podkit_git::main(std::env::args_os().collect())
 }

@@ -224,9 +224,9 @@ impl TlsArgs {
 }
 
 impl Cli {
-    /// Parses the command line once, as every podkit tool does ([`podkit::cli::parse`]).
-    pub fn parse() -> Result<Cli, UsageError> {
-        podkit::cli::parse().map(|parsed| parsed.cli)
+    /// Parses the command line `args` once, as every podkit tool does ([`podkit::cli::parse`]).
+    pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, UsageError> {
+        podkit::cli::parse(args).map(|parsed| parsed.cli)
     }
 }
 

@@ -20,13 +20,13 @@ pub struct Parsed<P> {
     pub matches: ArgMatches,
 }
 
-/// Parses the process's command line, once. `--help` and `--version` print and exit 0; any
-/// error becomes one line.
-pub fn parse<P: clap::Parser>() -> Result<Parsed<P>, UsageError> {
+/// Parses the command line `args` (the program's name first, as the kernel gives it: the
+/// process's `args_os`, or what podkit's multi-call binary hands a tool), once. `--help` and
+/// `--version` print and exit 0; any error becomes one line.
+pub fn parse<P: clap::Parser>(args: Vec<OsString>) -> Result<Parsed<P>, UsageError> {
     // clap reads a variable's value when the command is built: tidy first, then build again.
     tidy_env_lists(&with_env_vars(P::command()));
     let mut command = with_env_vars(P::command());
-    let args: Vec<OsString> = std::env::args_os().collect();
     let parsed = command
         .try_get_matches_from_mut(&args)
         .and_then(|matches| P::from_arg_matches(&matches).map(|cli| Parsed { cli, matches }));
