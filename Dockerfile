@@ -10,6 +10,19 @@
 # Each stage therefore starts with its architecture's binary, so that no cached step is shared
 # between the two, and the files both share (the CA bundle, /git) come after it.
 
+# podkit/toolbox, first: the classic builder builds every stage before the one it is asked for,
+# and `make test` stages the arm64 binaries of podkit-init and the toolbox alone.
+# podkit/toolbox: every tool in one binary, /podkit (bins/toolbox), for one image that serves as
+# many sidecars: `podkit TOOL ARGS`, or /podkit-TOOL, a link to it (`make images` makes the links
+# in target/image-bin/toolbox/, and COPY of a directory keeps them links). The CA bundle and /git
+# of the tools that need them.
+FROM scratch AS toolbox
+COPY target/image-bin/toolbox/ /
+COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --chown=65532:65532 target/image-root/git/ /git/
+USER 65532:65532
+ENTRYPOINT ["/podkit"]
+
 FROM scratch AS init
 COPY target/image-bin/podkit-init /podkit-init
 # Unprivileged by default (distroless's "nonroot"); run as root only if the workload needs it.
@@ -57,14 +70,3 @@ COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certi
 COPY --chown=65532:65532 target/image-root/git/ /git/
 USER 65532:65532
 ENTRYPOINT ["/podkit-git"]
-
-# podkit/toolbox: every tool in one binary, /podkit (bins/toolbox), for one image that serves as
-# many sidecars: `podkit TOOL ARGS`, or /podkit-TOOL, a link to it (`make images` makes the links
-# in target/image-bin/toolbox/, and COPY of a directory keeps them links). The CA bundle and /git
-# of the tools that need them.
-FROM scratch AS toolbox
-COPY target/image-bin/toolbox/ /
-COPY target/image-root/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --chown=65532:65532 target/image-root/git/ /git/
-USER 65532:65532
-ENTRYPOINT ["/podkit"]

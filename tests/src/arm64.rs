@@ -25,6 +25,41 @@ pub fn toolbox() -> PathBuf {
     bins::binary_in(&dir(), "podkit")
 }
 
+/// The tools `make` built for arm64 on their own: `PODKIT_ARM64_TOOLS` (the Makefile's
+/// `ARM64_TOOLS`: all six for `make build`, podkit-init alone for `make test`), else all six.
+pub fn tools_built_alone() -> Vec<String> {
+    match std::env::var("PODKIT_ARM64_TOOLS") {
+        Ok(tools) => tools.split_whitespace().map(str::to_owned).collect(),
+        Err(_) => bins::TOOLS.map(str::to_owned).to_vec(),
+    }
+}
+
+/// The arm64 program that runs as `podkit-<tool>`: its own build when `make` made one, else the
+/// arm64 toolbox under that name (a link to it, as the toolbox image holds one per tool), which
+/// runs the same code.
+pub fn tool(tool: &str) -> PathBuf {
+    if tools_built_alone().iter().any(|built| built == tool) {
+        return path(tool);
+    }
+    let links = dir().join("toolbox-links");
+    let link = links.join(format!("podkit-{tool}"));
+    std::fs::create_dir_all(&links).unwrap_or_else(|e| panic!("mkdir {}: {e}", links.display()));
+    // Tests run side by side: another may have made the same link first.
+    match std::os::unix::fs::symlink(toolbox(), &link) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            panic!("link {} to the toolbox: {e}", link.display())
+        }
+        _ => link,
+    }
+}
+
+/// The arm64 images `make images` built: those of the tools built alone, and the toolbox's.
+pub fn images() -> Vec<String> {
+    let mut images = tools_built_alone();
+    images.push("toolbox".to_owned());
+    images
+}
+
 /// Whether arm64 programs run here: a binfmt_misc handler for aarch64 ELF files is registered
 /// and enabled. Reports the skip, with the fix, when not. Asking the kernel is the only sure
 /// way: without a handler, execve fails with ENOEXEC, and the C library's fallback then runs the

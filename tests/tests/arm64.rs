@@ -1,8 +1,10 @@
-//! The arm64 builds of every tool, run here under qemu-user (binfmt_misc), doing real work: the
-//! same binaries the arm64 images ship. Each test does what a user of that tool on an arm64 node
-//! would do first, against real servers and processes of this machine; the amd64 tests of each
-//! tool remain the proof of its behaviour, these show that the cross-compiled build (its C, its
-//! assembly, its system calls) works.
+//! The arm64 builds of every tool, run here under qemu-user (binfmt_misc), doing real work: each
+//! tool's own build where `make` made one (all six for `make build`), else the arm64 toolbox run
+//! under the tool's name, the same code (`make test` builds podkit-init and the toolbox for arm64:
+//! [`arm64::tool`]). Each test does what a user of that tool on an arm64 node would do first,
+//! against real servers and processes of this machine; the amd64 tests of each tool remain the
+//! proof of its behaviour, these show that the cross-compiled code (its C, its assembly, its
+//! system calls) works.
 
 use std::net::UdpSocket;
 
@@ -23,7 +25,7 @@ fn every_tool_is_built_for_arm64_and_prints_its_version_and_help_under_qemu() {
         return;
     }
     for tool in TOOLS {
-        let path = arm64::path(tool);
+        let path = arm64::tool(tool);
         assert_eq!(arm64::elf_machine(&path), EM_AARCH64, "{}", path.display());
         let version = run(command(&path).arg("--version"));
         assert_eq!(
@@ -46,7 +48,7 @@ fn arm64_podkit_init_as_pid1_forwards_sigterm_to_its_child_and_exits_143() {
     if !arm64::runs_here(test) || !pidns::available(test) {
         return;
     }
-    let (init, helper) = (arm64::path("init"), bins::helper());
+    let (init, helper) = (arm64::tool("init"), bins::helper());
     let init = init.display().to_string();
     let mut ns = Namespace::start(&[&init, "--", &helper, "pid", "then", "sleep", "forever"]);
     ns.expect_line("pid", |l| l.starts_with("pid "));
@@ -60,7 +62,7 @@ fn arm64_podkit_init_exits_with_its_childs_code() {
     if !arm64::runs_here("arm64_podkit_init_exits_with_its_childs_code") {
         return;
     }
-    let done = run(command(arm64::path("init")).args(["--", "sh", "-c", "echo child; exit 7"]));
+    let done = run(command(arm64::tool("init")).args(["--", "sh", "-c", "echo child; exit 7"]));
     assert_eq!(done.code, Some(7), "{done:?}");
     assert_eq!(done.stdout, "child\n", "{done:?}");
 }
@@ -73,7 +75,7 @@ fn arm64_podkit_probe_http_tells_a_healthy_server_from_an_unhealthy_one() {
     let server = HttpServer::local();
     for (status, code) in [(200, 0), (503, 1)] {
         let url = server.url(&format!("/status/{status}"));
-        let done = run(command(arm64::path("probe")).args(["http", &url]));
+        let done = run(command(arm64::tool("probe")).args(["http", &url]));
         assert_eq!(done.code, Some(code), "{url}: {done:?}");
     }
 }
@@ -94,7 +96,7 @@ fn arm64_ambassadors_carry_an_arm64_probe_over_mtls_to_the_app() {
         &app.address,
         &["--cacert", &ca, "--allow-cn", "client"],
     ))
-    .binary(arm64::path("ambassador"))
+    .binary(arm64::tool("ambassador"))
     .start();
     let target = format!("localhost:{}", server.port());
     let client = metered(&client_args(
@@ -102,11 +104,11 @@ fn arm64_ambassadors_carry_an_arm64_probe_over_mtls_to_the_app() {
         &ca,
         &["--cert", &client_cert, "--key", &client_key],
     ))
-    .binary(arm64::path("ambassador"))
+    .binary(arm64::tool("ambassador"))
     .start();
 
     let url = format!("http://127.0.0.1:{}/echo", client.port());
-    let done = run(command(arm64::path("probe")).args(["http", &url]));
+    let done = run(command(arm64::tool("probe")).args(["http", &url]));
     assert_eq!(done.code, Some(0), "{done:?}");
     let request = parse_request(&app.next_request());
     assert_eq!(request["path"], "/echo", "{request}");
@@ -122,7 +124,7 @@ fn arm64_podkit_metrics_turns_statsd_into_series() {
         return;
     }
     let metrics = Daemon::tool("metrics")
-        .binary(arm64::path("metrics"))
+        .binary(arm64::tool("metrics"))
         .args(["--statsd-udp", "127.0.0.1:0"])
         .metered()
         .start();
@@ -159,7 +161,7 @@ fn arm64_podkit_reload_calls_the_webhook_when_the_watched_file_changes() {
     let mut webhook = HttpServer::local();
     let url = webhook.url("/status/200");
     let reload = Daemon::tool("reload")
-        .binary(arm64::path("reload"))
+        .binary(arm64::tool("reload"))
         .args(["--watch", &dir.file("app.conf"), "--webhook", &url])
         .args(["--debounce", "50ms"])
         .ready_when("watching")
@@ -187,7 +189,7 @@ fn arm64_podkit_git_one_time_publishes_what_git_clone_checks_out() {
     let url = format!("file://{}", repo.bare_path().display());
     let root = Root::in_repo(&repo, "root");
 
-    let done = run(command(arm64::path("git")).args([
+    let done = run(command(arm64::tool("git")).args([
         "--one-time",
         "--repo",
         &url,

@@ -1,5 +1,5 @@
-//! The arm64 images (`make images` tags them `podkit/<tool>:latest-arm64`) as a user on an arm64
-//! node gets them, run here by the Docker engine under qemu-user (binfmt_misc): what they hold,
+//! The arm64 images (`make images` tags them `podkit/<tool>:latest-arm64`; `make test` builds
+//! podkit/init's and podkit/toolbox's: [`arm64::images`]) as a user on an arm64 node gets them, run here by the Docker engine under qemu-user (binfmt_misc): what they hold,
 //! their labels, and podkit-init and podkit-probe at work in them.
 
 use podkit_tests::arm64;
@@ -30,25 +30,33 @@ fn every_arm64_image_holds_the_arm64_build_and_runs_under_qemu() {
         return;
     }
     let scratch = Scratch::new("arm64-images");
-    for tool in TOOLS {
-        let image = arm64_image(tool);
+    for name in arm64::images() {
+        let image = arm64_image(&name);
         assert_eq!(inspect(&image, "{{.Os}}/{{.Architecture}}"), "linux/arm64");
         assert_eq!(inspect(&image, "{{.Config.User}}"), "65532:65532");
+        let (binary, build, program) = match name.as_str() {
+            "toolbox" => ("podkit".to_owned(), arm64::toolbox(), "podkit".to_owned()),
+            tool => (
+                format!("podkit-{tool}"),
+                arm64::path(tool),
+                format!("podkit-{tool}"),
+            ),
+        };
 
         // The binary in the image is the arm64 build, byte for byte.
         let created = docker_ok(&["create", "--platform", "linux/arm64", &image]);
-        let shipped = scratch.join(&format!("podkit-{tool}"));
+        let shipped = scratch.join(&binary);
         let copied = docker(&[
             "cp",
-            &format!("{created}:/podkit-{tool}"),
+            &format!("{created}:/{binary}"),
             shipped.to_str().unwrap(),
         ]);
         docker_ok(&["rm", &created]);
         assert!(copied.succeeded(), "docker cp: {copied:?}");
         assert!(
-            std::fs::read(&shipped).unwrap() == std::fs::read(arm64::path(tool)).unwrap(),
+            std::fs::read(&shipped).unwrap() == std::fs::read(&build).unwrap(),
             "{image} holds another build than {}",
-            arm64::path(tool).display()
+            build.display()
         );
 
         let version = docker_ok(&[
@@ -59,10 +67,7 @@ fn every_arm64_image_holds_the_arm64_build_and_runs_under_qemu() {
             &image,
             "--version",
         ]);
-        assert_eq!(
-            version,
-            format!("podkit-{tool} {}", env!("CARGO_PKG_VERSION"))
-        );
+        assert_eq!(version, format!("{program} {}", env!("CARGO_PKG_VERSION")));
     }
 }
 
@@ -72,8 +77,13 @@ fn every_image_of_both_architectures_carries_the_oci_labels() {
     if !docker::available(test, &arm64_image("init")) {
         return;
     }
+    let arm64 = arm64::images();
     for tool in TOOLS.iter().chain(&["toolbox"]) {
-        for image in [image(tool, "latest"), arm64_image(tool)] {
+        let mut images = vec![image(tool, "latest")];
+        if arm64.iter().any(|built| built == tool) {
+            images.push(arm64_image(tool));
+        }
+        for image in images {
             let labels: serde_json::Value =
                 serde_json::from_str(&inspect(&image, "{{json .Config.Labels}}")).unwrap();
             let label = |key: &str| {
@@ -113,11 +123,16 @@ fn the_arm64_init_image_passes_docker_stops_sigterm_to_its_app_and_exits_143() {
 #[test]
 fn the_arm64_probe_image_tells_a_healthy_server_from_an_unhealthy_one() {
     let test = "the_arm64_probe_image_tells_a_healthy_server_from_an_unhealthy_one";
-    if !available(test, "probe") {
+    // podkit/probe's own arm64 image when `make` built it, else podkit/toolbox's with its
+    // /podkit-probe as the entrypoint, as a user of the toolbox runs it.
+    let image = match arm64::images().iter().any(|built| built == "probe") {
+        true => arm64_image("probe"),
+        false => arm64_image("toolbox"),
+    };
+    if !docker::available(test, &image) || !arm64::runs_here(test) {
         return;
     }
     let server = HttpServer::local();
-    let image = arm64_image("probe");
     for (status, code) in [(200, 0), (503, 1)] {
         let url = server.url(&format!("/status/{status}"));
         let done = docker(&[
@@ -127,10 +142,12 @@ fn the_arm64_probe_image_tells_a_healthy_server_from_an_unhealthy_one() {
             "linux/arm64",
             "--network",
             "host",
+            "--entrypoint",
+            "/podkit-probe",
             &image,
             "http",
             &url,
         ]);
-        assert_eq!(done.code, Some(code), "{url}: {done:?}");
+        assert_eq!(done.code, Some(code), "{image}: {url}: {done:?}");
     }
 }

@@ -44,20 +44,19 @@ fn a_wrong_password_fails_with_one_line_naming_the_repository_and_never_shows_it
     write_password(&password, wrong);
 
     let root = Root::in_repo(&repo, "by-file");
-    let done = one_time([
-        "--repo",
+    let done = one_time(root.args(
         &https.url(),
-        "--root",
-        &root.arg(),
-        "--username",
-        "reader",
-        "--password-file",
-        &password.display().to_string(),
-        "--cacert",
-        &ca,
-        "--max-failures",
-        "0",
-    ]);
+        &[
+            "--username",
+            "reader",
+            "--password-file",
+            &password.display().to_string(),
+            "--cacert",
+            &ca,
+            "--max-failures",
+            "0",
+        ],
+    ));
     assert_failed(&done, 1, &[&https.url()]);
     assert!(!done.stderr.contains(wrong), "{done:#?}");
     assert_eq!(root.published(), None);
@@ -132,22 +131,21 @@ fn a_rotated_password_file_is_used_at_the_next_sync_without_a_restart() {
     let password = repo.dir("password");
     write_password(&password, old);
     let root = Root::in_repo(&repo, "root");
-    let sidecar = sidecar([
-        "--repo",
+    let sidecar = sidecar(root.args(
         &https.url(),
-        "--root",
-        &root.arg(),
-        "--username",
-        "reader",
-        "--password-file",
-        &password.display().to_string(),
-        "--cacert",
-        &ca,
-        "--period",
-        "200ms",
-        "--max-failures",
-        "-1",
-    ])
+        &[
+            "--username",
+            "reader",
+            "--password-file",
+            &password.display().to_string(),
+            "--cacert",
+            &ca,
+            "--period",
+            "200ms",
+            "--max-failures",
+            "-1",
+        ],
+    ))
     .start();
     root.wait_published(&first, &sidecar);
 
@@ -321,20 +319,19 @@ fn a_wrong_password_is_counted_as_an_auth_error() {
     let password = repo.dir("password");
     write_password(&password, "wrong-pw-61c7");
     let root = Root::in_repo(&repo, "root");
-    let sidecar = sidecar([
-        "--repo",
+    let sidecar = sidecar(root.args(
         &https.url(),
-        "--root",
-        &root.arg(),
-        "--username",
-        "reader",
-        "--password-file",
-        &password.display().to_string(),
-        "--cacert",
-        &ca,
-        "--max-failures",
-        "-1",
-    ])
+        &[
+            "--username",
+            "reader",
+            "--password-file",
+            &password.display().to_string(),
+            "--cacert",
+            &ca,
+            "--max-failures",
+            "-1",
+        ],
+    ))
     .metered()
     .start();
     // A failed sync is counted before it is logged.
@@ -367,14 +364,7 @@ fn no_credentials_for_a_server_that_asks_for_them_fails_saying_so() {
     };
     let ca = https.ca().expect("a CA with TLS");
     let root = Root::in_repo(&repo, "root");
-    let done = one_time([
-        "--repo",
-        &https.url(),
-        "--root",
-        &root.arg(),
-        "--cacert",
-        &ca,
-    ]);
+    let done = one_time(root.args(&https.url(), &["--cacert", &ca]));
     assert_failed(&done, 1, &[&https.url(), "asks for credentials"]);
     assert_eq!(root.published(), None);
 }

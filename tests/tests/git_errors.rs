@@ -28,7 +28,7 @@ fn a_missing_branch_or_tag_fails_with_exit_1_naming_it() {
     for url in [daemon.url(), http.url(), file] {
         for reference in ["no-such-branch", "no-such-tag", "refs/tags/no-such-tag"] {
             let root = Root::in_repo(&repo, "root");
-            let done = one_time(["--repo", &url, "--root", &root.arg(), "--ref", reference]);
+            let done = one_time(root.args(&url, &["--ref", reference]));
             assert_failed(&done, 1, &[&url, reference]);
             assert_eq!(root.published(), None, "{url} {reference}");
         }
@@ -53,7 +53,7 @@ fn a_missing_commit_sha_fails_with_exit_1_naming_it() {
     let mut wrong = Vec::new();
     for url in [daemon.url(), http.url(), file] {
         let root = Root::in_repo(&repo, "root");
-        let done = one_time(["--repo", &url, "--root", &root.arg(), "--ref", missing]);
+        let done = one_time(root.args(&url, &["--ref", missing]));
         assert_eq!(done.code, Some(1), "{done:#?}");
         let last = done.stderr.lines().last().unwrap_or_default().to_owned();
         if !last.contains(missing) {
@@ -150,7 +150,7 @@ fn a_short_commit_sha_fails_with_exit_1_hinting_at_40_hex_digits() {
     for url in [daemon.url(), http.url(), file] {
         for short in [&sha[..7], "0123abc"] {
             let root = Root::in_repo(&repo, "root");
-            let done = one_time(["--repo", &url, "--root", &root.arg(), "--ref", short]);
+            let done = one_time(root.args(&url, &["--ref", short]));
             assert_failed(&done, 1, &[&url, short, "40 hex digits"]);
             assert_eq!(root.published(), None, "{url} {short}");
         }
@@ -169,16 +169,15 @@ fn a_one_time_run_whose_webhook_fails_exits_1_with_the_tree_published() {
     let daemon = GitDaemon::start(&repo);
     let mut webhook = HttpServer::local();
     let root = Root::in_repo(&repo, "root");
-    let done = one_time([
-        "--repo",
+    let done = one_time(root.args(
         &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--webhook-url",
-        &webhook.url("/status/500"),
-        "--webhook-retries",
-        "0",
-    ]);
+        &[
+            "--webhook-url",
+            &webhook.url("/status/500"),
+            "--webhook-retries",
+            "0",
+        ],
+    ));
     assert_failed(&done, 1, &[&daemon.url(), &sha, "a hook failed"]);
     assert_eq!(root.published(), Some(sha), "the publish is not undone");
     assert_eq!(webhook.requests().len(), 1, "one try, no retry");

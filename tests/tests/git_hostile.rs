@@ -48,7 +48,7 @@ fn a_symlink_out_of_the_tree_is_published_as_a_symlink() {
     let daemon = GitDaemon::start(&repo);
     let root = Root::in_repo(&repo, "root");
 
-    let done = one_time(["--repo", &daemon.url(), "--root", &root.arg()]);
+    let done = one_time(root.args(&daemon.url(), &[]));
     assert_eq!(done.code, Some(0), "{done:#?}");
     assert_eq!(root.published().as_deref(), Some(sha.as_str()));
     let tree = root.tree();
@@ -73,7 +73,7 @@ fn a_directory_where_a_symlink_was_is_not_written_through_it() {
     let root = Root::in_repo(&repo, "root");
 
     for (sha, name) in [(&link, "link"), (&through, "through")] {
-        let done = one_time(["--repo", &daemon.url(), "--root", &root.arg(), "--ref", sha]);
+        let done = one_time(root.args(&daemon.url(), &["--ref", sha]));
         assert_eq!(done.code, Some(0), "{name}: {done:#?}");
         assert_eq!(root.published().as_deref(), Some(sha.as_str()), "{name}");
         let expected = clone_of(&repo, &daemon.url(), sha, &format!("clone-{name}"), |_| {});
@@ -105,16 +105,10 @@ fn a_directory_where_a_symlink_was_is_not_written_through_it() {
 fn following(repo: &GitRepo, daemon: &GitDaemon) -> (Daemon, Root, String) {
     let first = repo.rev_parse("HEAD");
     let root = Root::in_repo(repo, "root");
-    let sidecar = sidecar([
-        "--repo",
+    let sidecar = sidecar(root.args(
         &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--period",
-        "200ms",
-        "--max-failures",
-        "-1",
-    ])
+        &["--period", "200ms", "--max-failures", "-1"],
+    ))
     .metered()
     .start();
     root.wait_published(&first, &sidecar);

@@ -67,22 +67,21 @@ fn a_sidecar_is_ready_at_its_first_publish_and_runs_its_hooks_once_per_new_commi
     let shas = repo.dir("exechook-shas");
     let exechook = format!("sh -c 'echo \"$PODKIT_GIT_SHA\" >> {}'", shas.display());
     let touched = root.dir().join("touched");
-    let sidecar = sidecar([
-        "--repo",
+    let sidecar = sidecar(root.args(
         &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--period",
-        PERIOD,
-        "--max-failures",
-        "-1",
-        "--webhook-url",
-        &webhook.url("/status/200"),
-        "--exechook-command",
-        &exechook,
-        "--touch-file",
-        "touched",
-    ])
+        &[
+            "--period",
+            PERIOD,
+            "--max-failures",
+            "-1",
+            "--webhook-url",
+            &webhook.url("/status/200"),
+            "--exechook-command",
+            &exechook,
+            "--touch-file",
+            "touched",
+        ],
+    ))
     .metered()
     .start();
 
@@ -227,15 +226,7 @@ fn a_reader_of_the_link_never_sees_a_missing_or_partial_tree() {
     let mut numbers = BTreeMap::from([(commit_number(&repo, 0), 0)]);
     let daemon = GitDaemon::start(&repo);
     let root = Arc::new(Root::in_repo(&repo, "root"));
-    let sidecar = sidecar([
-        "--repo",
-        &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--period",
-        "20ms",
-    ])
-    .start();
+    let sidecar = sidecar(root.args(&daemon.url(), &["--period", "20ms"])).start();
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen: Arc<Mutex<Vec<Result<Read, String>>>> = Arc::default();
@@ -307,15 +298,7 @@ fn sigterm_stops_a_sidecar_between_syncs_with_exit_0() {
     let daemon = GitDaemon::start(&repo);
     let root = Root::in_repo(&repo, "root");
     // A period far longer than the hang guard: only the signal can end the wait.
-    let sidecar = sidecar([
-        "--repo",
-        &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--period",
-        "1h",
-    ])
-    .start();
+    let sidecar = sidecar(root.args(&daemon.url(), &["--period", "1h"])).start();
     root.wait_published(&sha, &sidecar);
 
     let log = sidecar.stop().assert_success();
@@ -544,16 +527,10 @@ fn sigterm_while_an_exechook_runs_stops_with_exit_0_and_kills_the_hook() {
         "sh -c 'sleep 300 & echo $$ $! > {0}.next && mv {0}.next {0}; wait'",
         pids.display()
     );
-    let sidecar = sidecar([
-        "--repo",
+    let sidecar = sidecar(root.args(
         &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--exechook-command",
-        &exechook,
-        "--exechook-timeout",
-        "5m",
-    ])
+        &["--exechook-command", &exechook, "--exechook-timeout", "5m"],
+    ))
     .start();
     let written = wait::until("the hook to write its pids", || {
         std::fs::read_to_string(&pids).ok()
@@ -592,21 +569,20 @@ fn a_sidecar_that_finds_its_commit_already_published_runs_its_hooks_once() {
     let daemon = GitDaemon::start(&repo);
     let root = Root::in_repo(&repo, "root");
     // A run that published and stopped before its hooks told anyone.
-    let done = one_time(["--repo", &daemon.url(), "--root", &root.arg()]);
+    let done = one_time(root.args(&daemon.url(), &[]));
     assert_eq!(done.code, Some(0), "{done:#?}");
     assert_eq!(root.published().as_deref(), Some(sha.as_str()));
 
     let mut webhook = HttpServer::local();
-    let restarted = sidecar([
-        "--repo",
+    let restarted = sidecar(root.args(
         &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--period",
-        PERIOD,
-        "--webhook-url",
-        &webhook.url("/status/200"),
-    ])
+        &[
+            "--period",
+            PERIOD,
+            "--webhook-url",
+            &webhook.url("/status/200"),
+        ],
+    ))
     .metered()
     .start();
     // Three syncs that found nothing new: the first finds the commit published and announces

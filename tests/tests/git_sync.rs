@@ -139,11 +139,7 @@ fn over_https_with_basic_auth_and_a_private_ca_it_publishes_what_git_clone_check
         "--cacert",
         &ca,
     ];
-    let done = one_time(
-        ["--repo", &https.url(), "--root", &root.arg()]
-            .iter()
-            .chain(&args),
-    );
+    let done = one_time(root.args(&https.url(), &args));
     assert_eq!(done.code, Some(0), "{done:#?}");
     assert!(!done.stderr.contains("s3cret"), "{done:#?}");
     let expected = clone_of(
@@ -234,7 +230,7 @@ fn every_kind_of_ref_publishes_the_commit_git_clone_checks_out() {
         for (index, (reference, sha)) in refs.iter().enumerate() {
             let what = format!("--ref {reference} over {transport}://");
             let root = Root::in_repo(&repo, &format!("{transport}-{index}"));
-            let done = one_time(["--repo", &url, "--root", &root.arg(), "--ref", reference]);
+            let done = one_time(root.args(&url, &["--ref", reference]));
             assert_eq!(done.code, Some(0), "{what}: {done:#?}");
             let expected = clone_of(
                 &repo,
@@ -275,7 +271,7 @@ fn depth_1_fetches_a_shallow_repository_and_depth_0_the_whole_history() {
 
     for (transport, url) in [("git", daemon.url()), ("http", http.url())] {
         let shallow = Root::in_repo(&repo, &format!("shallow-{transport}"));
-        let done = one_time(["--repo", &url, "--root", &shallow.arg(), "--depth", "1"]);
+        let done = one_time(shallow.args(&url, &["--depth", "1"]));
         assert_eq!(done.code, Some(0), "{url}: {done:#?}");
         assert_eq!(shallow.published().as_deref(), Some(tip.as_str()), "{url}");
         assert_eq!(
@@ -290,7 +286,7 @@ fn depth_1_fetches_a_shallow_repository_and_depth_0_the_whole_history() {
         assert!(shallow.git_dir().join("shallow").is_file(), "{url}");
 
         let full = Root::in_repo(&repo, &format!("full-{transport}"));
-        let done = one_time(["--repo", &url, "--root", &full.arg(), "--depth", "0"]);
+        let done = one_time(full.args(&url, &["--depth", "0"]));
         assert_eq!(done.code, Some(0), "{url}: {done:#?}");
         assert_eq!(full.published().as_deref(), Some(tip.as_str()), "{url}");
         assert_eq!(
@@ -379,7 +375,7 @@ fn a_branch_or_tag_named_by_hex_digits_publishes_what_git_clone_checks_out() {
         for (reference, sha) in [("20240101", &tagged), ("deadbeef", &branched)] {
             let what = format!("--ref {reference} over {transport}://");
             let root = Root::in_repo(&repo, &format!("{transport}-{reference}"));
-            let done = one_time(["--repo", &url, "--root", &root.arg(), "--ref", reference]);
+            let done = one_time(root.args(&url, &["--ref", reference]));
             assert_eq!(done.code, Some(0), "{what}: {done:#?}");
             let name = format!("clone-{transport}-{reference}");
             let expected = clone_of(&repo, &url, reference, &name, |_| {});
@@ -404,14 +400,7 @@ fn the_exechook_gets_the_commit_as_gitsync_hash_too() {
         "sh -c 'echo \"$PODKIT_GIT_SHA $GITSYNC_HASH\" > {}'",
         seen.display()
     );
-    let done = one_time([
-        "--repo",
-        &daemon.url(),
-        "--root",
-        &root.arg(),
-        "--exechook-command",
-        &exechook,
-    ]);
+    let done = one_time(root.args(&daemon.url(), &["--exechook-command", &exechook]));
     assert_eq!(done.code, Some(0), "{done:#?}");
     assert_eq!(
         std::fs::read_to_string(&seen).unwrap(),
@@ -443,7 +432,7 @@ fn gitsync_one_time_is_read_as_git_sync_reads_a_boolean() {
     }
     // And this one false: a sidecar.
     let root = Root::in_repo(&repo, "sidecar");
-    let sidecar = sidecar(["--repo", &url, "--root", &root.arg()])
+    let sidecar = sidecar(root.args(&url, &[]))
         .env("GITSYNC_ONE_TIME", "False")
         .start();
     assert!(

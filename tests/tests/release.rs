@@ -9,21 +9,25 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 
 use podkit_tests::arm64;
+use podkit_tests::bins::{self, TOOLS};
 use podkit_tests::docker::{docker, docker_ok, DOCKER_GUARD};
 use podkit_tests::run::{command, installed, run_with_guard, Finished, Process};
 use podkit_tests::servers::{DeadPort, Scratch};
-use podkit_tests::{bins, wait};
+use podkit_tests::wait;
 
-/// Every image `make release` writes: one per tool, and the toolbox of all six.
-const IMAGES: [&str; 7] = [
-    "init",
-    "probe",
-    "ambassador",
-    "reload",
-    "metrics",
-    "git",
-    "toolbox",
-];
+/// The images `make release` wrote: `PODKIT_RELEASE_IMAGES` (the Makefile's `RELEASE_IMAGES`:
+/// one per tool and the toolbox of all six, podkit-init's and the toolbox's for `make test`), else
+/// all seven.
+fn released() -> Vec<String> {
+    match std::env::var("PODKIT_RELEASE_IMAGES") {
+        Ok(images) => images.split_whitespace().map(str::to_owned).collect(),
+        Err(_) => TOOLS
+            .iter()
+            .chain(&["toolbox"])
+            .map(|s| s.to_string())
+            .collect(),
+    }
+}
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// target/dist, where `make release` writes.
@@ -82,7 +86,8 @@ fn every_release_archive_is_one_index_of_amd64_and_arm64_images_with_the_oci_lab
     if !installed(test, "skopeo", &["--version"], "skopeo") {
         return;
     }
-    for tool in IMAGES {
+    for tool in released() {
+        let tool = tool.as_str();
         let source = format!("oci-archive:{}:{VERSION}", archive(tool));
         let index = skopeo_json(&["inspect", "--raw", &source]);
         assert_eq!(platforms(&index), ["linux/amd64", "linux/arm64"], "{tool}");
@@ -243,7 +248,8 @@ fn traced_crates(binary: &[u8]) -> BTreeSet<String> {
 
 #[test]
 fn each_binarys_sbom_lists_every_crate_it_holds_and_none_its_tool_does_not_build() {
-    for tool in IMAGES {
+    for tool in released() {
+        let tool = tool.as_str();
         let binaries = match tool {
             "toolbox" => [bins::toolbox(), arm64::toolbox()],
             tool => [bins::path(tool), arm64::path(tool)],

@@ -101,6 +101,18 @@ impl Root {
         self.dir.display().to_string()
     }
 
+    /// podkit-git's command line for this root: `--repo URL --root ROOT`, then `more`.
+    pub fn args(&self, url: &str, more: &[&str]) -> Vec<String> {
+        let mut args = vec![
+            "--repo".to_owned(),
+            url.to_owned(),
+            "--root".to_owned(),
+            self.arg(),
+        ];
+        args.extend(more.iter().map(|arg| (*arg).to_owned()));
+        args
+    }
+
     /// `ROOT/LINK`.
     pub fn link(&self) -> PathBuf {
         self.dir.join(&self.link)
