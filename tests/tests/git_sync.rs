@@ -18,8 +18,8 @@ use podkit_tests::run::{command, run, Finished};
 
 use podkit_tests::bins;
 use podkit_tests::git::{
-    clone_of, one_time, sidecar, tree_listing, Checkout, Entry, GitDaemon, GitRepo, HttpGit,
-    HttpOptions, Root,
+    assert_failed, clone_of, one_time, sidecar, tree_listing, Checkout, Entry, GitDaemon, GitRepo,
+    HttpGit, HttpOptions, Root,
 };
 
 /// A work tree with what a checkout must reproduce: a file, an empty file, an executable, a
@@ -441,4 +441,30 @@ fn gitsync_one_time_is_read_as_git_sync_reads_a_boolean() {
         sidecar.ready_line()
     );
     sidecar.stop().assert_success();
+}
+
+#[test]
+fn podkit_one_time_takes_every_form_of_a_podkit_switch() {
+    let Some(repo) = GitRepo::new("podkit_one_time_takes_every_form_of_a_podkit_switch") else {
+        return;
+    };
+    repo.write("file", "1\n");
+    let sha = repo.commit("one");
+    let daemon = GitDaemon::start(&repo);
+    let url = daemon.url();
+    // The convention of every podkit switch's variable: true, false, 1 or 0, any case, blanks
+    // around ignored.
+    for (n, value) in ["1", "true", "TRUE", " true "].iter().enumerate() {
+        let root = Root::in_repo(&repo, &format!("root-{n}"));
+        let done = run(command(bins::path("git"))
+            .args(root.args(&url, &[]))
+            .env("PODKIT_ONE_TIME", value));
+        assert_eq!(done.code, Some(0), "PODKIT_ONE_TIME={value:?}: {done:#?}");
+        assert_eq!(root.published().as_deref(), Some(sha.as_str()), "{value:?}");
+    }
+    let root = Root::in_repo(&repo, "refused");
+    let done = run(command(bins::path("git"))
+        .args(root.args(&url, &[]))
+        .env("PODKIT_ONE_TIME", "yes"));
+    assert_failed(&done, 2, &["PODKIT_ONE_TIME"]);
 }

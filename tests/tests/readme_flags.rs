@@ -69,25 +69,57 @@ fn table_rows(readme: &str) -> Vec<(String, Documented)> {
 
 /// Every `(flag, variables)` the tool's `--help` shows, over its subcommands.
 fn flags_in_help(tool: &str, subcommands: &[&str]) -> BTreeSet<Documented> {
-    let runs: Vec<Vec<&str>> = if subcommands.is_empty() {
-        vec![vec!["--help"]]
-    } else {
-        subcommands
-            .iter()
-            .map(|s| match *s {
-                "" => vec!["--help"],
-                s => vec![s, "--help"],
-            })
-            .collect()
-    };
     let mut flags = BTreeSet::new();
-    for args in runs {
+    for args in help_runs(subcommands) {
         let shown = run(command(bins::path(tool)).args(&args));
         assert_eq!(shown.code, Some(0), "podkit-{tool} {args:?}: {shown:?}");
         let help = shown.stdout;
         flags.extend(entries(&help).filter(|(flag, _)| flag != "help" && flag != "version"));
     }
     flags
+}
+
+/// The command lines that show a tool's help: `--help`, or `SUBCOMMAND --help` for each of
+/// `subcommands` (`""`: the tool's own).
+fn help_runs<'a>(subcommands: &[&'a str]) -> Vec<Vec<&'a str>> {
+    if subcommands.is_empty() {
+        return vec![vec!["--help"]];
+    }
+    subcommands
+        .iter()
+        .map(|s| match *s {
+            "" => vec!["--help"],
+            s => vec![s, "--help"],
+        })
+        .collect()
+}
+
+#[test]
+fn no_help_shows_the_value_a_variable_has_which_may_be_a_secret() {
+    for (tool, subcommands) in TOOLS {
+        let variables: BTreeSet<String> = flags_in_help(tool, subcommands)
+            .into_iter()
+            .flat_map(|(_, variables)| variables)
+            .collect();
+        assert!(
+            !variables.is_empty(),
+            "podkit-{tool}: no variable in --help"
+        );
+        for args in help_runs(subcommands) {
+            let mut help = command(bins::path(tool));
+            help.args(&args);
+            for variable in &variables {
+                help.env(variable, format!("s3cret-of-{variable}"));
+            }
+            let shown = run(&mut help);
+            assert_eq!(shown.code, Some(0), "podkit-{tool} {args:?}: {shown:?}");
+            assert!(
+                !shown.stdout.contains("s3cret-of-"),
+                "podkit-{tool} {args:?} shows a variable's value:\n{}",
+                shown.stdout
+            );
+        }
+    }
 }
 
 /// The option entries of a help text's options section (from its `Options` line to the first

@@ -56,7 +56,7 @@ pub struct Cli {
     pub depth: u32,
 
     /// Publish once and exit (an init container)
-    #[arg(long)]
+    #[arg(long, value_parser = parse::switch)]
     pub one_time: bool,
 
     /// How long to wait between syncs

@@ -32,15 +32,35 @@ pub fn choose(args: Vec<OsString>, tools: &[&str]) -> Choice {
     if let Some(index) = invoked.strip_prefix("podkit-").and_then(find) {
         return Choice::Tool { index, args };
     }
+    let one_of = tools.join(", ");
     let Some(first) = args.get(1).map(|arg| arg.to_string_lossy().into_owned()) else {
-        return Choice::Refused(format!(
-            "no tool given: podkit TOOL [ARGS...], TOOL one of {}",
-            tools.join(", ")
-        ));
+        // Run as `podkit-NAME` with NAME no tool's: a link made with a typo, most likely.
+        return Choice::Refused(match invoked.strip_prefix("podkit-") {
+            Some(name) => format!(
+                "no tool named {name:?} (from this binary's name, {invoked}) and none given: \
+                 podkit TOOL [ARGS...], TOOL one of {one_of}"
+            ),
+            None => format!("no tool given: podkit TOOL [ARGS...], TOOL one of {one_of}"),
+        });
     };
     match first.as_str() {
-        "-h" | "--help" | "help" => Choice::Help,
+        // `podkit help probe` and `podkit --help probe`: probe's own help.
+        "-h" | "--help" | "help" => {
+            match args.get(2).and_then(|name| find(&name.to_string_lossy())) {
+                Some(index) => Choice::Tool {
+                    index,
+                    args: vec![
+                        OsString::from(format!("podkit-{}", tools[index])),
+                        OsString::from("--help"),
+                    ],
+                },
+                None => Choice::Help,
+            }
+        }
         "-V" | "--version" => Choice::Version,
+        option if option.starts_with('-') => Choice::Refused(format!(
+            "unknown option {option:?}: podkit TOOL [ARGS...], TOOL one of {one_of}"
+        )),
         name => match find(name) {
             Some(index) => {
                 let mut rest = args;
@@ -48,10 +68,7 @@ pub fn choose(args: Vec<OsString>, tools: &[&str]) -> Choice {
                 rest.insert(0, OsString::from(format!("podkit-{name}")));
                 Choice::Tool { index, args: rest }
             }
-            None => Choice::Refused(format!(
-                "no tool named {name:?}: one of {}",
-                tools.join(", ")
-            )),
+            None => Choice::Refused(format!("no tool named {name:?}: one of {one_of}")),
         },
     }
 }
@@ -110,6 +127,49 @@ mod tests {
         );
         assert_eq!(choose(args(&["pk", "--help"]), &TOOLS), Choice::Help);
         assert_eq!(choose(args(&["podkit", "-V"]), &TOOLS), Choice::Version);
+    }
+
+    #[test]
+    fn help_before_a_tools_name_is_that_tools_help() {
+        for first in ["help", "--help", "-h"] {
+            assert_eq!(
+                choose(args(&["podkit", first, "probe"]), &TOOLS),
+                Choice::Tool {
+                    index: 1,
+                    args: args(&["podkit-probe", "--help"])
+                },
+                "{first}"
+            );
+        }
+        assert_eq!(
+            choose(args(&["podkit", "help", "nosuch"]), &TOOLS),
+            Choice::Help
+        );
+    }
+
+    #[test]
+    fn an_option_is_refused_as_an_unknown_option_not_as_a_tools_name() {
+        for option in ["--nosuch", "--", "-x"] {
+            let Choice::Refused(line) = choose(args(&["podkit", option, "probe"]), &TOOLS) else {
+                panic!("{option} is refused");
+            };
+            assert!(
+                line.starts_with(&format!("unknown option {option:?}")),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_link_named_for_no_tool_says_so() {
+        let Choice::Refused(line) = choose(args(&["/bin/podkit-nosuch"]), &TOOLS) else {
+            panic!("refused");
+        };
+        assert!(
+            line.starts_with("no tool named \"nosuch\" (from this binary's name, podkit-nosuch)"),
+            "{line}"
+        );
+        assert!(line.ends_with("init, probe"), "{line}");
     }
 
     #[test]

@@ -162,6 +162,9 @@ fn refuse_split_values(command: &Command, matches: &ArgMatches) -> Result<(), Us
 pub fn with_env_vars(command: Command) -> Command {
     command
         .mut_args(|arg| {
+            // `--help` names each variable but never shows the value it has now: a value may be
+            // a password, a token or a URL with its credentials.
+            let arg = arg.hide_env_values(true);
             let variable = match (arg.get_env(), arg.get_long()) {
                 (None, Some(long)) if !matches!(long, "help" | "version") => env_name(long),
                 _ => return arg,
